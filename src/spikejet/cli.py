@@ -1,0 +1,71 @@
+"""Command-line interface: thin, parses arguments and calls stage functions.
+
+Each subcommand lives in ``spikejet._cli.<module>`` and defines ``NAME``, ``HELP``,
+``add_arguments(parser)`` and ``run(args) -> int``. Heavy imports happen inside
+``run`` so that ``spikejet --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import SpikejetError
+
+#: Subcommand modules, in the order ``--help`` lists them.
+COMMAND_MODULES: tuple[str, ...] = (
+    "run",
+    "generate",
+    "data",
+    "train_ann",
+    "evaluate",
+    "convert",
+    "train_snn",
+    "deploy",
+)
+
+
+def _load_commands() -> list:
+    mods = []
+    for name in COMMAND_MODULES:
+        try:
+            mods.append(importlib.import_module(f"spikejet._cli.{name}"))
+        except ModuleNotFoundError as exc:  # a command not written yet
+            if exc.name != f"spikejet._cli.{name}":
+                raise
+    return mods
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="spikejet",
+        description="Spiking neural networks for real-time jet tagging at the LHC.",
+    )
+    parser.add_argument("--version", action="version", version=f"spikejet {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for mod in _load_commands():
+        p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except SpikejetError as exc:
+        print(f"spikejet: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("spikejet: interrupted; finished artifacts are kept, nothing half-written was left", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
