@@ -1,0 +1,709 @@
+"""Readers and writers for jet tables.
+
+One entry point reads every format users already have (:func:`read`), one writes
+the two formats spikejet produces (:func:`write`):
+
+* the own format, HDF5 ``.h5`` (root attribute ``format="spikejet-jets"``), see
+  ``docs/data.md`` for its exact layout;
+* CSV with the 16 named feature columns and a ``class`` (g,q,w,z,t) or integer
+  ``label`` column (the own CSV and OpenML CSV exports);
+* OpenML ``hls4ml_lhc_jets_hlf`` exports as ARFF and parquet;
+* the Zenodo hls4ml h5 files (dataset ``jets`` with one-hot labels).
+
+Every problem with the input is a :class:`~spikejet.errors.DataError` with one
+line that names the file, what is wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError
+from ..io import atomic_path
+from .schema import (
+    CLASS_LABELS,
+    CLASS_NAMES,
+    FEATURE_NAMES,
+    N_FEATURES,
+    ZENODO_FEATURE_COLUMNS,
+    ZENODO_LABEL_SLICE,
+)
+from .table import JetTable
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "ReadReport",
+    "detect_format",
+    "read",
+    "read_with_report",
+    "read_provenance",
+    "write",
+]
+
+log = logging.getLogger("spikejet.data")
+
+#: Root attribute ``format`` of the own HDF5 files, and the layout version written.
+FORMAT_NAME = "spikejet-jets"
+FORMAT_VERSION = 1
+
+#: File name suffixes per reader (compared lower-case).
+H5_SUFFIXES = (".h5", ".hdf5", ".hdf")
+CSV_SUFFIXES = (".csv", ".csv.gz")
+ARFF_SUFFIXES = (".arff",)
+PARQUET_SUFFIXES = (".parquet", ".pq")
+#: Suffixes :func:`write` accepts.
+WRITE_SUFFIXES = (".h5", ".hdf5", ".csv")
+
+#: Magic bytes used to recognise a file whose extension says nothing.
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+PARQUET_MAGIC = b"PAR1"
+ARFF_RELATION = "@relation"
+SNIFF_BYTES = 4096
+
+#: Own-format storage: rows per chunk, gzip level, rows per constituent chunk.
+CHUNK_ROWS = 4096
+CONSTITUENT_CHUNK_ROWS = 256
+GZIP_LEVEL = 4
+#: Components per constituent: px, py, pz, E (GeV).
+CONSTITUENT_COMPONENTS = 4
+
+#: Tabular label columns.
+CLASS_COLUMN = "class"
+LABEL_COLUMN = "label"
+#: Optional own-format datasets, carried in ``JetTable.extra`` under these keys.
+CONSTITUENTS_KEY = "constituents"
+N_CONSTITUENTS_KEY = "n_constituents"
+#: Zenodo ``jetFeatureNames`` entries kept as extra columns (name in file -> extra key).
+ZENODO_EXTRA_COLUMNS = {"j_pt": "pt", "j_eta": "eta", "j_mass": "mass"}
+#: How many row numbers / values an error message lists.
+FIRST_SHOWN = 5
+
+#: Accepted spellings of class labels in tabular files: g, j_g or the index 0 (as text).
+_LABEL_OF = (
+    {name: i for i, name in enumerate(CLASS_NAMES)}
+    | {name: i for i, name in enumerate(CLASS_LABELS)}
+    | {str(i): i for i in range(len(CLASS_NAMES))}
+)
+
+
+@dataclass(frozen=True)
+class ReadReport:
+    """What :func:`read_with_report` did besides returning the table.
+
+    ``n_read`` rows were in the file, ``n_dropped`` of them were dropped for
+    NaN/inf features (only with ``drop_invalid=True``; ``dropped_rows`` holds the
+    first few row numbers), ``ignored_columns`` were present but not used.
+    """
+
+    path: str
+    format: str
+    n_read: int
+    n_dropped: int = 0
+    dropped_rows: tuple[int, ...] = ()
+    ignored_columns: tuple[str, ...] = ()
+    provenance: dict[str, Any] | None = None
+
+    def messages(self) -> list[str]:
+        """Human-readable notes (empty when nothing needs saying)."""
+        out = []
+        if self.n_dropped:
+            out.append(
+                f"{self.path}: dropped {self.n_dropped} of {self.n_read} jets with NaN/inf "
+                f"features (first rows: {_rows(self.dropped_rows)})"
+            )
+        if self.ignored_columns:
+            out.append(
+                f"{self.path}: ignored {len(self.ignored_columns)} column(s) that are not "
+                f"features or labels: {', '.join(self.ignored_columns)}"
+            )
+        return out
+
+
+def _rows(rows: Any) -> str:
+    return ", ".join(str(int(r)) for r in list(rows)[:FIRST_SHOWN])
+
+
+def _suffix(p: Path) -> str:
+    name = p.name.lower()
+    for sfx in CSV_SUFFIXES + H5_SUFFIXES + ARFF_SUFFIXES + PARQUET_SUFFIXES:
+        if name.endswith(sfx):
+            return sfx
+    return p.suffix.lower()
+
+
+# --------------------------------------------------------------------------- detection
+
+
+def detect_format(path: str | os.PathLike[str]) -> str:
+    """Return ``"h5"``, ``"csv"``, ``"arff"`` or ``"parquet"`` for ``path``.
+
+    The extension decides; a file with an unknown extension is recognised by its
+    content (HDF5 signature, parquet magic, ARFF ``@relation``) or refused.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{p}: no such file; check the path (or use 'default' for the embedded sample)")
+    if p.is_dir():
+        raise DataError(f"{p}: is a directory; give a jet file (.h5, .csv, .arff or .parquet)")
+    sfx = _suffix(p)
+    if sfx in H5_SUFFIXES:
+        return "h5"
+    if sfx in CSV_SUFFIXES:
+        return "csv"
+    if sfx in ARFF_SUFFIXES:
+        return "arff"
+    if sfx in PARQUET_SUFFIXES:
+        return "parquet"
+    with open(p, "rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    if head.startswith(HDF5_SIGNATURE):
+        return "h5"
+    if head.startswith(PARQUET_MAGIC):
+        return "parquet"
+    text = head.decode("utf-8", errors="replace").lstrip()
+    first = next((ln for ln in text.splitlines() if ln.strip() and not ln.startswith("%")), "")
+    if first.lower().startswith(ARFF_RELATION):
+        return "arff"
+    raise DataError(
+        f"{p}: unknown file type {sfx or '(no extension)'!s}; spikejet reads .h5/.hdf5 "
+        f"(own or Zenodo hls4ml), .csv, .arff and .parquet"
+    )
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read(
+    path: str | os.PathLike[str], *, drop_invalid: bool = False, constituents: bool = False
+) -> JetTable:
+    """Read a jet table from any supported file (see the module docstring).
+
+    NaN/inf feature rows raise :class:`DataError` unless ``drop_invalid`` is true;
+    then they are dropped and a warning on the ``spikejet.data`` logger says how
+    many. Columns that are neither features nor labels are ignored, with a warning.
+    ``constituents=True`` also loads the optional constituent arrays of own h5
+    files into ``table.extra["constituents"]`` / ``["n_constituents"]``.
+    """
+    table, report = read_with_report(path, drop_invalid=drop_invalid, constituents=constituents)
+    for msg in report.messages():
+        log.warning(msg)
+    return table
+
+
+def read_with_report(
+    path: str | os.PathLike[str], *, drop_invalid: bool = False, constituents: bool = False
+) -> tuple[JetTable, ReadReport]:
+    """Like :func:`read`, but return the :class:`ReadReport` instead of logging it."""
+    p = Path(path)
+    fmt = detect_format(p)
+    if fmt == "h5":
+        return _read_h5(p, drop_invalid=drop_invalid, constituents=constituents)
+    if fmt == "csv":
+        cols, n = _read_csv_columns(p)
+    elif fmt == "parquet":
+        cols, n = _read_parquet_columns(p)
+    else:
+        cols, n = _read_arff_columns(p)
+    return _from_columns(cols, n, p, fmt, drop_invalid=drop_invalid)
+
+
+def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The ``provenance`` dict stored in an own h5 file, or None if it has none."""
+    import h5py
+
+    p = Path(path)
+    detect_format(p)
+    try:
+        with h5py.File(p, "r") as f:
+            if f.attrs.get("format") != FORMAT_NAME:
+                return None
+            return _provenance(f, p)
+    except OSError as exc:
+        raise DataError(f"{p}: the HDF5 file is corrupt or truncated ({_short(exc)}); re-create it") from exc
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _assemble(
+    X: np.ndarray,
+    y: np.ndarray,
+    p: Path,
+    fmt: str,
+    *,
+    drop_invalid: bool,
+    extra: Mapping[str, np.ndarray] | None = None,
+    ignored: tuple[str, ...] = (),
+    provenance: dict[str, Any] | None = None,
+) -> tuple[JetTable, ReadReport]:
+    """Common tail of every reader: NaN/inf policy, label range, JetTable."""
+    n = int(X.shape[0])
+    if n == 0:
+        raise DataError(f"{p}: the table is empty (0 jets); give a file with jets")
+    _check_int_labels(y, p)
+    bad = ~np.isfinite(X).all(axis=1)
+    dropped: np.ndarray = np.flatnonzero(bad)
+    extra = dict(extra or {})
+    if dropped.size:
+        if not drop_invalid:
+            raise DataError(
+                f"{p}: {dropped.size} jets have NaN/inf features (first rows: {_rows(dropped)}); "
+                f"fix the file or pass --drop-invalid (drop_invalid=True) to drop them"
+            )
+        if dropped.size == n:
+            raise DataError(f"{p}: all {n} jets have NaN/inf features; nothing is left to read")
+        keep = ~bad
+        X, y = X[keep], y[keep]
+        extra = {k: v[keep] for k, v in extra.items()}
+    table = JetTable(X=X, y=y, extra=extra, source=str(p))
+    report = ReadReport(
+        path=str(p),
+        format=fmt,
+        n_read=n,
+        n_dropped=int(dropped.size),
+        dropped_rows=tuple(int(r) for r in dropped[:FIRST_SHOWN]),
+        ignored_columns=ignored,
+        provenance=provenance,
+    )
+    return table, report
+
+
+def _check_int_labels(y: np.ndarray, p: Path) -> None:
+    out = (y < 0) | (y >= len(CLASS_NAMES))
+    if out.any():
+        values = np.unique(y[out])
+        raise DataError(
+            f"{p}: {int(out.sum())} labels are not class indices 0..{len(CLASS_NAMES) - 1} "
+            f"(values: {', '.join(map(str, values[:FIRST_SHOWN].tolist()))}; first rows: "
+            f"{_rows(np.flatnonzero(out))})"
+        )
+
+
+# --- tabular formats (CSV, parquet, ARFF) -----------------------------------------
+
+
+def _labels_from_strings(values: np.ndarray, p: Path) -> np.ndarray:
+    """Map class strings (g,q,w,z,t or j_g..j_t, quotes and blanks stripped) to 0..4."""
+    cleaned = np.array([str(v).strip().strip("'\"").strip() for v in values.tolist()], dtype=object)
+    uniq, inverse = np.unique(cleaned.astype(str), return_inverse=True)
+    unknown = [u for u in uniq.tolist() if u not in _LABEL_OF]
+    if unknown:
+        n_bad = int(np.isin(cleaned.astype(str), unknown).sum())
+        shown = ", ".join(repr(u) for u in unknown[:FIRST_SHOWN])
+        raise DataError(
+            f"{p}: {n_bad} rows have unknown class labels ({shown}); the classes are "
+            f"{', '.join(CLASS_NAMES)}"
+        )
+    lut = np.array([_LABEL_OF[u] for u in uniq.tolist()], dtype=np.int64)
+    return lut[inverse.reshape(-1)]
+
+
+def _labels_from_numbers(values: np.ndarray, column: str, p: Path) -> np.ndarray:
+    v = np.asarray(values, dtype=np.float64)
+    bad = ~np.isfinite(v) | (v != np.round(v))
+    if bad.any():
+        raise DataError(
+            f"{p}: column {column!r} must hold integer class indices 0..{len(CLASS_NAMES) - 1}; "
+            f"{int(bad.sum())} rows do not (first rows: {_rows(np.flatnonzero(bad))})"
+        )
+    return v.astype(np.int64)
+
+
+def _from_columns(
+    cols: dict[str, Any], n: int, p: Path, fmt: str, *, drop_invalid: bool
+) -> tuple[JetTable, ReadReport]:
+    """Build a table from named columns (each a callable returning a numpy array)."""
+    names = list(cols)
+    missing = [f for f in FEATURE_NAMES if f not in cols]
+    if missing:
+        raise DataError(
+            f"{p}: missing feature column(s) {', '.join(missing)}; a jet table needs the 16 "
+            f"hls4ml features by name (found columns: {', '.join(names) or 'none'})"
+        )
+    if CLASS_COLUMN in cols:
+        label_col = CLASS_COLUMN
+    elif LABEL_COLUMN in cols:
+        label_col = LABEL_COLUMN
+    else:
+        raise DataError(
+            f"{p}: no label column; add a {CLASS_COLUMN!r} column (g,q,w,z,t) or an integer "
+            f"{LABEL_COLUMN!r} column (0..4) (found columns: {', '.join(names)})"
+        )
+    if n == 0:
+        raise DataError(f"{p}: the table is empty (0 jets); give a file with jets")
+    ignored = tuple(c for c in names if c not in FEATURE_NAMES and c != label_col)
+    X = np.empty((n, N_FEATURES), dtype=np.float32)
+    for j, name in enumerate(FEATURE_NAMES):
+        col = cols[name]()
+        if col.dtype.kind not in "fiub":
+            raise DataError(f"{p}: feature column {name!r} is not numeric ({col.dtype}); fix the file")
+        X[:, j] = col
+    raw = cols[label_col]()
+    if raw.dtype.kind in "iuf":
+        y = _labels_from_numbers(raw, label_col, p)
+    else:
+        y = _labels_from_strings(raw, p)
+    return _assemble(X, y, p, fmt, drop_invalid=drop_invalid, ignored=ignored)
+
+
+def _arrow_columns(table: Any, p: Path) -> dict[str, Any]:
+    """Column getters for a pyarrow table: numbers as float64 (nulls -> NaN), else strings."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def getter(name: str):
+        def get() -> np.ndarray:
+            col = table.column(name)
+            typ = col.type
+            if pa.types.is_dictionary(typ):
+                col = pc.cast(col, pa.string())
+                typ = col.type
+            if pa.types.is_integer(typ) and col.null_count == 0 and name in (CLASS_COLUMN, LABEL_COLUMN):
+                return col.to_numpy()
+            if pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_boolean(typ):
+                return pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
+            if pa.types.is_null(typ):  # a column of empty cells
+                return np.full(len(col), np.nan)
+            if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+                return np.asarray(col.to_pylist(), dtype=object)
+            return np.asarray(col.to_pylist(), dtype=object)
+
+        return get
+
+    return {name: getter(name) for name in table.column_names}
+
+
+def _read_csv_columns(p: Path) -> tuple[dict[str, Any], int]:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    if p.stat().st_size == 0:
+        raise DataError(f"{p}: the file is empty (0 bytes); give a CSV with a header and jets")
+    convert = pacsv.ConvertOptions(
+        column_types={CLASS_COLUMN: pa.string()}, strings_can_be_null=False
+    )
+    try:
+        table = pacsv.read_csv(p, convert_options=convert)
+    except (pa.ArrowInvalid, pa.ArrowException, OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{p}: cannot parse as CSV ({_short(exc)}); fix the file") from exc
+    _check_duplicate_names(table.column_names, p)
+    return _arrow_columns(table, p), table.num_rows
+
+
+def _read_parquet_columns(p: Path) -> tuple[dict[str, Any], int]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(p)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(
+            f"{p}: the parquet file is corrupt or truncated ({_short(exc)}); re-export it"
+        ) from exc
+    _check_duplicate_names(table.column_names, p)
+    return _arrow_columns(table, p), table.num_rows
+
+
+def _check_duplicate_names(names: list[str], p: Path) -> None:
+    seen: set[str] = set()
+    dups = sorted({n for n in names if n in seen or seen.add(n)})
+    if dups:
+        raise DataError(f"{p}: duplicate column name(s) {', '.join(dups)}; each column must be unique")
+
+
+def _read_arff_columns(p: Path) -> tuple[dict[str, Any], int]:
+    from scipy.io import arff
+
+    try:
+        data, meta = arff.loadarff(p)
+    except (arff.ParseArffError, ValueError, IndexError, UnicodeDecodeError, NotImplementedError) as exc:
+        raise DataError(f"{p}: cannot parse as ARFF ({_short(exc)}); fix or re-export the file") from exc
+    cols: dict[str, Any] = {}
+    for name, kind in zip(meta.names(), meta.types(), strict=True):
+        if kind == "nominal":
+            cols[name] = lambda name=name: np.array(
+                [v.decode() if isinstance(v, bytes) else str(v) for v in data[name].tolist()],
+                dtype=object,
+            )
+        else:
+            cols[name] = lambda name=name: np.asarray(data[name])
+    return cols, int(data.shape[0])
+
+
+# --- HDF5 (own format and Zenodo hls4ml) --------------------------------------------
+
+
+def _strings(values: Any) -> tuple[str, ...]:
+    arr = np.atleast_1d(np.asarray(values))
+    return tuple(v.decode() if isinstance(v, bytes) else str(v) for v in arr.tolist())
+
+
+def _read_h5(p: Path, *, drop_invalid: bool, constituents: bool) -> tuple[JetTable, ReadReport]:
+    import h5py
+
+    try:
+        f = h5py.File(p, "r")
+    except OSError as exc:
+        raise DataError(
+            f"{p}: cannot open as HDF5: the file is corrupt, truncated or not HDF5 ({_short(exc)})"
+        ) from exc
+    try:
+        with f:
+            if f.attrs.get("format") is not None:
+                return _read_own_h5(f, p, drop_invalid=drop_invalid, constituents=constituents)
+            if "jets" in f:
+                return _read_zenodo_h5(f, p, drop_invalid=drop_invalid)
+            raise DataError(
+                f"{p}: HDF5 file is neither a spikejet jet file (root attribute "
+                f"format={FORMAT_NAME!r}) nor a Zenodo hls4ml file (dataset 'jets'); it holds: "
+                f"{', '.join(list(f.keys())[:10]) or 'nothing'}"
+            )
+    except (OSError, KeyError, ValueError, RuntimeError, TypeError) as exc:
+        raise DataError(
+            f"{p}: the HDF5 file is corrupt or truncated ({_short(exc)}); re-create or re-download it"
+        ) from exc
+
+
+def _provenance(f: Any, p: Path) -> dict[str, Any] | None:
+    raw = f.attrs.get("provenance")
+    if raw is None:
+        return None
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    try:
+        prov = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{p}: the 'provenance' attribute is not valid JSON ({exc})") from exc
+    if not isinstance(prov, dict):
+        raise DataError(f"{p}: the 'provenance' attribute must be a JSON object")
+    return prov
+
+
+def _names_mismatch(found: tuple[str, ...], expected: tuple[str, ...]) -> str:
+    if len(found) != len(expected):
+        return f"{len(found)} names, expected {len(expected)}"
+    diffs = [f"#{i} {a!r} (expected {b!r})" for i, (a, b) in enumerate(zip(found, expected, strict=True)) if a != b]
+    return "; ".join(diffs[:FIRST_SHOWN])
+
+
+def _read_own_h5(f: Any, p: Path, *, drop_invalid: bool, constituents: bool) -> tuple[JetTable, ReadReport]:
+    fmt = _strings(f.attrs["format"])[0]
+    if fmt != FORMAT_NAME:
+        raise DataError(f"{p}: HDF5 'format' attribute is {fmt!r}, expected {FORMAT_NAME!r}")
+    version = int(np.asarray(f.attrs.get("format_version", -1)))
+    if version > FORMAT_VERSION:
+        raise DataError(
+            f"{p}: written in spikejet-jets format version {version}, this spikejet reads up to "
+            f"{FORMAT_VERSION}; upgrade spikejet"
+        )
+    if version < 1:
+        raise DataError(f"{p}: missing or invalid 'format_version' attribute ({version})")
+    for attr, expected in (("feature_names", FEATURE_NAMES), ("class_names", CLASS_NAMES)):
+        if attr not in f.attrs:
+            raise DataError(f"{p}: missing root attribute {attr!r}; the file is not a complete spikejet file")
+        found = _strings(f.attrs[attr])
+        if found != expected:
+            raise DataError(f"{p}: attribute {attr!r} does not match spikejet's: {_names_mismatch(found, expected)}")
+    for name in ("X", "y"):
+        if name not in f:
+            raise DataError(f"{p}: missing dataset {name!r}; the file is not a complete spikejet file")
+    X = np.asarray(f["X"][()])
+    y = np.asarray(f["y"][()])
+    if X.ndim != 2 or X.shape[1] != N_FEATURES:
+        raise DataError(f"{p}: dataset 'X' has shape {X.shape}, expected (n, {N_FEATURES})")
+    if y.shape != (X.shape[0],) or y.dtype.kind not in "iu":
+        raise DataError(f"{p}: dataset 'y' has shape {y.shape} / dtype {y.dtype}, expected ({X.shape[0]},) integers")
+    extra: dict[str, np.ndarray] = {}
+    if "extra" in f:
+        for name in sorted(f["extra"]):
+            extra[name] = np.asarray(f["extra"][name][()])
+    if constituents and CONSTITUENTS_KEY in f:
+        extra[CONSTITUENTS_KEY] = np.asarray(f[CONSTITUENTS_KEY][()])
+        if N_CONSTITUENTS_KEY in f:
+            extra[N_CONSTITUENTS_KEY] = np.asarray(f[N_CONSTITUENTS_KEY][()])
+    for name, v in extra.items():
+        if v.shape[:1] != (X.shape[0],):
+            raise DataError(f"{p}: dataset {name!r} has {v.shape[:1]} rows, expected {X.shape[0]}")
+    return _assemble(
+        X, y.astype(np.int64), p, "spikejet-h5", drop_invalid=drop_invalid, extra=extra,
+        provenance=_provenance(f, p),
+    )
+
+
+def _read_zenodo_h5(f: Any, p: Path, *, drop_invalid: bool) -> tuple[JetTable, ReadReport]:
+    jets = f["jets"]
+    if jets.ndim != 2:
+        raise DataError(f"{p}: dataset 'jets' has shape {jets.shape}, expected a 2-D (jets x columns) array")
+    ncol = int(jets.shape[1])
+    n_labels = len(CLASS_LABELS)
+    min_cols = max(ZENODO_FEATURE_COLUMNS) + 1 + n_labels + 1
+    if ncol < min_cols:
+        raise DataError(
+            f"{p}: dataset 'jets' has {ncol} columns, the hls4ml layout needs at least {min_cols} "
+            f"(features in columns {ZENODO_FEATURE_COLUMNS[0]}..{ZENODO_FEATURE_COLUMNS[-1]}, "
+            f"one-hot labels in the last 6 but one)"
+        )
+    label_cols = tuple(range(ncol)[ZENODO_LABEL_SLICE])
+    names: tuple[str, ...] | None = None
+    if "jetFeatureNames" in f:
+        names = _strings(f["jetFeatureNames"][()])
+        if len(names) != ncol:
+            raise DataError(f"{p}: 'jetFeatureNames' has {len(names)} names but 'jets' has {ncol} columns")
+        wrong = [
+            f"column {c} is {names[c]!r} (expected {e!r})"
+            for c, e in zip(ZENODO_FEATURE_COLUMNS + label_cols, FEATURE_NAMES + CLASS_LABELS, strict=True)
+            if names[c] != e
+        ]
+        if wrong:
+            raise DataError(
+                f"{p}: 'jetFeatureNames' does not match the hls4ml layout: {'; '.join(wrong[:FIRST_SHOWN])}"
+                + (f" (and {len(wrong) - FIRST_SHOWN} more)" if len(wrong) > FIRST_SHOWN else "")
+            )
+    data = np.asarray(jets[()])
+    if data.shape[0] == 0:
+        raise DataError(f"{p}: the table is empty (0 jets); give a file with jets")
+    X = data[:, list(ZENODO_FEATURE_COLUMNS)].astype(np.float32)
+    onehot = data[:, list(label_cols)]
+    good = np.all((onehot == 0) | (onehot == 1), axis=1) & (onehot.sum(axis=1) == 1)
+    if not good.all():
+        rows = np.flatnonzero(~good)
+        raise DataError(
+            f"{p}: {rows.size} rows are not exactly one-hot in the label columns "
+            f"{', '.join(CLASS_LABELS)} (first rows: {_rows(rows)}); the file is damaged"
+        )
+    y = np.argmax(onehot, axis=1).astype(np.int64)
+    extra: dict[str, np.ndarray] = {}
+    if names is not None:
+        for col_name, key in ZENODO_EXTRA_COLUMNS.items():
+            if col_name in names:
+                extra[key] = data[:, names.index(col_name)].astype(np.float32)
+    return _assemble(X, y, p, "zenodo-h5", drop_invalid=drop_invalid, extra=extra)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write(
+    table: JetTable, path: str | os.PathLike[str], *, provenance: Mapping[str, Any] | None = None
+) -> None:
+    """Write ``table`` atomically as own HDF5 (``.h5``/``.hdf5``) or CSV (``.csv``).
+
+    The same table (and provenance) always gives a byte-identical file. HDF5
+    keeps ``extra`` columns (under ``extra/``), the optional constituents
+    (``table.extra["constituents"]`` [n, k, 4] float32 with
+    ``table.extra["n_constituents"]``) and ``provenance`` (a JSON object). CSV
+    keeps only the 16 features and the ``class`` column.
+    """
+    if not isinstance(table, JetTable):
+        raise DataError(f"can only write a JetTable, got {type(table).__name__}")
+    p = Path(path)
+    sfx = _suffix(p)
+    if table.feature_names != FEATURE_NAMES or table.class_names != CLASS_NAMES:
+        raise DataError(
+            f"{p}: the table does not use spikejet's 16 features and 5 classes; "
+            f"features: {_names_mismatch(table.feature_names, FEATURE_NAMES) or 'ok'}, "
+            f"classes: {_names_mismatch(table.class_names, CLASS_NAMES) or 'ok'}"
+        )
+    if sfx in (".h5", ".hdf5"):
+        _write_h5(table, p, provenance)
+    elif sfx == ".csv":
+        if provenance:
+            log.info("%s: CSV keeps no provenance; write .h5 to keep it", p)
+        _write_csv(table, p)
+    else:
+        raise DataError(f"{p}: cannot write {sfx or '(no extension)'} files; use .h5 (own format) or .csv")
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+def _write_h5(table: JetTable, p: Path, provenance: Mapping[str, Any] | None) -> None:
+    import h5py
+
+    from .. import __version__
+
+    n = len(table)
+    extra = dict(table.extra)
+    cons = extra.pop(CONSTITUENTS_KEY, None)
+    n_cons = extra.pop(N_CONSTITUENTS_KEY, None)
+    if (cons is None) != (n_cons is None):
+        raise DataError(
+            f"{p}: give both extra[{CONSTITUENTS_KEY!r}] and extra[{N_CONSTITUENTS_KEY!r}], or neither"
+        )
+    if cons is not None:
+        cons = np.asarray(cons)
+        if cons.ndim != 3 or cons.shape[2] != CONSTITUENT_COMPONENTS:
+            raise DataError(f"{p}: constituents must have shape (n, k, 4) (px,py,pz,E), got {cons.shape}")
+        n_cons = np.asarray(n_cons)
+        if n_cons.shape != (n,) or n_cons.dtype.kind not in "iu":
+            raise DataError(f"{p}: n_constituents must be {n} integers, got {n_cons.shape} {n_cons.dtype}")
+        if n_cons.size and (n_cons.min() < 0 or n_cons.max() > cons.shape[1]):
+            raise DataError(f"{p}: n_constituents must lie in 0..{cons.shape[1]}")
+    for name, v in extra.items():
+        if np.asarray(v).dtype.kind not in "biuf":
+            raise DataError(f"{p}: extra column {name!r} is not numeric ({np.asarray(v).dtype}); cannot store it")
+        if "/" in name or not name:
+            raise DataError(f"{p}: extra column name {name!r} is not a valid dataset name")
+    prov_text = None
+    if provenance is not None:
+        try:
+            prov_text = json.dumps(dict(provenance), sort_keys=True, default=_json_default)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"provenance must be JSON-serializable: {exc}") from exc
+
+    def chunks(shape: tuple[int, ...], rows: int) -> tuple[int, ...]:
+        return (max(1, min(shape[0], rows)),) + tuple(shape[1:])
+
+    def dataset(group: Any, name: str, data: np.ndarray, rows: int = CHUNK_ROWS) -> None:
+        group.create_dataset(
+            name, data=data, chunks=chunks(data.shape, rows), compression="gzip",
+            compression_opts=GZIP_LEVEL, shuffle=True, track_times=False,
+        )
+
+    str_dt = h5py.string_dtype()
+    with atomic_path(p) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["format"] = FORMAT_NAME
+        f.attrs["format_version"] = np.int64(FORMAT_VERSION)
+        f.attrs.create("feature_names", np.array(FEATURE_NAMES, dtype=object), dtype=str_dt)
+        f.attrs.create("class_names", np.array(CLASS_NAMES, dtype=object), dtype=str_dt)
+        f.attrs["spikejet_version"] = __version__
+        if prov_text is not None:
+            f.attrs["provenance"] = prov_text
+        dataset(f, "X", np.ascontiguousarray(table.X, dtype=np.float32))
+        dataset(f, "y", table.y.astype(np.int8))
+        if extra:
+            g = f.create_group("extra")
+            for name in sorted(extra):
+                dataset(g, name, np.ascontiguousarray(extra[name]))
+        if cons is not None:
+            dataset(f, CONSTITUENTS_KEY, np.ascontiguousarray(cons, dtype=np.float32), CONSTITUENT_CHUNK_ROWS)
+            dataset(f, N_CONSTITUENTS_KEY, n_cons.astype(np.int16))
+
+
+def _write_csv(table: JetTable, p: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    cols = [pc.cast(pa.array(table.X[:, j]), pa.string()) for j in range(N_FEATURES)]
+    cols.append(pa.array(np.asarray(CLASS_NAMES, dtype=object)[table.y]))
+    lines = pc.binary_join_element_wise(*cols, ",")
+    header = ",".join((*FEATURE_NAMES, CLASS_COLUMN))
+    body = "\n".join(lines.to_pylist())
+    with atomic_path(p) as tmp:
+        tmp.write_text(header + "\n" + body + "\n", encoding="utf-8")
