@@ -1,0 +1,119 @@
+"""``spikejet data``: inspect, plot, convert and fetch jet samples."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+NAME = "data"
+HELP = "inspect, plot, convert or fetch jet samples (info, plot, convert, fetch)"
+
+SOURCE_HELP = "a jet file (.h5, .csv, .arff, .parquet), 'default' (embedded sample) or 'openml'"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="data_action", metavar="ACTION")
+    sub.required = True
+
+    p = sub.add_parser("info", help="counts, per-class feature summaries and mass peaks")
+    p.add_argument("source", metavar="FILE|default", help=SOURCE_HELP)
+    p.add_argument("--drop-invalid", action="store_true", help="drop jets with NaN/inf features (reported)")
+    p.add_argument("--json", metavar="FILE", help="also write the summary as JSON")
+
+    p = sub.add_parser("plot", help="figure of the 16 feature distributions per class")
+    p.add_argument("source", metavar="FILE|default", help=SOURCE_HELP)
+    p.add_argument("--out", required=True, metavar="PNG", help="output figure (.png)")
+    p.add_argument("--drop-invalid", action="store_true", help="drop jets with NaN/inf features (reported)")
+
+    p = sub.add_parser("convert", help="convert any readable jet file to own .h5 or .csv")
+    p.add_argument("input", metavar="IN", help=SOURCE_HELP)
+    p.add_argument("output", metavar="OUT", help="output file: .h5 (own format) or .csv")
+    p.add_argument("--drop-invalid", action="store_true", help="drop jets with NaN/inf features (reported)")
+
+    p = sub.add_parser("fetch", help="download a public dataset by name (needs network once)")
+    p.add_argument("dataset", choices=["openml"], help="openml: OpenML 42468 hls4ml_lhc_jets_hlf")
+    p.add_argument("--out", metavar="FILE", help="also write it as own .h5 or .csv")
+    p.add_argument("--data-home", metavar="DIR", help="sklearn cache folder (default ~/scikit_learn_data)")
+
+
+def _note(msg: str) -> None:
+    print(f"spikejet: note: {msg}", file=sys.stderr)
+
+
+def _load(source: str, drop_invalid: bool, constituents: bool = False):
+    """Resolve SOURCE like spikejet.data.load, printing what was dropped or ignored."""
+    from spikejet.data import read_with_report
+    from spikejet.data.default import DEFAULT_SOURCE, OPENML_SOURCE, _missing, default_sample_path
+
+    if source == OPENML_SOURCE:
+        from spikejet.data import fetch_openml
+
+        return fetch_openml(drop_invalid=drop_invalid), None
+    path = source
+    if source == DEFAULT_SOURCE:
+        path = default_sample_path()
+        if not path.is_file():
+            raise _missing(path)
+    table, report = read_with_report(path, drop_invalid=drop_invalid, constituents=constituents)
+    for msg in report.messages():
+        _note(msg)
+    return table, report
+
+
+def _info(args: argparse.Namespace) -> int:
+    from spikejet.data.info import format_summary, summarize
+    from spikejet.io import write_json
+
+    table, _ = _load(args.source, args.drop_invalid)
+    summary = summarize(table)
+    sys.stdout.write(format_summary(summary))
+    if args.json:
+        write_json(args.json, summary)
+        _note(f"wrote {args.json}")
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from spikejet.data.info import plot_features
+    from spikejet.errors import ConfigError
+
+    if not args.out.lower().endswith(".png"):
+        raise ConfigError(f"--out {args.out}: the figure is written as PNG; give a .png file name")
+    table, _ = _load(args.source, args.drop_invalid)
+    plot_features(table, args.out)
+    print(f"wrote {args.out} ({len(table)} jets)")
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from spikejet.data import write
+
+    table, report = _load(args.input, args.drop_invalid, constituents=True)
+    prov = dict(report.provenance or {}) if report is not None else {}
+    prov["converted_from"] = {
+        "source": str(args.input),
+        "format": report.format if report is not None else "openml",
+        "jets_read": report.n_read if report is not None else len(table),
+        "jets_dropped": report.n_dropped if report is not None else 0,
+    }
+    write(table, args.output, provenance=prov)
+    print(f"wrote {args.output} ({len(table)} jets)")
+    return 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from spikejet.data import CLASS_NAMES, fetch_openml, write
+    from spikejet.data.openml import OPENML_DATA_ID, OPENML_NAME
+
+    table = fetch_openml(data_home=args.data_home)
+    counts = ", ".join(f"{n}={k}" for n, k in zip(CLASS_NAMES, table.counts().tolist(), strict=True))
+    print(f"OpenML {OPENML_DATA_ID} ({OPENML_NAME}): {len(table)} jets ({counts})")
+    if args.out:
+        write(table, args.out, provenance={"source": "OpenML", "data_id": OPENML_DATA_ID, "name": OPENML_NAME})
+        print(f"wrote {args.out}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    actions = {"info": _info, "plot": _plot, "convert": _convert, "fetch": _fetch}
+    return actions[args.data_action](args)
