@@ -1,0 +1,74 @@
+"""spikejet generate: labelled jets from Pythia 8 + FastJet into spikejet's HDF5 format."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "generate"
+HELP = "generate labelled jets (g, q, W, Z, top) with Pythia 8 + FastJet"
+
+# Defaults are repeated here (not imported) so that `spikejet --help` stays light;
+# tests/test_generate.py checks that they agree with spikejet.physics.config.
+DEFAULT_PT_MIN = 900.0
+DEFAULT_PT_MAX = 1100.0
+DEFAULT_ETA_MAX = 2.0
+DEFAULT_SEED = 2019
+DEFAULT_CHUNK_SIZE = 500
+PRODUCTIONS = ("direct", "resonance")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--jets-per-class", type=int, required=True, metavar="N", help="jets of each class")
+    parser.add_argument("--out", required=True, metavar="FILE.h5", help="output file (spikejet HDF5)")
+    parser.add_argument("--classes", default="g,q,w,z,t", help="comma-separated classes (default: g,q,w,z,t)")
+    parser.add_argument("--pt-min", type=float, default=DEFAULT_PT_MIN, help="jet pT lower edge, GeV (default: %(default)s)")
+    parser.add_argument("--pt-max", type=float, default=DEFAULT_PT_MAX, help="jet pT upper edge, GeV (default: %(default)s)")
+    parser.add_argument("--eta-max", type=float, default=DEFAULT_ETA_MAX, help="jet |eta| limit (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="master seed (default: %(default)s)")
+    parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, metavar="K",
+                        help="jets per chunk; finished chunks survive an interrupt (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="local worker processes (default: all cores)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="run the chunks on this dask.distributed scheduler (e.g. tcp://host:8786)")
+    parser.add_argument("--constituents", action="store_true",
+                        help="also store up to 100 pT-ordered constituents per jet")
+    parser.add_argument("--production", choices=PRODUCTIONS, default="direct",
+                        help="how W/Z/top are produced: direct 2->2 as the public dataset (default) "
+                             "or from a heavy resonance")
+    parser.add_argument("--keep-chunks", action="store_true", help="keep <out>.chunks/ after merging")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..physics.config import GenerateConfig
+    from ..physics.generate import generate
+
+    cfg = GenerateConfig(
+        jets_per_class=args.jets_per_class,
+        classes=args.classes,
+        pt_min=args.pt_min,
+        pt_max=args.pt_max,
+        eta_max=args.eta_max,
+        seed=args.seed,
+        chunk_size=args.chunk_size,
+        constituents=args.constituents,
+        production=args.production,
+    )
+    res = generate(
+        cfg,
+        args.out,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        quiet=args.quiet,
+        keep_chunks=args.keep_chunks,
+    )
+    if not args.quiet:
+        n = sum(res.counts.values())
+        per = ", ".join(f"{c}={k}" for c, k in res.counts.items())
+        dropped = sum(s.get("unmatched", 0) for s in res.stats.values())
+        print(
+            f"wrote {res.path}: {n} jets ({per}); {dropped} unmatched jets dropped; "
+            f"{res.chunks_reused}/{res.chunks_total} chunks reused; {res.wall_s:.1f} s"
+        )
+    return 0

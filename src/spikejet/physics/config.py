@@ -1,0 +1,163 @@
+"""GenerateConfig: the frozen, validated description of one event-generation request.
+
+Everything that changes the generated numbers lives here (and nothing else does):
+two runs with equal configs produce the same jets, bit for bit. How the work is
+executed (number of processes, Dask scheduler, progress bar) is *not* part of the
+config, because it does not change the output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+
+from ..data.schema import CLASS_NAMES
+from ..errors import ConfigError, PhysicsError
+
+__all__ = [
+    "GenerateConfig",
+    "SQRT_S_GEV",
+    "JET_RADIUS",
+    "MAX_JETS_PER_EVENT",
+    "MATCH_DELTA_R",
+    "MAX_CONSTITUENTS",
+    "PRODUCTIONS",
+    "GENERATOR_VERSION",
+    "parse_classes",
+]
+
+#: Proton-proton centre-of-mass energy (GeV), LHC Run 2/3.
+SQRT_S_GEV = 13000.0
+#: Largest jet pT that energy conservation allows: half the collision energy (GeV).
+PT_KINEMATIC_LIMIT_GEV = SQRT_S_GEV / 2.0
+#: anti-kT distance parameter of the jets (hls4ml dataset: R = 0.8).
+JET_RADIUS = 0.8
+#: At most the two hardest jets that pass the selection are kept per event.
+MAX_JETS_PER_EVENT = 2
+#: A jet is labelled when its axis lies within this Delta R (rapidity-phi) of the truth particle.
+MATCH_DELTA_R = 0.6
+#: Number of pT-ordered constituents stored per jet with ``constituents=True``.
+MAX_CONSTITUENTS = 100
+#: Largest |eta| a user may ask for (beyond the acceptance of any LHC tracker/calorimeter
+#: used for substructure; jets there are not meaningful for this dataset).
+ETA_LIMIT = 5.0
+#: Largest master seed accepted (seeds are hashed into Pythia's 1..900000000 range).
+MAX_MASTER_SEED = 2**63 - 1
+#: How W, Z and top quarks are produced (see docs/physics.md and processes.py).
+PRODUCTIONS: tuple[str, ...] = ("direct", "resonance")
+#: Bump when the event loop, the selection or the Pythia settings change in a way that
+#: changes the output: it enters the settings hash, so stale chunks are never reused.
+GENERATOR_VERSION = 1
+
+DEFAULT_PT_MIN = 900.0
+DEFAULT_PT_MAX = 1100.0
+DEFAULT_ETA_MAX = 2.0
+DEFAULT_SEED = 2019
+DEFAULT_CHUNK_SIZE = 500
+
+
+def parse_classes(text: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """``"g,q,w"`` -> ``("g", "q", "w")`` in canonical class order, duplicates removed.
+
+    Raises :class:`ConfigError` for an unknown or empty class list.
+    """
+    items = text.split(",") if isinstance(text, str) else list(text)
+    names = [s.strip().lower() for s in items if s.strip()]
+    if not names:
+        raise ConfigError(f"no classes given; choose from {','.join(CLASS_NAMES)}")
+    unknown = [n for n in names if n not in CLASS_NAMES]
+    if unknown:
+        raise ConfigError(
+            f"unknown class {unknown[0]!r}; choose from {','.join(CLASS_NAMES)} (e.g. --classes g,q,w,z,t)"
+        )
+    return tuple(c for c in CLASS_NAMES if c in names)
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """What to generate. Validated on construction (ConfigError / PhysicsError).
+
+    ``jets_per_class`` jets of each class in ``classes``, anti-kT R=0.8 jets with
+    ``pt_min <= pT < pt_max`` (GeV) and ``|eta| < eta_max``, labelled by truth matching.
+    The work is cut into chunks of ``chunk_size`` jets, each with its own seed derived
+    from ``seed``; ``constituents`` also stores up to 100 constituents per jet;
+    ``production`` chooses how W/Z/top are made ("direct" follows the public dataset).
+    """
+
+    jets_per_class: int
+    classes: tuple[str, ...] = CLASS_NAMES
+    pt_min: float = DEFAULT_PT_MIN
+    pt_max: float = DEFAULT_PT_MAX
+    eta_max: float = DEFAULT_ETA_MAX
+    seed: int = DEFAULT_SEED
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    constituents: bool = False
+    production: str = "direct"
+    _hash: str = field(default="", init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "classes", parse_classes(self.classes))
+        n = self.jets_per_class
+        if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+            raise ConfigError(f"--jets-per-class must be a positive integer, got {n!r}")
+        c = self.chunk_size
+        if isinstance(c, bool) or not isinstance(c, int) or c <= 0:
+            raise ConfigError(f"--chunk-size must be a positive integer, got {c!r}")
+        s = self.seed
+        if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_MASTER_SEED:
+            raise ConfigError(f"--seed must be an integer in 0..{MAX_MASTER_SEED}, got {s!r}")
+        lo, hi = float(self.pt_min), float(self.pt_max)
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise PhysicsError(f"the pT window must be finite numbers, got [{lo}, {hi}] GeV")
+        if lo <= 0.0:
+            raise PhysicsError(f"--pt-min must be positive, got {lo:g} GeV")
+        if lo >= hi:
+            raise PhysicsError(f"empty pT window: --pt-min {lo:g} GeV must be below --pt-max {hi:g} GeV")
+        if hi > PT_KINEMATIC_LIMIT_GEV:
+            raise PhysicsError(
+                f"--pt-max {hi:g} GeV is above sqrt(s)/2 = {PT_KINEMATIC_LIMIT_GEV:g} GeV at "
+                f"sqrt(s) = {SQRT_S_GEV / 1000:g} TeV; no jet can be that hard"
+            )
+        eta = float(self.eta_max)
+        if not math.isfinite(eta) or eta <= 0.0 or eta > ETA_LIMIT:
+            raise PhysicsError(f"--eta-max must be in (0, {ETA_LIMIT:g}], got {self.eta_max!r}")
+        if self.production not in PRODUCTIONS:
+            raise ConfigError(
+                f"unknown production {self.production!r}; choose from {', '.join(PRODUCTIONS)}"
+            )
+        object.__setattr__(self, "pt_min", lo)
+        object.__setattr__(self, "pt_max", hi)
+        object.__setattr__(self, "eta_max", eta)
+        object.__setattr__(self, "constituents", bool(self.constituents))
+
+    @property
+    def pt_center(self) -> float:
+        return 0.5 * (self.pt_min + self.pt_max)
+
+    def physics_dict(self) -> dict:
+        """Everything that determines the content of one chunk (not the jet count)."""
+        d = asdict(self)
+        d.pop("jets_per_class")
+        d.pop("_hash")
+        d["generator_version"] = GENERATOR_VERSION
+        d["sqrt_s_gev"] = SQRT_S_GEV
+        d["jet_radius"] = JET_RADIUS
+        d["max_jets_per_event"] = MAX_JETS_PER_EVENT
+        d["match_delta_r"] = MATCH_DELTA_R
+        d["max_constituents"] = MAX_CONSTITUENTS
+        # classes do not change a chunk's content (each chunk is one class): leave them
+        # out so that adding a class to a run reuses the other classes' chunks.
+        d.pop("classes")
+        return d
+
+    def settings_hash(self) -> str:
+        """Short hex digest of :meth:`physics_dict` plus the Pythia/FastJet versions."""
+        if not self._hash:
+            from . import processes
+
+            payload = dict(self.physics_dict(), versions=processes.tool_versions())
+            text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+            object.__setattr__(self, "_hash", hashlib.sha256(text.encode()).hexdigest()[:16])
+        return self._hash
