@@ -1,0 +1,359 @@
+"""Energy and latency per inference from counted operations, with cited constants.
+
+The model is the one the field uses through keras-spiking / NengoDL
+(``keras_spiking.ModelEnergy``)::
+
+    energy = synops * E_synop(device) + neuron_updates * E_neuron(device)
+
+What is counted depends on how the device computes:
+
+* an ANN on any conventional device: one multiply-accumulate per connection
+  (``synops = MACs``) and one update per non-input neuron, once per inference
+  (:func:`ann_counts`);
+* an SNN on a spiking device (Loihi, SpiNNaker): one synaptic operation per
+  spike per outgoing synapse, and every neuron updated at every time step
+  (counted by the simulators, e.g. :meth:`spikejet.hardware.loihi.LoihiRun.per_inference`;
+  :func:`snn_counts`);
+* an SNN on a conventional device: every connection at every step
+  (:func:`snn_dense_counts`), since a CPU or GPU does not skip silent inputs.
+
+Like keras-spiking, this ignores overhead (moving data on and off the device,
+host I/O, static power): the figures are for comparison, not a measurement.
+
+Also here: the 45 nm per-operation energies of Horowitz (2014) for an
+accumulate-versus-MAC comparison (:func:`accumulate_vs_mac`), and the latency
+in time steps to decision including the per-layer axon delays
+(:func:`latency`).
+
+Sources (each constant below names its own):
+
+* [Degnan2016] B. Degnan, B. Marr, J. Hasler, "Assessing trends in performance
+  per Watt for signal processing applications", IEEE TVLSI 24(1):58-66, 2016,
+  doi:10.1109/TVLSI.2015.2392942 -- the CPU (Intel i7-4960X), GPU (Nvidia GTX
+  Titan Black) and ARM figures keras-spiking uses.
+* [Davies2018] M. Davies et al., "Loihi: a neuromorphic manycore processor with
+  on-chip learning", IEEE Micro 38(1):82-99, 2018, doi:10.1109/MM.2018.112130359
+  -- pre-silicon figures, Table 1.
+* [Hoppner2019] S. Hoeppner et al., "Dynamic power management for neuromorphic
+  many-core systems", IEEE TCAS-I 66(8):2973-2986, 2019, arXiv:1903.08941 --
+  SpiNNaker and SpiNNaker 2.
+* [Horowitz2014] M. Horowitz, "Computing's energy problem (and what we can do
+  about it)", ISSCC 2014, doi:10.1109/ISSCC.2014.6757323 -- 45 nm, 0.9 V.
+* [KerasSpiking] keras-spiking 0.3, ``ModelEnergy`` device table
+  (https://www.nengo.ai/keras-spiking/examples/model-energy.html).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..errors import ConfigError
+
+__all__ = [
+    "PICO",
+    "NANO",
+    "Device",
+    "DEVICES",
+    "SPIKING_DEVICES",
+    "CONVENTIONAL_DEVICES",
+    "get_device",
+    "OpCounts",
+    "ann_counts",
+    "snn_counts",
+    "snn_dense_counts",
+    "energy_per_inference",
+    "energy_breakdown",
+    "HOROWITZ_45NM_PJ",
+    "mac_energy_pj",
+    "accumulate_vs_mac",
+    "Latency",
+    "latency",
+    "STUDY_DT_S",
+    "cost_rows",
+]
+
+PICO = 1e-12
+NANO = 1e-9
+
+# ------------------------------------------------------------ device constants
+#: Intel i7-4960X, energy per operation [Degnan2016], as used by [KerasSpiking].
+CPU_J_PER_OP = 8.6 * NANO
+#: Nvidia GTX Titan Black, energy per operation [Degnan2016], via [KerasSpiking].
+GPU_J_PER_OP = 0.3 * NANO
+#: ARM core, energy per operation [Degnan2016], via [KerasSpiking].
+ARM_J_PER_OP = 0.9 * NANO
+#: Loihi energy per synaptic spike operation (minimum), [Davies2018] Table 1.
+LOIHI_J_PER_SYNOP_CORE = 23.6 * PICO
+#: Loihi mean tile-hop energy: (3.0 east-west + 4.0 north-south) / 2 pJ,
+#: [Davies2018] Table 1; [KerasSpiking] adds it to every synaptic operation.
+LOIHI_J_PER_HOP = 3.5 * PICO
+#: Loihi energy per synaptic operation as [KerasSpiking] counts it.
+LOIHI_J_PER_SYNOP = LOIHI_J_PER_SYNOP_CORE + LOIHI_J_PER_HOP
+#: Loihi energy per active neuron update (52 pJ inactive), [Davies2018] Table 1;
+#: [KerasSpiking] charges every update at the active figure, so do we.
+LOIHI_J_PER_NEURON = 81 * PICO
+#: SpiNNaker 1 per synaptic event / per neuron update, [Hoppner2019] via [KerasSpiking].
+SPINNAKER_J_PER_SYNOP = 13.3 * NANO
+SPINNAKER_J_PER_NEURON = 26 * NANO
+#: SpiNNaker 2 per synaptic event / per neuron update, [Hoppner2019] via [KerasSpiking].
+SPINNAKER2_J_PER_SYNOP = 450 * PICO
+SPINNAKER2_J_PER_NEURON = 2.19 * NANO
+
+
+@dataclass(frozen=True)
+class Device:
+    """Energy per synaptic operation and per neuron update of one device."""
+
+    name: str
+    spiking: bool
+    energy_per_synop: float
+    energy_per_neuron: float
+    source: str
+
+    def __post_init__(self) -> None:
+        for f in ("energy_per_synop", "energy_per_neuron"):
+            v = getattr(self, f)
+            if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
+                raise ConfigError(f"device {self.name!r}: {f} must be a finite number >= 0 J, got {v!r}")
+
+
+DEVICES: dict[str, Device] = {
+    d.name: d
+    for d in (
+        Device("cpu", False, CPU_J_PER_OP, CPU_J_PER_OP, "Degnan et al. 2016 (Intel i7-4960X), via keras-spiking"),
+        Device("gpu", False, GPU_J_PER_OP, GPU_J_PER_OP, "Degnan et al. 2016 (GTX Titan Black), via keras-spiking"),
+        Device("arm", False, ARM_J_PER_OP, ARM_J_PER_OP, "Degnan et al. 2016 (ARM), via keras-spiking"),
+        Device("loihi", True, LOIHI_J_PER_SYNOP, LOIHI_J_PER_NEURON,
+               "Davies et al. 2018, Table 1 (23.6 + 3.5 pJ/synop, 81 pJ/update), via keras-spiking"),
+        Device("spinnaker", True, SPINNAKER_J_PER_SYNOP, SPINNAKER_J_PER_NEURON,
+               "Hoeppner et al. 2019, via keras-spiking"),
+        Device("spinnaker2", True, SPINNAKER2_J_PER_SYNOP, SPINNAKER2_J_PER_NEURON,
+               "Hoeppner et al. 2019, via keras-spiking"),
+    )
+}
+SPIKING_DEVICES: tuple[str, ...] = tuple(n for n, d in DEVICES.items() if d.spiking)
+CONVENTIONAL_DEVICES: tuple[str, ...] = tuple(n for n, d in DEVICES.items() if not d.spiking)
+
+
+def get_device(device: str | Device) -> Device:
+    if isinstance(device, Device):
+        return device
+    try:
+        return DEVICES[device]
+    except KeyError:
+        raise ConfigError(f"unknown device {device!r}; use one of {', '.join(DEVICES)}") from None
+
+
+# ------------------------------------------------------------------- counts
+
+_KINDS = ("ann", "snn_events", "snn_dense")
+
+
+@dataclass(frozen=True)
+class OpCounts:
+    """Operations of ONE inference.
+
+    ``kind``: "ann" (MACs once), "snn_events" (event-driven: synops = spikes x
+    fan-out, all neurons updated every step) or "snn_dense" (an SNN on a
+    conventional device: every connection every step). ``steps`` is the number
+    of time steps the counts cover (1 for an ANN).
+    """
+
+    synops: float
+    neuron_updates: float
+    kind: str
+    steps: int = 1
+    spikes: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise ConfigError(f"OpCounts kind must be one of {', '.join(_KINDS)}, got {self.kind!r}")
+        for f in ("synops", "neuron_updates", "spikes"):
+            v = getattr(self, f)
+            if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
+                raise ConfigError(f"OpCounts.{f} must be a finite number >= 0, got {v!r}")
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
+            raise ConfigError(f"OpCounts.steps must be an integer >= 1, got {self.steps!r}")
+
+
+def _check_sizes(layer_sizes: Sequence[int]) -> list[int]:
+    sizes = [int(s) for s in layer_sizes]
+    if len(sizes) < 2 or any(s <= 0 for s in sizes):
+        raise ConfigError(f"layer_sizes must list >= 2 positive sizes (input first), got {list(layer_sizes)}")
+    return sizes
+
+
+def ann_counts(layer_sizes: Sequence[int]) -> OpCounts:
+    """MACs and neuron updates of a dense feed-forward ANN, e.g. [16, 64, 32, 32, 5].
+
+    MACs = sum of n_i * n_(i+1) (4,256 for 16-64-32-32-5); one update per
+    non-input neuron (biases and activations are folded into these, as
+    keras-spiking does).
+    """
+    s = _check_sizes(layer_sizes)
+    macs = sum(a * b for a, b in zip(s, s[1:], strict=False))
+    return OpCounts(synops=float(macs), neuron_updates=float(sum(s[1:])), kind="ann")
+
+
+def snn_counts(synops: float, neuron_updates: float, steps: int, spikes: float = 0.0) -> OpCounts:
+    """Event-driven SNN counts of one inference (from a simulator's tallies)."""
+    return OpCounts(synops=float(synops), neuron_updates=float(neuron_updates),
+                    kind="snn_events", steps=int(steps), spikes=float(spikes))
+
+
+def snn_dense_counts(layer_sizes: Sequence[int], steps: int) -> OpCounts:
+    """An SNN run on a CPU/GPU: every connection and neuron at every one of ``steps``."""
+    a = ann_counts(layer_sizes)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ConfigError(f"steps must be an integer >= 1, got {steps!r}")
+    return OpCounts(synops=a.synops * steps, neuron_updates=a.neuron_updates * steps,
+                    kind="snn_dense", steps=steps)
+
+
+def energy_breakdown(counts: OpCounts, device: str | Device) -> dict[str, float]:
+    """Joules per inference split into synaptic and neuron parts (and their sum)."""
+    d = get_device(device)
+    if d.spiking and counts.kind != "snn_events":
+        raise ConfigError(
+            f"{d.name} is a spiking device: give it event-driven SNN counts (snn_counts), "
+            f"not {counts.kind!r} counts; an ANN must be converted to an SNN first"
+        )
+    if not d.spiking and counts.kind == "snn_events":
+        raise ConfigError(
+            f"{d.name} does not skip silent inputs: count an SNN on it with snn_dense_counts"
+        )
+    syn = counts.synops * d.energy_per_synop
+    neu = counts.neuron_updates * d.energy_per_neuron
+    return {"synop_j": syn, "neuron_j": neu, "total_j": syn + neu}
+
+
+def energy_per_inference(counts: OpCounts, device: str | Device) -> float:
+    """Joules per inference on ``device`` (keras-spiking's model)."""
+    return energy_breakdown(counts, device)["total_j"]
+
+
+# ------------------------------------------------------------ 45 nm figures
+
+#: Energy per operation at 45 nm, 0.9 V, in pJ [Horowitz2014].
+HOROWITZ_45NM_PJ: dict[str, float] = {
+    "int8_add": 0.03,
+    "int16_add": 0.05,
+    "int32_add": 0.1,
+    "fp16_add": 0.4,
+    "fp32_add": 0.9,
+    "int8_mult": 0.2,
+    "int32_mult": 3.1,
+    "fp16_mult": 1.1,
+    "fp32_mult": 3.7,
+}
+_PRECISIONS = ("int8", "int32", "fp16", "fp32")
+
+
+def mac_energy_pj(precision: str) -> float:
+    """A multiply-accumulate = one multiply + one add (fp32: 4.6 pJ, int8: 0.23 pJ)."""
+    if precision not in _PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(_PRECISIONS)}, got {precision!r}")
+    return HOROWITZ_45NM_PJ[f"{precision}_mult"] + HOROWITZ_45NM_PJ[f"{precision}_add"]
+
+
+def accumulate_vs_mac(synops: float, macs: float, precision: str = "fp32") -> dict[str, float]:
+    """SNN accumulates (one add per synaptic op) versus ANN MACs at 45 nm.
+
+    Returns joules for both and ``ratio = snn_j / ann_j`` (< 1: the SNN is cheaper
+    in arithmetic; memory access, which dominates in practice, is not included).
+    """
+    mac_pj = mac_energy_pj(precision)
+    for name, v in (("synops", synops), ("macs", macs)):
+        if not (math.isfinite(v) and v >= 0):
+            raise ConfigError(f"{name} must be a finite number >= 0, got {v!r}")
+    snn = synops * HOROWITZ_45NM_PJ[f"{precision}_add"] * PICO
+    ann = macs * mac_pj * PICO
+    return {"snn_j": snn, "ann_j": ann, "ratio": snn / ann if ann > 0 else math.inf,
+            "add_pj": HOROWITZ_45NM_PJ[f"{precision}_add"], "mac_pj": mac_pj}
+
+
+# ------------------------------------------------------------------ latency
+
+#: Simulated time per step of the 2019 study (Nengo, dt = 1 ms). This is model
+#: time, not chip wall-clock: Loihi advances a step as soon as every core is
+#: done, so its wall-clock time per step depends on activity and is not a
+#: published constant; pass a measured value where one is known.
+STUDY_DT_S = 1e-3
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Time steps to decision and, where a time per step is known, seconds."""
+
+    window_steps: int
+    delay_steps: int
+    steps: int
+    seconds: float | None
+    time_per_step_s: float | None
+    assumption: str
+
+    @property
+    def microseconds(self) -> float | None:
+        return None if self.seconds is None else self.seconds * 1e6
+
+
+def latency(window_steps: int, axon_delays: Sequence[int] | int = 0, *,
+            time_per_step_s: float | None = None, assumption: str = "") -> Latency:
+    """Steps from the first input to the read-out: the presentation window plus the
+    axon delays the last input spikes need to reach the read-out layer.
+
+    ``time_per_step_s`` converts to seconds; say where it comes from in
+    ``assumption`` (e.g. ``STUDY_DT_S`` is simulated time, not chip time).
+    """
+    if isinstance(window_steps, bool) or not isinstance(window_steps, int) or window_steps < 1:
+        raise ConfigError(f"window_steps must be an integer >= 1, got {window_steps!r}")
+    delays = [axon_delays] if isinstance(axon_delays, int) else list(axon_delays)
+    if any((not isinstance(d, int)) or d < 0 for d in delays):
+        raise ConfigError(f"axon delays must be integers >= 0, got {axon_delays!r}")
+    delay = sum(delays)
+    steps = window_steps + delay
+    if time_per_step_s is not None:
+        if not (math.isfinite(time_per_step_s) and time_per_step_s > 0):
+            raise ConfigError(f"time_per_step_s must be > 0 seconds, got {time_per_step_s!r}")
+        if not assumption:
+            raise ConfigError("give the source of time_per_step_s in assumption=")
+        seconds: float | None = steps * time_per_step_s
+    else:
+        seconds = None
+    return Latency(window_steps=window_steps, delay_steps=delay, steps=steps, seconds=seconds,
+                   time_per_step_s=time_per_step_s, assumption=assumption)
+
+
+# -------------------------------------------------------------------- table
+
+
+def cost_rows(model: str, counts: OpCounts, *, accuracy: float | None = None,
+              devices: Sequence[str] | None = None, lat: Latency | None = None) -> list[dict]:
+    """One row per device for a model's table: accuracy, T, spikes, synops, energy, latency.
+
+    ``devices`` defaults to the devices that fit the counts' kind (spiking
+    devices for event-driven SNN counts, conventional ones otherwise).
+    """
+    if devices is None:
+        devices = SPIKING_DEVICES if counts.kind == "snn_events" else CONVENTIONAL_DEVICES
+    rows = []
+    for name in devices:
+        e = energy_breakdown(counts, name)
+        rows.append({
+            "model": model,
+            "device": name,
+            "accuracy": accuracy,
+            "steps": counts.steps,
+            "spikes": counts.spikes,
+            "synops": counts.synops,
+            "neuron_updates": counts.neuron_updates,
+            "energy_j": e["total_j"],
+            "synop_energy_j": e["synop_j"],
+            "neuron_energy_j": e["neuron_j"],
+            "latency_steps": None if lat is None else lat.steps,
+            "latency_us": None if lat is None else lat.microseconds,
+            "source": get_device(name).source,
+        })
+    return rows
