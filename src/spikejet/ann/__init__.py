@@ -1,0 +1,1 @@
+"""The conventional network (MLP), its trainer and the one-file model bundle."""

@@ -1,0 +1,1 @@
+"""Reporting: figure style, plots, the comparison table and the HTML report."""

@@ -1,0 +1,63 @@
+"""spikejet run: the whole study on one command, into a run directory with a report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+NAME = "run"
+HELP = "run the whole study (load -> split -> train ANN -> evaluate -> report) into a run directory"
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags shared by 'run' and 'train-ann'."""
+    parser.add_argument("--data", metavar="FILE", default=None,
+                        help="jets to use: 'default' (the embedded sample, the default), 'openml', or a file "
+                             "(.h5, .csv, .parquet, .arff, Zenodo .h5)")
+    parser.add_argument("--config", metavar="FILE.yaml", default=None,
+                        help="YAML file with config sections (data:, ann:, evaluate:, ...) over the preset")
+    parser.add_argument("--preset", default=None, metavar="NAME",
+                        help="starting settings: 'default' (our best) or 'seed-2019' (the 2019 study's)")
+    parser.add_argument("--out", metavar="DIR", default=None,
+                        help="run directory (default: runs/<preset>-seed<N>[-quick])")
+    parser.add_argument("--quick", action="store_true", default=None,
+                        help="small subset and few epochs: the whole chain in seconds (smoke checks)")
+    parser.add_argument("--seed", type=int, default=None, help="run seed (same seed + config = same numbers)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a different run that --out holds")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or stage messages")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+
+
+def config_from_args(args: argparse.Namespace):  # -> RunConfig
+    from spikejet.config import load_config_file, resolve_config
+
+    file_values = load_config_file(args.config) if args.config else None
+    return resolve_config(file_values, preset=args.preset, seed=args.seed, quick=args.quick, data_source=args.data)
+
+
+def default_out(cfg) -> str:
+    return f"runs/{cfg.preset}-seed{cfg.seed}{'-quick' if cfg.quick else ''}"
+
+
+def print_timings(timings: dict[str, float]) -> None:
+    total = sum(timings.values())
+    parts = ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
+    print(f"stages: {parts} (total {total:.1f} s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from spikejet import pipeline
+    from spikejet.report.tables import format_comparison
+
+    cfg = config_from_args(args)
+    out = args.out or default_out(cfg)
+    ctx = pipeline.run(cfg, out, overwrite=args.overwrite, progress=not args.quiet)
+    print(format_comparison(ctx.metrics, interval=cfg.evaluate.interval))
+    print_timings(ctx.timings)
+    print(f"run directory: {ctx.run_dir}  (report: {ctx.run_dir / pipeline.REPORT_FILE})")
+    sys.stdout.flush()
+    return 0

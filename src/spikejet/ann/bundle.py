@@ -1,0 +1,201 @@
+"""A saved model is one file: weights + feature scaler + names + config + a format marker.
+
+The file is ``torch.save`` of a plain dict (tensors, strings, numbers, lists, dicts
+only), so it loads with ``torch.load(weights_only=True)``: opening a model never
+runs code from the file. Layout (``format_version`` 1)::
+
+    {"format": "spikejet-model", "format_version": 1,
+     "kind": "ann",                      # which stage made it (later: "snn_converted", ...)
+     "task": "multiclass",               # or "top_vs_rest"
+     "arch": {"type": "mlp", "sizes": [16, 64, 32, 32, 5]},
+     "state_dict": {name: tensor},
+     "scaler": Standardizer.to_dict(),   # applied to raw features before the model
+     "feature_names": [...], "class_names": [...],   # the model's inputs / outputs
+     "data_class_names": [...],          # the labels of the data it was trained on
+     "config": RunConfig.to_dict(), "meta": {...}}
+
+Later stages reuse it: register a builder for a new ``arch["type"]`` with
+:func:`register_arch` and save with their own ``kind``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import DataError, ModelError
+from ..io import atomic_path
+from .model import MLP, predict_proba, task_labels
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "ModelBundle",
+    "save_bundle",
+    "load_bundle",
+    "register_arch",
+    "apply_scaler",
+]
+
+FORMAT = "spikejet-model"
+FORMAT_VERSION = 1
+
+_ARCH_BUILDERS: dict[str, Callable[[Mapping[str, Any]], nn.Module]] = {
+    "mlp": lambda arch: MLP(tuple(arch["sizes"])),
+}
+
+
+def register_arch(type_name: str, builder: Callable[[Mapping[str, Any]], nn.Module]) -> None:
+    """Let :func:`load_bundle` rebuild modules whose ``arch["type"]`` is ``type_name``."""
+    _ARCH_BUILDERS[type_name] = builder
+
+
+def arch_of(model: nn.Module) -> dict[str, Any]:
+    """The ``arch`` entry for a model this module knows how to rebuild."""
+    if isinstance(model, MLP):
+        return {"type": "mlp", "sizes": list(model.sizes)}
+    raise ModelError(
+        f"cannot describe a {type(model).__name__} for a bundle; pass arch= and register_arch() a builder"
+    )
+
+
+def _plain(obj: Any) -> Any:
+    """numpy values -> Python values, tuples -> lists (weights_only-safe)."""
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def apply_scaler(scaler: Mapping[str, Any], X: np.ndarray) -> np.ndarray:
+    """Standardize raw features with a scaler dict (``Standardizer.to_dict()``)."""
+    from ..data import Standardizer
+
+    return np.asarray(Standardizer.from_dict(dict(scaler)).transform(X), dtype=np.float32)
+
+
+@dataclass
+class ModelBundle:
+    """A model with everything needed to apply it to raw features of a JetTable."""
+
+    model: nn.Module
+    scaler: dict[str, Any]
+    feature_names: tuple[str, ...]
+    class_names: tuple[str, ...]
+    data_class_names: tuple[str, ...]
+    kind: str = "ann"
+    task: str = "multiclass"
+    config: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    arch: dict[str, Any] | None = None
+
+    def check_table(self, feature_names: Sequence[str], class_names: Sequence[str], where: str = "data") -> None:
+        """Raise :class:`ModelError` if the data's columns or labels do not fit the model."""
+        fn = tuple(feature_names)
+        if fn != self.feature_names:
+            if len(fn) != len(self.feature_names):
+                detail = f"{len(fn)} features but the model takes {len(self.feature_names)}"
+            else:
+                i = next(i for i, (a, b) in enumerate(zip(fn, self.feature_names, strict=True)) if a != b)
+                detail = f"column {i} is {fn[i]!r} but the model expects {self.feature_names[i]!r}"
+            raise ModelError(f"{where} does not match the model's features: {detail}; give data with the model's feature columns")
+        if tuple(class_names) != self.data_class_names:
+            raise ModelError(
+                f"{where} has classes {list(class_names)} but the model was trained on {list(self.data_class_names)}"
+            )
+
+    def labels(self, y: np.ndarray) -> np.ndarray:
+        """The data's labels mapped to the model's outputs (identity for multiclass)."""
+        return task_labels(self.task, y, self.data_class_names)
+
+    def predict_proba(self, X_raw: np.ndarray) -> np.ndarray:
+        """Class probabilities for raw (unstandardized) features."""
+        X_raw = np.asarray(X_raw)
+        if X_raw.ndim != 2 or X_raw.shape[1] != len(self.feature_names):
+            raise DataError(f"features must be [n, {len(self.feature_names)}], got shape {X_raw.shape}")
+        return predict_proba(self.model, apply_scaler(self.scaler, X_raw))
+
+    def to_dict(self) -> dict[str, Any]:
+        arch = self.arch if self.arch is not None else arch_of(self.model)
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "kind": self.kind,
+            "task": self.task,
+            "arch": _plain(arch),
+            "state_dict": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+            "scaler": _plain(self.scaler),
+            "feature_names": list(self.feature_names),
+            "class_names": list(self.class_names),
+            "data_class_names": list(self.data_class_names),
+            "config": _plain(self.config),
+            "meta": _plain(self.meta),
+        }
+
+
+def save_bundle(path: str | os.PathLike[str], bundle: ModelBundle) -> Path:
+    """Write ``bundle`` to ``path`` atomically; returns the path."""
+    payload = bundle.to_dict()
+    dest = Path(path)
+    with atomic_path(dest) as tmp:
+        torch.save(payload, tmp)
+    return dest
+
+
+_REQUIRED = ("kind", "task", "arch", "state_dict", "scaler", "feature_names", "class_names", "data_class_names")
+
+
+def load_bundle(path: str | os.PathLike[str]) -> ModelBundle:
+    """Read a model file written by :func:`save_bundle`; ModelError if it is not one."""
+    p = Path(path)
+    if not p.is_file():
+        raise ModelError(f"model file {p} does not exist; give a file written by 'spikejet run' or 'train-ann'")
+    try:
+        payload = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for foreign files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{p} is not a spikejet model file (cannot be read: {first[:120]})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ModelError(f"{p} is not a spikejet model file (no '{FORMAT}' format marker)")
+    version = payload.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelError(
+            f"{p} has model format version {version!r}; this spikejet reads version {FORMAT_VERSION}"
+        )
+    missing = [k for k in _REQUIRED if k not in payload]
+    if missing:
+        raise ModelError(f"{p} is a damaged spikejet model file (missing {', '.join(missing)})")
+    arch = payload["arch"]
+    builder = _ARCH_BUILDERS.get(arch.get("type") if isinstance(arch, dict) else None)
+    if builder is None:
+        raise ModelError(f"{p}: unknown model architecture {arch!r}; is the stage that made it installed?")
+    try:
+        model = builder(arch)
+        model.load_state_dict(payload["state_dict"])
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{p}: weights do not fit the architecture {arch}: {str(exc).splitlines()[0]}") from None
+    model.eval()
+    return ModelBundle(
+        model=model,
+        scaler=dict(payload["scaler"]),
+        feature_names=tuple(payload["feature_names"]),
+        class_names=tuple(payload["class_names"]),
+        data_class_names=tuple(payload["data_class_names"]),
+        kind=str(payload["kind"]),
+        task=str(payload["task"]),
+        config=dict(payload.get("config", {})),
+        meta=dict(payload.get("meta", {})),
+        arch=dict(arch),
+    )

@@ -1,0 +1,114 @@
+"""The comparison table: each model's accuracy next to the 2019 study's number.
+
+Rows follow :data:`STAGE_ORDER`; stages not listed there (added by later issues
+without editing this file) follow in the order they appear in ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..data.schema import CLASS_NAMES
+
+__all__ = ["STUDY_2019", "STAGE_TITLES", "STAGE_ORDER", "ComparisonRow", "comparison_rows", "format_comparison"]
+
+#: The 2019 study's 5-class test accuracies, per spikejet stage (DESIGN.md section 4).
+STUDY_2019: dict[str, tuple[tuple[str, float], ...]] = {
+    "ann": (("Keras MLP 16-64-32-32-5, Adam lr 1e-4, batch 1024", 0.752),),
+    "snn_converted": (("SNN Toolbox conversion, IF, reset by subtraction, 200 steps", 0.6972),),
+    "snn_rate": (
+        ("Nengo-DL rate-trained spiking ReLU, no synaptic filter", 0.4683),
+        ("Nengo-DL, synaptic filter tau = 5 ms", 0.6508),
+    ),
+    "snn_surrogate": (),
+    "loihi": (("Nengo-Loihi on Loihi, first layer off-chip", 0.698),),
+}
+#: Display names of the model stages.
+STAGE_TITLES: dict[str, str] = {
+    "ann": "ANN (MLP)",
+    "snn_converted": "ANN->SNN conversion",
+    "snn_rate": "SNN, rate-based training",
+    "snn_surrogate": "SNN, surrogate-gradient training",
+    "loihi": "Loihi fixed-point model",
+}
+STAGE_ORDER: tuple[str, ...] = tuple(STAGE_TITLES)
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    stage: str
+    title: str
+    accuracy: float
+    interval: tuple[float, float] | None
+    timesteps: int | None
+    #: (study's approach, its accuracy) pairs; empty when the study has no number.
+    study: tuple[tuple[str, float], ...]
+    #: False when the model is not a 5-class g/q/w/z/t tagger (study numbers do not apply).
+    comparable: bool
+
+
+def stage_title(stage: str) -> str:
+    return STAGE_TITLES.get(stage, stage)
+
+
+def comparison_rows(metrics: Mapping[str, Mapping[str, Any]]) -> list[ComparisonRow]:
+    """One row per model stage in ``metrics`` (a ``metrics.json`` dict)."""
+    order = [s for s in STAGE_ORDER if s in metrics] + [s for s in metrics if s not in STAGE_ORDER]
+    rows = []
+    for stage in order:
+        m = metrics[stage]
+        if not isinstance(m, Mapping) or "accuracy" not in m:
+            continue
+        iv = m.get("accuracy_interval")
+        classes = tuple(m.get("per_class_accuracy", {}))
+        rows.append(
+            ComparisonRow(
+                stage=stage,
+                title=stage_title(stage),
+                accuracy=float(m["accuracy"]),
+                interval=(float(iv[0]), float(iv[1])) if iv else None,
+                timesteps=m.get("timesteps"),
+                study=STUDY_2019.get(stage, ()),
+                comparable=classes == CLASS_NAMES,
+            )
+        )
+    return rows
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.2f} %"
+
+
+def accuracy_text(row: ComparisonRow) -> str:
+    s = _pct(row.accuracy)
+    if row.interval:
+        lo, hi = row.interval
+        s += f" (+{(hi - row.accuracy) * 100:.2f}/-{(row.accuracy - lo) * 100:.2f})"
+    return s
+
+
+def study_text(row: ComparisonRow) -> str:
+    if not row.comparable:
+        return "n/a (not the 5-class task)"
+    if not row.study:
+        return "no published result"
+    return "; ".join(f"{_pct(v)} ({label})" for label, v in row.study)
+
+
+def format_comparison(metrics: Mapping[str, Mapping[str, Any]], *, interval: float = 0.68) -> str:
+    """The terminal table: model, accuracy with interval, T, the study's numbers."""
+    rows = comparison_rows(metrics)
+    header = ("model", f"test accuracy ({interval * 100:g} % interval)", "T", "2019 study")
+    body = [
+        (r.title, accuracy_text(r), "" if r.timesteps is None else str(r.timesteps), study_text(r)) for r in rows
+    ]
+    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    out = [line(header), line(["-" * w for w in widths])]
+    out += [line(b) for b in body]
+    return "\n".join(out)
