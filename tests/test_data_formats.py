@@ -9,6 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from spikejet.data import (
     CLASS_LABELS,
@@ -105,6 +107,10 @@ def test_h5_roundtrip_with_extra_and_provenance(tmp_path, table):
     np.testing.assert_array_equal(t.extra["pt"], table.extra["pt"])
     assert rep.format == "spikejet-h5" and rep.provenance == {"generator": "test", "seed": 3, "n": 60}
     assert read_provenance(p) == rep.provenance
+    write(table, tmp_path / "x.csv", provenance={"lost": True})
+    assert read_provenance(tmp_path / "x.csv") is None
+    write(table, tmp_path / "none.h5")
+    assert read_provenance(tmp_path / "none.h5") is None
     with h5py.File(p) as f:
         assert f.attrs["format"] == "spikejet-jets" and int(f.attrs["format_version"]) == 1
         assert f["X"].dtype == np.float32 and f["y"].dtype == np.int8
@@ -337,7 +343,7 @@ def test_csv_ragged_or_non_numeric(tmp_path, table):
     lines = text.splitlines()
     lines[5] = "abc" + lines[5][lines[5].index(","):]
     p.write_text("\n".join(lines) + "\n")
-    with pytest.raises(DataError, match="'j_zlogz' is not numeric"):
+    with pytest.raises(DataError, match="cannot parse as CSV.*invalid value 'abc'"):
         read(p)
 
 
@@ -491,3 +497,57 @@ def test_content_sniffing_for_unknown_extensions(tmp_path, table):
     assert detect_format(tmp_path / "b.dat") == "parquet"
     _write_arff(tmp_path / "c", table.X, ["g"] * N_JETS)
     assert detect_format(tmp_path / "c") == "arff"
+
+
+def test_csv_duplicate_columns(tmp_path, table):
+    p = tmp_path / "x.csv"
+    header = [*FEATURE_NAMES, "class", "j_zlogz"]
+    p.write_text(_csv_text(table.X, ["g"] * N_JETS, header=header[:-1], extra_cols={"j_zlogz": np.zeros(N_JETS)}))
+    with pytest.raises(DataError, match="duplicate column name.*j_zlogz"):
+        read(p)
+
+
+def test_csv_gz(tmp_path, table):
+    import gzip
+
+    p = tmp_path / "x.csv.gz"
+    p.write_bytes(gzip.compress(_csv_text(table.X, [CLASS_NAMES[c] for c in table.y]).encode()))
+    _assert_same(read(p), table.X, table.y)
+
+
+def test_write_rejects_non_table_and_foreign_names(tmp_path, table):
+    with pytest.raises(DataError, match="JetTable"):
+        write(table.X, tmp_path / "x.h5")  # type: ignore[arg-type]
+    names = tuple(f"f{i}" for i in range(16))
+    other = JetTable(table.X, table.y, feature_names=names)
+    with pytest.raises(DataError, match="16 features"):
+        write(other, tmp_path / "x.h5")
+
+
+_finite_f32 = st.floats(allow_nan=False, allow_infinity=False, width=32)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    data=st.lists(st.tuples(st.lists(_finite_f32, min_size=16, max_size=16), st.integers(0, 4)), min_size=1, max_size=40),
+    suffix=st.sampled_from([".h5", ".csv"]),
+)
+def test_roundtrip_property(tmp_path, data, suffix):
+    X = np.array([row for row, _ in data], dtype=np.float32)
+    y = np.array([lab for _, lab in data])
+    p = tmp_path / f"rt{suffix}"
+    write(JetTable(X, y), p)
+    t = read(p)
+    # bit-for-bit, including -0.0 and subnormals
+    np.testing.assert_array_equal(t.X.view(np.uint32), X.view(np.uint32))
+    np.testing.assert_array_equal(t.y, y)
+
+
+def test_parquet_non_numeric_feature(tmp_path, table):
+    cols = {n: pa.array(table.X[:, j]) for j, n in enumerate(FEATURE_NAMES)}
+    cols["j_multiplicity"] = pa.array(["many"] * N_JETS)
+    cols["class"] = pa.array(["g"] * N_JETS)
+    p = tmp_path / "x.parquet"
+    pq.write_table(pa.table(cols), p)
+    with pytest.raises(DataError, match="'j_multiplicity' is not numeric"):
+        read(p)

@@ -217,11 +217,13 @@ def read_with_report(
 
 
 def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The ``provenance`` dict stored in an own h5 file, or None if it has none."""
+    """The ``provenance`` dict stored in an own h5 file; None for files without one
+    (other formats, Zenodo files, own files written without provenance)."""
     import h5py
 
     p = Path(path)
-    detect_format(p)
+    if detect_format(p) != "h5":
+        return None
     try:
         with h5py.File(p, "r") as f:
             if f.attrs.get("format") != FORMAT_NAME:
@@ -389,9 +391,10 @@ def _read_csv_columns(p: Path) -> tuple[dict[str, Any], int]:
 
     if p.stat().st_size == 0:
         raise DataError(f"{p}: the file is empty (0 bytes); give a CSV with a header and jets")
-    convert = pacsv.ConvertOptions(
-        column_types={CLASS_COLUMN: pa.string()}, strings_can_be_null=False
-    )
+    # Features are parsed as float64 (never as integers, which would lose -0.0) and
+    # narrowed to float32 later: the shortest float32 decimal form reads back exactly.
+    types = {name: pa.float64() for name in FEATURE_NAMES} | {CLASS_COLUMN: pa.string()}
+    convert = pacsv.ConvertOptions(column_types=types, strings_can_be_null=False)
     try:
         table = pacsv.read_csv(p, convert_options=convert)
     except (pa.ArrowInvalid, pa.ArrowException, OSError, UnicodeDecodeError) as exc:

@@ -44,6 +44,7 @@ PLOT_RANGE_QUANTILES = (0.005, 0.995)
 PLOT_SIZE_INCHES = (16.0, 14.0)
 PLOT_DPI = 100
 PLOT_TITLE_FONTSIZE = 15
+PLOT_MARGINS = {"left": 0.05, "right": 0.985, "bottom": 0.05, "top": 0.955, "wspace": 0.28, "hspace": 0.3}
 
 
 def _qname(q: float) -> str:
@@ -198,9 +199,10 @@ def plot_features(table: JetTable, out: str | os.PathLike[str], *, bins: int = P
     if len(table.feature_names) > rows_ * cols_:
         raise DataError(f"the figure has room for {rows_ * cols_} features, the table has {len(table.feature_names)}")
     with _style_context():
-        fig = Figure(figsize=PLOT_SIZE_INCHES, dpi=PLOT_DPI, layout="constrained")
+        # Fixed margins: a layout engine would draw the 16 tick-heavy panels twice.
+        fig = Figure(figsize=PLOT_SIZE_INCHES, dpi=PLOT_DPI)
         FigureCanvasAgg(fig)
-        axes = fig.subplots(rows_, cols_).ravel()
+        axes = fig.subplots(rows_, cols_, gridspec_kw=PLOT_MARGINS).ravel()
         for j, feat in enumerate(table.feature_names):
             ax = axes[j]
             x = table.X[:, j]
