@@ -551,3 +551,13 @@ def test_parquet_non_numeric_feature(tmp_path, table):
     pq.write_table(pa.table(cols), p)
     with pytest.raises(DataError, match="'j_multiplicity' is not numeric"):
         read(p)
+
+
+def test_arff_quoted_names_and_values(tmp_path, table):
+    """OpenML writes quoted attribute names and nominal values."""
+    lines = ["@relation 'hls4ml_lhc_jets_hlf'"] + [f"@attribute '{n}' real" for n in FEATURE_NAMES]
+    lines += ["@attribute 'class' {'g','q','t','w','z'}", "@data"]
+    lines += [",".join([*map(repr, map(float, table.X[i])), f"'{CLASS_NAMES[table.y[i]]}'"]) for i in range(N_JETS)]
+    p = tmp_path / "openml.arff"
+    p.write_text("\n".join(lines) + "\n")
+    _assert_same(read(p), table.X, table.y)
