@@ -157,7 +157,11 @@ class GenerateConfig:
         if not self._hash:
             from . import processes
 
-            payload = dict(self.physics_dict(), versions=processes.tool_versions())
+            payload = dict(
+                self.physics_dict(),
+                versions=processes.tool_versions(),
+                feature_code=processes.feature_code_fingerprint(),
+            )
             text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
             object.__setattr__(self, "_hash", hashlib.sha256(text.encode()).hexdigest()[:16])
         return self._hash

@@ -24,6 +24,7 @@ import math
 import os
 import shutil
 import time
+import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,7 @@ from ..errors import ConfigError, DataError
 from ..io import atomic_path
 from .config import MAX_CONSTITUENTS, SQRT_S_GEV, GenerateConfig
 from .events import ChunkData
-from .processes import class_process, tool_versions
+from .processes import class_process, feature_code_fingerprint, tool_versions
 
 __all__ = [
     "ChunkTask",
@@ -159,7 +160,7 @@ def _load_chunk(path: Path, task: ChunkTask) -> ChunkData | None:
             if task.cfg.constituents:
                 data.constituents = z["constituents"]
                 data.n_constituents = z["n_constituents"]
-    except (OSError, ValueError, KeyError, EOFError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
     if len(data) != task.n:
         return None
@@ -220,9 +221,12 @@ def _run_dask(tasks: list[ChunkTask], scheduler) -> Iterator[tuple[ChunkTask, Ch
         for t in tasks:
             key = f"spikejet-generate-{t.cfg.settings_hash()}-{t.cls}-{t.index}-{t.n}-{t.cfg.seed}"
             futures[client.submit(_run_task, t, key=key, pure=False)] = t
-        for fut in as_completed(list(futures)):
+        for fut in as_completed(list(futures), loop=client.loop):
             yield futures[fut], fut.result()
     finally:
+        left = [f for f in futures if not f.done()]
+        if left:
+            client.cancel(left)
         if own:
             client.close()
 
@@ -260,6 +264,7 @@ def _provenance(cfg: GenerateConfig, tasks: list[ChunkTask], stats: dict, counts
         "settings_hash": cfg.settings_hash(),
         "config": dict(cfg.physics_dict(), jets_per_class=cfg.jets_per_class, classes=list(cfg.classes)),
         "tools": tool_versions(),
+        "feature_code_sha256": feature_code_fingerprint(),
         "processes": processes,
         "chunk_seeds": {c: [list(t.seeds) for t in tasks if t.cls == c] for c in cfg.classes},
         "counts": counts,

@@ -232,6 +232,26 @@ def tool_versions() -> dict[str, str]:
     return out
 
 
+#: Modules whose source determines the feature values (fingerprinted into the settings
+#: hash, so that chunks made with older feature code are never merged with newer ones).
+FEATURE_MODULES: tuple[str, ...] = ("spikejet.physics.features", "spikejet.physics.cluster")
+
+
+def feature_code_fingerprint() -> str:
+    """Short sha256 of the feature code's source files (empty modules are skipped)."""
+    import hashlib
+    import importlib.util
+
+    h = hashlib.sha256()
+    for name in FEATURE_MODULES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            continue
+        with open(spec.origin, "rb") as fh:
+            h.update(name.encode() + b"\0" + fh.read() + b"\0")
+    return h.hexdigest()[:16]
+
+
 # ---------------------------------------------------------------- truth matching
 #: Process-record status codes of outgoing hard particles: 23 = outgoing final parton,
 #: -22 = intermediate (a W/Z/top that has decayed), 22 = undecayed intermediate.
