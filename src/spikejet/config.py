@@ -2,7 +2,10 @@
 
 Resolution order (later wins)::
 
-    dataclass defaults < preset < YAML file < --quick overlay < command-line flags
+    dataclass defaults < preset < YAML file < command-line flags < --quick overlay
+
+(``--quick`` wins for the few values it sets: subset size, epochs, bootstrap count;
+everything is validated before it is applied).
 
 ``RunConfig`` holds the sections every run has (``data``, ``ann``, ``evaluate``) as
 typed fields. Later stages add their own section without touching this file::
@@ -410,7 +413,11 @@ def resolve_config(
     data_source: str | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> RunConfig:
-    """Build the run's config: defaults < preset < file < quick < flags/overrides."""
+    """Build the run's config: defaults < preset < file < flags/overrides < quick.
+
+    Every value is validated before ``quick`` replaces it, so a bad file fails the
+    same way with and without ``--quick``.
+    """
     _ensure_stage_modules()
     file_values = dict(file_values or {})
     sections = registered_sections()
@@ -429,14 +436,17 @@ def resolve_config(
     for name, spec in _SECTIONS.items():
         values[name] = _merge(values[name], spec.presets.get(preset_name, {}))
     values = _merge(values, {k: v for k, v in file_values.items() if k in sections})
-    if is_quick:
-        values = _merge(values, QUICK)
-        for name, spec in _SECTIONS.items():
-            values[name] = _merge(values[name], spec.quick)
     if data_source is not None:
         values = _merge(values, {"data": {"source": data_source}})
     if overrides:
         values = _merge(values, overrides)
+    if is_quick:
+        # validate what the user gave before --quick replaces some of it
+        for name, cls in sections.items():
+            _build_section(cls, values.get(name, {}), name)
+        values = _merge(values, QUICK)
+        for name, spec in _SECTIONS.items():
+            values[name] = _merge(values[name], spec.quick)
 
     built = {name: _build_section(cls, values.get(name, {}), name) for name, cls in sections.items()}
     seed_value = seed if seed is not None else file_values.get("seed", DEFAULT_SEED)
