@@ -247,3 +247,24 @@ def test_cli_defaults_match_config():
 def test_out_must_not_be_a_directory(tmp_path):
     with pytest.raises(ConfigError):
         gen.generate(GenerateConfig(jets_per_class=1), Path(tmp_path), quiet=True)
+
+
+def test_constituents_reach_the_file(tmp_path, stub_features):
+    from spikejet.data import read, read_provenance
+
+    out = tmp_path / "cons.h5"
+    cfg = GenerateConfig(jets_per_class=2, classes=("q",), chunk_size=2, seed=TINY_SEED, constituents=True)
+    res = gen.generate(cfg, out, workers=1, quiet=True)
+    table = read(out, constituents=True)
+    cons, ncons = table.extra["constituents"], table.extra["n_constituents"]
+    assert cons.shape == (2, MAX_CONSTITUENTS, 4) and cons.dtype == np.float32
+    assert np.array_equal(ncons, np.minimum(table.X[:, 0], MAX_CONSTITUENTS))  # stub: X[:,0] = n
+    assert np.all(cons[0, ncons[0]:] == 0.0)
+    # the stored jet pT is the pT of the summed constituents (when all are stored)
+    k = int(np.argmin(ncons))
+    assert ncons[k] < MAX_CONSTITUENTS  # true for this seed: light-quark jets have ~60
+    psum = cons[k, : ncons[k]].astype(np.float64).sum(axis=0)
+    assert np.hypot(psum[0], psum[1]) == pytest.approx(table.extra["pt"][k], rel=1e-5)
+    prov = read_provenance(out)
+    assert prov["counts"] == {"q": 2} and prov["config"]["constituents"] is True
+    assert prov["settings_hash"] == cfg.settings_hash() == res.provenance["settings_hash"]
