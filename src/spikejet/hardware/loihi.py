@@ -612,7 +612,8 @@ def _check_events(events: np.ndarray, profile: LoihiProfile, n_in: int, batch: i
 
 
 def simulate(net: LoihiNetwork, inputs: np.ndarray | Iterable[np.ndarray], *,
-             n_steps: int | None = None, record: bool = False) -> LoihiRun:
+             n_steps: int | None = None, record: bool = False,
+             record_output: bool = False) -> LoihiRun:
     """Run the integer network on a batch.
 
     ``inputs``: array [T, batch, n_in] or an iterable of per-step arrays
@@ -620,7 +621,10 @@ def simulate(net: LoihiNetwork, inputs: np.ndarray | Iterable[np.ndarray], *,
     steps (default: the number of input steps); steps past the end of the
     input get no input events, so ``n_steps = T + net.total_axon_delay`` lets
     the last input spikes reach the read-out. ``record=True`` keeps u, v and
-    spikes of every layer at every step (``traces['u0']`` ... [steps, batch, n]).
+    spikes of every layer at every step (``traces['u0']`` ... [steps, batch, n]);
+    ``record_output=True`` keeps only the last layer's spikes and voltage
+    (``traces['out_s']``, ``traces['out_v']``), enough for windowed or filtered
+    read-outs.
     """
     profile = net.profile
     if isinstance(inputs, np.ndarray):
@@ -679,6 +683,9 @@ def simulate(net: LoihiNetwork, inputs: np.ndarray | Iterable[np.ndarray], *,
             spikes, states[i] = compartment_step(a, states[i], layer.compartment)
             spike_counts[i] += spikes
             tallies[i]["spikes"] += int(np.count_nonzero(spikes))
+            if record_output and i == len(layers) - 1:
+                rec.setdefault("out_s", []).append(spikes)
+                rec.setdefault("out_v", []).append(states[i].v)
             if record:
                 rec.setdefault(f"u{i}", []).append(states[i].u)
                 rec.setdefault(f"v{i}", []).append(states[i].v)
@@ -706,7 +713,7 @@ def simulate(net: LoihiNetwork, inputs: np.ndarray | Iterable[np.ndarray], *,
         )
         for i, layer in enumerate(layers)
     )
-    traces = {k: np.stack(v) for k, v in rec.items()} if record else None
+    traces = {k: np.stack(v) for k, v in rec.items()} if (record or record_output) else None
     return LoihiRun(
         n_steps=n_total, batch=batch, scores=scores, spike_counts=tuple(spike_counts),
         final_state=tuple(states), counts=counts, traces=traces,
@@ -784,3 +791,33 @@ def resources(net: LoihiNetwork, *, max_chips: int = 1) -> ResourceReport:
         synapses=sum(r.synapses for r in rows), cores=cores, chips=chips,
     )
 
+
+# The float -> integer mapping lives in loihi_map (it needs the names above);
+# re-exported here so that ``spikejet.hardware.loihi`` is the one entry point.
+from .loihi_map import (  # noqa: E402
+    MIN_VTH_MANT,
+    V_HEADROOM_BITS,
+    FloatLayer,
+    LayerQuantization,
+    LoihiMapping,
+    MappedRun,
+    float_layers_from,
+    map_layer,
+    map_network,
+    offchip_spikes,
+    run_mapped,
+)
+
+__all__ += [
+    "MIN_VTH_MANT",
+    "V_HEADROOM_BITS",
+    "FloatLayer",
+    "LayerQuantization",
+    "LoihiMapping",
+    "MappedRun",
+    "float_layers_from",
+    "map_layer",
+    "map_network",
+    "offchip_spikes",
+    "run_mapped",
+]

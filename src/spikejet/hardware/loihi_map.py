@@ -1,0 +1,530 @@
+"""Mapping a float SNN onto Loihi's integers, with the quantization error per layer.
+
+Re-exported by :mod:`spikejet.hardware.loihi`; see its docstring for the
+arithmetic. A float layer is described by its weight [out, in], bias [out]
+and neuron parameters (``spikejet.snn.neurons.IFParams`` / ``LIFParams``, or
+``None`` for a non-spiking read-out), read by attribute so that any object
+with ``kind``, ``threshold``, ``reset``, ``v_init`` (and ``decay_syn``,
+``decay_mem`` for LIF) works.
+
+Scale choice, per layer (spikes are unitless, so every layer has its own):
+the voltage scale ``s`` (integer v units per float unit) and the weight
+exponent are chosen together so that
+
+* the largest |weight| uses the full 8-bit mantissa (127), which fixes
+  ``s = 127 * 2**(7 + weight_exp) / max|W|`` -- the ratio of every weight to
+  the threshold and the bias is then kept to the mantissa's precision;
+* ``weight_exp`` is the largest exponent for which nothing can overflow: the
+  threshold ``vth << 6`` stays below ``2**23 >> V_HEADROOM_BITS`` (room for the
+  voltage to swing below zero before it saturates), the worst-case current
+  (all inputs active, steady state of the synaptic filter) fits in 24 bits,
+  every bias fits 13-bit mantissa << 7, and, where a calibration gives the
+  largest |v| seen in the float model, that fits too. A larger exponent only
+  refines the threshold and bias, never the weights.
+
+Each bias gets the smallest exponent whose mantissa holds it (finest step).
+Decays: ``du = round((1 - decay_syn) * 4096) - DU_OFFSET``,
+``dv = round((1 - decay_mem) * 4096)``. Float neurons fire at ``v >= thr``,
+Loihi at ``v > vth << 6``: on the integer grid that is one least significant
+bit, smaller than the threshold's own rounding, which is reported.
+
+Reset: Loihi 1 only resets to zero. A float layer that resets by subtraction is
+mapped to reset-to-zero on ``loihi1`` (what the chip would do; reported as
+``reset_changed``) unless ``allow_reset_change=False``; ``loihi2`` keeps it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, HardwareError
+from .loihi import (
+    ACT_SHIFT,
+    BIAS_EXP_MAX,
+    BIAS_MANT_MAX,
+    DECAY_MAX,
+    DECAY_UNITY,
+    DEFAULT_AXON_DELAY,
+    DU_OFFSET,
+    STATE_MAX,
+    VTH_MAX,
+    VTH_SHIFT,
+    WEIGHT_EXP_MAX,
+    WEIGHT_EXP_MIN,
+    WEIGHT_MANT_MAX,
+    WEIGHT_MANT_MIN,
+    WEIGHT_MIXED_SIGN_SHIFT,
+    CompartmentParams,
+    LoihiLayer,
+    LoihiNetwork,
+    LoihiProfile,
+    LoihiRun,
+    ResourceReport,
+    get_profile,
+    resources,
+    simulate,
+)
+
+__all__ = [
+    "V_HEADROOM_BITS",
+    "MIN_VTH_MANT",
+    "FloatLayer",
+    "LayerQuantization",
+    "LoihiMapping",
+    "MappedRun",
+    "float_layers_from",
+    "map_layer",
+    "map_network",
+    "offchip_spikes",
+    "run_mapped",
+]
+
+#: The threshold (vth << 6) is kept below 2**23 >> V_HEADROOM_BITS, leaving the
+#: voltage room to swing 2**V_HEADROOM_BITS - 1 thresholds below zero (an IF
+#: neuron without leak drifts far below zero on negative input; the chip clips it
+#: at V_MIN, which only matters if it later has to climb back).
+V_HEADROOM_BITS = 5
+#: A threshold mantissa below this is too coarse (relative step > 1/64); the
+#: mapping refuses rather than silently losing the weight/threshold ratio.
+MIN_VTH_MANT = 64
+
+#: Integer v units of one weight-mantissa LSB at weight_exp = 0: (m << 1) << 6.
+_WEIGHT_UNIT_SHIFT = WEIGHT_MIXED_SIGN_SHIFT + ACT_SHIFT
+
+
+@dataclass(frozen=True)
+class FloatLayer:
+    """A float dense layer: ``weight`` [out, in], ``bias`` [out], ``neuron`` (None = read-out)."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+    neuron: Any = None
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        w = _to_numpy(self.weight).astype(np.float64)
+        b = _to_numpy(self.bias).astype(np.float64)
+        if w.ndim != 2 or b.shape != (w.shape[0],):
+            raise ConfigError(
+                f"layer {self.name!r}: weight must be [out, in] and bias [out]; got {w.shape}, {b.shape}"
+            )
+        if not (np.all(np.isfinite(w)) and np.all(np.isfinite(b))):
+            raise ConfigError(f"layer {self.name!r}: weights and biases must be finite")
+        if self.neuron is not None and getattr(self.neuron, "kind", None) not in ("if", "lif"):
+            raise HardwareError(
+                f"layer {self.name!r}: neuron kind {getattr(self.neuron, 'kind', type(self.neuron).__name__)!r} "
+                "has no Loihi compartment mapping; use IF or LIF neurons (a multi-spike neuron such as "
+                "Nengo's spiking ReLU needs graded spikes and is not mapped)"
+            )
+        object.__setattr__(self, "weight", w)
+        object.__setattr__(self, "bias", b)
+
+
+def _to_numpy(x: Any) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def float_layers_from(net: Any) -> tuple[FloatLayer, ...]:
+    """Float layers of a network object with ``.layers`` of (weight, bias, neuron), or a sequence."""
+    layers = getattr(net, "layers", net)
+    out = []
+    for i, layer in enumerate(layers):
+        if isinstance(layer, FloatLayer):
+            out.append(layer)
+            continue
+        try:
+            out.append(FloatLayer(weight=layer.weight, bias=layer.bias,
+                                  neuron=getattr(layer, "neuron", None),
+                                  name=getattr(layer, "name", "") or f"layer{i}"))
+        except AttributeError as exc:
+            raise ConfigError(f"layer {i} has no weight/bias: {exc}") from None
+    if not out:
+        raise ConfigError("the network has no layers")
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class LayerQuantization:
+    """How one float layer was mapped and what it lost (float units of the layer's voltage)."""
+
+    name: str
+    scale: float
+    weight_exp: int
+    weight_step: float
+    weight_max_abs_err: float
+    weight_rel_rms_err: float
+    weights_clipped: int
+    vth_mant: int | None
+    threshold_rel_err: float
+    bias_max_abs_err: float
+    bias_max_step: float
+    biases_clipped: int
+    du: int
+    dv: int
+    decay_syn_err: float
+    decay_mem_err: float
+    reset: str
+    reset_changed: bool
+    limited_by: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def _decay_consts(neuron: Any) -> tuple[int, int, float, float, float, float]:
+    """(du, dv, decay_syn, decay_mem, decay_syn_q, decay_mem_q)."""
+    if neuron is None or neuron.kind == "if":
+        ds, dm = 0.0, 1.0
+    else:
+        ds, dm = float(neuron.decay_syn), float(neuron.decay_mem)
+    du = int(np.clip(round((1.0 - ds) * DECAY_UNITY) - DU_OFFSET, 0, DECAY_MAX))
+    dv = int(np.clip(round((1.0 - dm) * DECAY_UNITY), 0, DECAY_MAX))
+    ds_q = 1.0 - (du + DU_OFFSET) / DECAY_UNITY
+    dm_q = 1.0 - dv / DECAY_UNITY
+    return du, dv, ds, dm, ds_q, dm_q
+
+
+def _bias_exps(bias_int: np.ndarray) -> np.ndarray:
+    """Smallest exponent per neuron whose 13-bit mantissa holds the bias."""
+    need = np.abs(bias_int) / BIAS_MANT_MAX
+    with np.errstate(divide="ignore"):
+        e = np.ceil(np.log2(np.maximum(need, 1.0)))
+    return np.clip(e, 0, BIAS_EXP_MAX).astype(np.int64)
+
+
+def map_layer(layer: FloatLayer, *, profile: str | LoihiProfile = "loihi1",
+              axon_delay: int = DEFAULT_AXON_DELAY, refractory: int = 0,
+              v_abs_max: float | None = None, n_steps: int | None = None,
+              max_payload: int = 1, allow_reset_change: bool = True,
+              v_headroom_bits: int = V_HEADROOM_BITS) -> tuple[LoihiLayer, LayerQuantization]:
+    """Integer twin of one float layer and its quantization report.
+
+    ``v_abs_max``: largest |v| the float layer reaches (calibration data), in
+    float units; for a non-spiking read-out without it the worst case over
+    ``n_steps`` steps is used. ``max_payload``: largest input event value
+    (1 for binary spikes). ``v_headroom_bits``: see :data:`V_HEADROOM_BITS`.
+    """
+    prof = get_profile(profile)
+    if not 0 <= int(v_headroom_bits) <= 16:
+        raise ConfigError(f"v_headroom_bits must be in [0, 16], got {v_headroom_bits!r}")
+    w, b, neuron = layer.weight, layer.bias, layer.neuron
+    spiking = neuron is not None
+    du, dv, ds, dm, ds_q, dm_q = _decay_consts(neuron)
+    gain = 1.0 / max(1.0 - ds_q, 1.0 / DECAY_UNITY)  # steady state of the current filter
+    wmax = float(np.abs(w).max(initial=0.0))
+    row_abs = float(np.abs(w).sum(axis=1).max(initial=0.0)) * max(int(max_payload), 1)
+    bmax = float(np.abs(b).max(initial=0.0))
+    thr = float(neuron.threshold) if spiking else None
+    if not spiking and v_abs_max is None:
+        if n_steps is None:
+            raise ConfigError(f"layer {layer.name!r}: a non-spiking read-out needs v_abs_max or n_steps "
+                              "to choose its scale")
+        v_abs_max = n_steps * (row_abs * gain + bmax)
+
+    v_limit = STATE_MAX >> int(v_headroom_bits)
+    chosen = None
+    limited_by = "weight_exp max"
+    for wexp in range(WEIGHT_EXP_MAX, WEIGHT_EXP_MIN - 1, -1):
+        if wmax == 0:  # no weights: scale from the threshold, voltage bound and bias alone
+            s = (v_limit / thr) if spiking else STATE_MAX / max(v_abs_max or 0.0, 1e-30)
+            if bmax > 0:
+                s = min(s, BIAS_MANT_MAX * 2.0**BIAS_EXP_MAX / bmax)
+            chosen, limited_by = (0, s), "no weights"
+            break
+        s = WEIGHT_MANT_MAX * 2.0 ** (_WEIGHT_UNIT_SHIFT + wexp) / wmax
+        checks = [("current", row_abs * s * gain <= STATE_MAX),
+                  ("bias", bmax * s <= BIAS_MANT_MAX * 2.0**BIAS_EXP_MAX)]
+        if spiking:
+            checks.append(("threshold", s * thr <= v_limit))
+        if v_abs_max is not None:
+            checks.append(("voltage", v_abs_max * s <= STATE_MAX))
+        failed = [name for name, ok in checks if not ok]
+        if not failed:
+            chosen = (wexp, s)
+            break
+        limited_by = "+".join(failed)
+    if chosen is None:
+        raise HardwareError(
+            f"layer {layer.name!r} cannot be mapped: even at weight_exp={WEIGHT_EXP_MIN} the "
+            f"{limited_by} would overflow Loihi's registers; rescale the layer (smaller biases or "
+            f"fan-in relative to the threshold)"
+        )
+    wexp, s = chosen
+    unit = 2.0 ** (_WEIGHT_UNIT_SHIFT + wexp)
+
+    m_float = w * s / unit
+    m = np.clip(np.rint(m_float), WEIGHT_MANT_MIN, WEIGHT_MANT_MAX).astype(np.int64)
+    w_q = m * unit / s
+    w_err = w_q - w
+    rms_w = float(np.sqrt(np.mean(w**2))) if w.size else 0.0
+
+    b_int = b * s
+    be = _bias_exps(b_int)
+    bm = np.clip(np.rint(b_int / 2.0**be), -BIAS_MANT_MAX - 1, BIAS_MANT_MAX).astype(np.int64)
+    b_q = bm * 2.0**be / s
+
+    if spiking:
+        vth = int(round(s * thr / 2**VTH_SHIFT))
+        if vth < MIN_VTH_MANT:
+            raise HardwareError(
+                f"layer {layer.name!r}: the threshold maps to vth={vth} (< {MIN_VTH_MANT}), too coarse "
+                f"to keep the weight/threshold ratio; the weights are {wmax / thr:.3g} x the "
+                "threshold -- rescale the layer (threshold balancing) before mapping"
+            )
+        vth = min(vth, VTH_MAX)
+        thr_q = vth * 2**VTH_SHIFT / s
+        thr_err = abs(thr_q - thr) / thr
+        reset = str(neuron.reset)
+        v_init_int = int(round(float(getattr(neuron, "v_init", 0.0)) * s))
+    else:
+        vth, thr_err, reset, v_init_int = 0, 0.0, "zero", 0
+    reset_changed = False
+    if reset not in prof.resets:
+        if not allow_reset_change:
+            raise HardwareError(
+                f"layer {layer.name!r} resets by {reset!r}, which {prof.name} cannot do; "
+                "use the loihi2 profile or allow_reset_change=True"
+            )
+        reset, reset_changed = "zero", True
+
+    comp = CompartmentParams(du=du, dv=dv, vth=vth, bias_mant=bm, bias_exp=be,
+                             refractory=refractory if spiking else 0, reset=reset, spiking=spiking)
+    out = LoihiLayer(weight_mant=m, weight_exp=wexp, compartment=comp, axon_delay=axon_delay,
+                     v_init=v_init_int, name=layer.name)
+    q = LayerQuantization(
+        name=layer.name, scale=float(s), weight_exp=wexp, weight_step=float(unit / s),
+        weight_max_abs_err=float(np.abs(w_err).max(initial=0.0)),
+        weight_rel_rms_err=float(np.sqrt(np.mean(w_err**2)) / rms_w) if rms_w > 0 else 0.0,
+        weights_clipped=int(np.count_nonzero(np.abs(m_float) > WEIGHT_MANT_MAX + 0.5)),
+        vth_mant=vth if spiking else None, threshold_rel_err=float(thr_err),
+        bias_max_abs_err=float(np.abs(b_q - b).max(initial=0.0)),
+        bias_max_step=float((2.0**be).max(initial=1.0) / s),
+        biases_clipped=int(np.count_nonzero(np.abs(b_int / 2.0**be) > BIAS_MANT_MAX + 0.5)),
+        du=du, dv=dv, decay_syn_err=float(abs(ds_q - ds)), decay_mem_err=float(abs(dm_q - dm)),
+        reset=reset, reset_changed=reset_changed, limited_by=limited_by,
+    )
+    return out, q
+
+
+@dataclass(frozen=True)
+class LoihiMapping:
+    """A float SNN mapped onto Loihi: the host (off-chip) layers and the chip network.
+
+    ``encoding`` and ``readout`` are the float network's (``spikejet.snn``
+    ``Encoding`` / ``Readout``; None: constant current in, read-out from the
+    last layer's kind), ``dt`` its step in seconds.
+    """
+
+    offchip: tuple[FloatLayer, ...]
+    network: LoihiNetwork
+    quantization: tuple[LayerQuantization, ...]
+    resources: ResourceReport
+    encoding: Any = None
+    readout: Any = None
+    dt: float = 1e-3
+
+    @property
+    def input_delay(self) -> int:
+        """Steps from the first input event to the read-out layer's dendrites."""
+        return self.network.total_axon_delay
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "profile": self.network.profile.name,
+            "offchip_layers": [layer.name for layer in self.offchip],
+            "encoding": None if self.encoding is None else self.encoding.to_dict(),
+            "readout": None if self.readout is None else self.readout.to_dict(),
+            "chip_readout": self.network.readout,
+            "total_axon_delay": self.network.total_axon_delay,
+            "layers": [q.as_dict() for q in self.quantization],
+            "resources": self.resources.as_dict(),
+        }
+
+
+def map_network(net: Any, *, profile: str | LoihiProfile = "loihi1", first_layer_offchip: bool = True,
+                axon_delay: int = DEFAULT_AXON_DELAY, refractory: int = 0,
+                n_steps: int | None = None, v_abs_max: Sequence[float | None] | None = None,
+                max_chips: int = 1, allow_reset_change: bool = True,
+                v_headroom_bits: int = V_HEADROOM_BITS) -> LoihiMapping:
+    """Map a float SNN (a ``SpikingNetwork``, or a sequence of layers) onto the chip.
+
+    ``first_layer_offchip`` keeps the first layer on the host in floating point
+    (the study's setup) and maps the rest. ``v_abs_max`` gives, per float
+    layer, the largest |v| seen on calibration data (None entries: worst-case
+    bounds; a non-spiking read-out then needs ``n_steps``). Raises
+    :class:`HardwareError` if a layer cannot be represented or the network
+    does not fit ``max_chips`` chips.
+    """
+    layers = float_layers_from(net)
+    prof = get_profile(profile)
+    if v_abs_max is not None and len(v_abs_max) != len(layers):
+        raise ConfigError(f"v_abs_max has {len(v_abs_max)} entries for {len(layers)} layers")
+    start = 1 if first_layer_offchip else 0
+    if first_layer_offchip and layers[0].neuron is None:
+        raise ConfigError("the first layer is a non-spiking read-out: nothing would run on the chip")
+    if len(layers) <= start:
+        raise ConfigError("no layer left for the chip: the network has a single (off-chip) layer")
+    for layer in layers[start:-1]:
+        if layer.neuron is None:
+            raise HardwareError(f"hidden layer {layer.name!r} is non-spiking; only the read-out may be")
+    encoding = getattr(net, "encoding", None)
+    if not first_layer_offchip and encoding is not None and encoding.kind == "current":
+        raise HardwareError(
+            "a constant-current input cannot enter the chip, which only receives spikes; "
+            "keep the first layer off-chip (first_layer_offchip=True) or use a spike encoding"
+        )
+    mapped, reports = [], []
+    for i in range(start, len(layers)):
+        chip_layer, q = map_layer(
+            layers[i], profile=prof, axon_delay=axon_delay, refractory=refractory,
+            v_abs_max=None if v_abs_max is None else v_abs_max[i], n_steps=n_steps,
+            max_payload=1, allow_reset_change=allow_reset_change, v_headroom_bits=v_headroom_bits,
+        )
+        mapped.append(chip_layer)
+        reports.append(q)
+    chip_readout = "voltage" if layers[-1].neuron is None else "count"
+    chip = LoihiNetwork(tuple(mapped), profile=prof, readout=chip_readout)
+    res = resources(chip, max_chips=max_chips)
+    return LoihiMapping(offchip=tuple(layers[:start]), network=chip, quantization=tuple(reports),
+                        resources=res, encoding=encoding, readout=getattr(net, "readout", None),
+                        dt=float(getattr(net, "dt", 1e-3)))
+
+
+def offchip_spikes(layer: FloatLayer, features: np.ndarray, n_steps: int, *, encoding: Any = None,
+                   seed: int = 0) -> Iterator[np.ndarray]:
+    """Spikes of the host-side first layer, step by step.
+
+    The features go through the float network's encoder (``spikejet.snn.encoding``;
+    default: constant current) and the layer's own float neuron step
+    (``spikejet.snn.neurons.step``), in float32 as the float reference runs.
+    ``seed`` seeds the Poisson encoder's generator. Yields uint8 [batch, n_out].
+    """
+    import torch
+
+    from ..snn import encoding as enc_mod
+    from ..snn import neurons
+
+    enc = encoding if encoding is not None else enc_mod.Encoding()
+    w = torch.as_tensor(layer.weight, dtype=torch.float32)
+    b = torch.as_tensor(layer.bias, dtype=torch.float32)
+    x = torch.tensor(np.asarray(features), dtype=torch.float32)
+    gen = torch.Generator().manual_seed(int(seed))
+    enc_state = enc_mod.encoder_init(x, enc)
+    state = neurons.init_state((x.shape[0], w.shape[0]), layer.neuron)
+    const = x @ w.T + b if enc.kind == "current" else None
+    for _ in range(n_steps):
+        if const is None:
+            events, enc_state = enc_mod.encoder_step(enc_state, enc, gen)
+            cur = events @ w.T + b
+        else:
+            cur = const
+        spikes, state = neurons.step(cur, state, layer.neuron)
+        yield spikes.numpy().astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class MappedRun:
+    """A mapped network's run: chip run, class scores over the read-out window, host counts."""
+
+    run: LoihiRun
+    scores: np.ndarray
+    window: tuple[int, int]
+    host: dict[str, float]
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return np.argmax(self.scores, axis=1)
+
+    def per_inference(self) -> dict[str, float]:
+        out = dict(self.run.per_inference())
+        out.update(self.host)
+        return out
+
+
+def _window_scores(mapping: LoihiMapping, traces: dict[str, np.ndarray], start: int, stop: int) -> np.ndarray:
+    """Class scores of the float network's read-out, over chip steps [start, stop)."""
+    spikes = traces["out_s"][start:stop].astype(np.float64)
+    v = traces["out_v"].astype(np.float64)
+    last = mapping.network.layers[-1]
+    scale = mapping.quantization[-1].scale
+    if last.compartment.spiking:
+        signal = spikes
+    else:  # per-step input of an integrating read-out, back in float units
+        prev = v[start - 1] if start > 0 else np.asarray(last.v_init, np.float64) * np.ones_like(v[0])
+        steps = np.diff(np.concatenate([prev[None], v[start:stop]]), axis=0)
+        signal = steps / scale
+    ro = mapping.readout
+    if ro is None or ro.kind != "filtered":
+        total = signal.sum(axis=0)
+        if last.compartment.spiking:  # ties between counts broken by the residual voltage
+            total = total + np.clip(v[stop - 1] / max(last.compartment.vth_eff, 1), 0.0, 0.999)
+        return total / max(stop - start, 1)
+    a = math.exp(-mapping.dt / ro.tau)
+    acc = np.zeros(signal.shape[1:])
+    mid = np.zeros(signal.shape[1:])
+    for sig in signal:
+        if ro.filter == "exp":
+            acc = acc * a + sig * (1.0 - a)
+        else:
+            mid = mid * a + sig * (1.0 - a)
+            acc = acc * a + mid * (1.0 - a)
+    return acc
+
+
+def run_mapped(mapping: LoihiMapping, features: np.ndarray | None = None, n_steps: int = 100, *,
+               events: np.ndarray | None = None, seed: int = 0, record: bool = False) -> MappedRun:
+    """Run a mapped network on a batch and score it with the float network's read-out.
+
+    With an off-chip first layer give ``features`` [batch, n_features] (already
+    standardized, as the float network's input); without one give the chip's
+    input ``events`` [T, batch, n_in]. The chip runs ``n_steps + D`` steps, D =
+    the total axon delay; the read-out window is the ``n_steps`` steps
+    [D, D + n_steps), the steps in which the read-out layer receives input (the
+    first D steps only see biases, as on the chip). Host counts per jet:
+    ``offchip_spikes``, ``offchip_macs``, ``offchip_neuron_updates``.
+    """
+    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
+        raise ConfigError(f"n_steps must be an integer >= 1, got {n_steps!r}")
+    delay = mapping.network.total_axon_delay
+    total = n_steps + delay
+    host = {"offchip_spikes": 0.0, "offchip_macs": 0.0, "offchip_neuron_updates": 0.0}
+    if mapping.offchip:
+        if features is None or events is not None:
+            raise ConfigError("this mapping runs its first layer off-chip: give features, not events")
+        feats = np.asarray(features, dtype=np.float32)
+        first = mapping.offchip[0]
+        if feats.ndim != 2 or feats.shape[1] != first.weight.shape[1]:
+            raise ConfigError(f"features must be [batch, {first.weight.shape[1]}], got {feats.shape}")
+        batch = feats.shape[0]
+        counter = {"spikes": 0}
+
+        def _source() -> Iterator[np.ndarray]:
+            for s in offchip_spikes(first, feats, n_steps, encoding=mapping.encoding, seed=seed):
+                counter["spikes"] += int(s.sum())
+                yield s
+
+        run = simulate(mapping.network, _source(), n_steps=total, record=record, record_output=True)
+        n_out, n_in = first.weight.shape
+        current = mapping.encoding is None or mapping.encoding.kind == "current"
+        host = {
+            "offchip_spikes": counter["spikes"] / max(batch, 1),
+            # constant current: one matrix-vector product per jet; rate codes: every step
+            "offchip_macs": float(n_out * n_in * (1 if current else n_steps)),
+            "offchip_neuron_updates": float(n_out * n_steps),
+        }
+    else:
+        if events is None or features is not None:
+            raise ConfigError("this mapping has no off-chip layer: give the chip's input events")
+        ev = np.asarray(events)
+        if ev.ndim != 3 or ev.shape[0] != n_steps:
+            raise ConfigError(f"events must be [n_steps={n_steps}, batch, n_in], got {ev.shape}")
+        run = simulate(mapping.network, ev, n_steps=total, record=record, record_output=True)
+    scores = _window_scores(mapping, run.traces, delay, total)
+    return MappedRun(run=run, scores=scores, window=(delay, total), host=host)
