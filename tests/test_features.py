@@ -254,6 +254,47 @@ def test_chunked_triplets_for_large_jets_match_cached_tables(rng, monkeypatch):
     assert f(chunked, "j_n2_b1_mmdt") == pytest.approx(ref["j_n2_b1_mmdt"], rel=1e-11)
 
 
+def test_grouped_and_single_jet_clustering_agree_even_with_exact_ties(rng):
+    from spikejet.physics import cluster
+
+    # Particles on an exact (y, phi) grid of spacing 1/8: many pairwise distances are
+    # exactly equal, so the first merges are decided by the tie rule (first pair in
+    # row-major order), which both clustering paths must apply identically.
+    items = []
+    for n in (9, 10, 11, 12, 14, 16):
+        cells = rng.choice(36, size=n, replace=False)
+        y, phi = (cells // 6) / 8.0, 1.0 + (cells % 6) / 8.0
+        pt = rng.uniform(10.0, 100.0, size=n)
+        p = np.stack([pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(y), pt * np.cosh(y)], 1)
+        items.append((p, y, phi))
+    items.sort(key=lambda it: -len(it[0]))
+    group = cluster._Group(items)
+    for b, it in enumerate(items):
+        left, right, _ = cluster._cluster_one(*it)
+        g_left, g_right, _ = group.tree(b)
+        n, size = len(it[0]), group.size
+        for mine, grouped in ((left, g_left), (right, g_right)):
+            assert [k if k < size else k - size + n for k in grouped[: n - 1]] == mine
+    # and through the public functions, with repeated particles (zero distances)
+    jets = [np.concatenate([it[0], it[0][::-1]]) for it in items]
+    per_jet = np.stack([jet_features(j) for j in jets])
+    np.testing.assert_array_equal(jet_features_batch(jets), per_jet)
+
+
+def test_ca_tree_is_complete_and_sums_four_momenta(rng):
+    from spikejet.physics.cluster import ca_cluster, kinematics
+
+    jet = random_jet(rng, 9)
+    left, right, mom = ca_cluster(jet, *kinematics(jet)[1:])
+    n = len(jet)
+    assert len(left) == len(right) == n - 1
+    children = sorted(left + right)
+    assert children == list(range(2 * n - 2))  # every node but the root is merged once
+    np.testing.assert_allclose(mom[2 * n - 2], jet.sum(axis=0), rtol=1e-12)
+    for s, (c1, c2) in enumerate(zip(left, right, strict=True)):
+        np.testing.assert_allclose(mom[n + s], mom[c1] + mom[c2], rtol=1e-15)
+
+
 # ---------------------------------------------------------------- symmetries
 def boost_z(p: np.ndarray, eta: float) -> np.ndarray:
     out = p.copy()
