@@ -107,3 +107,17 @@ def test_cost_rows_pick_devices_by_kind() -> None:
     ann_rows = E.cost_rows("ann", E.ann_counts([16, 64, 32, 32, 5]))
     assert [r["device"] for r in ann_rows] == list(E.CONVENTIONAL_DEVICES)
     assert all(r["source"] for r in rows + ann_rows)
+
+
+def test_plot_energy_writes_a_png(tmp_path) -> None:
+    from spikejet.hardware.energy_plot import plot_energy
+
+    snn = E.snn_counts(synops=2000, neuron_updates=69 * 103, steps=100, spikes=400)
+    rows = E.cost_rows("snn", snn, accuracy=0.74) + E.cost_rows("ann", E.ann_counts([16, 64, 32, 32, 5]),
+                                                                 accuracy=0.752)
+    out = plot_energy(rows, tmp_path / "energy.png", title="test")
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    assert not list(tmp_path.glob(".*part*"))
+    with pytest.raises(ConfigError):
+        plot_energy([], tmp_path / "x.png")

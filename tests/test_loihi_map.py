@@ -249,3 +249,22 @@ def test_run_mapped_counts_window_and_determinism(rng) -> None:
     assert per["neuron_updates"] == (12 + 5) * 32
     with pytest.raises(ConfigError, match="features"):
         L.run_mapped(m, None, 30, events=np.zeros((30, 1, 24)))
+
+
+def test_whole_network_on_chip_with_rate_coded_input(rng) -> None:
+    net = _net(rng, sizes=(16, 32, 16, 5), reset="subtract", encoding="regular")
+    steps = 48
+    x = rng.normal(0.0, 1.0, (300, 16)).astype(np.float32)
+    m = L.map_network(net, profile="loihi2", first_layer_offchip=False, n_steps=steps)
+    assert m.offchip == () and m.network.n_in == 32 and m.network.total_axon_delay == 3
+    assert m.resources.compartments == 32 + 16 + 5
+    # split axons: positive events on columns 0..15 with +W, negative on 16..31 with -W
+    w = m.network.layers[0].weight_mant.astype(np.int64)
+    np.testing.assert_array_equal(w[:, :16], -w[:, 16:])
+    ev = np.stack(list(L.encoded_input_spikes(x, net.encoding, steps)))
+    assert ev.shape == (steps, 300, 32) and not (ev[..., :16] & ev[..., 16:]).any()
+    res = L.run_mapped(m, x, steps)
+    per = res.per_inference()
+    assert per["offchip_macs"] == 0 and per["input_events"] == pytest.approx(ev.sum() / 300)
+    agree = (res.predictions == _float_scores(net, x, steps).argmax(axis=1)).mean()
+    assert agree >= 0.9

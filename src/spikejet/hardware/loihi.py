@@ -51,14 +51,23 @@ payloads of up to 24 bits that the synapses multiply by the weights; Lava's
 ports). Loihi 2 neurons are microcode-programmable, so other resets are
 possible; this model implements the two that SNN conversion needs.
 
-First layer off-chip (as the 2019 study did with Nengo-Loihi): the first
-spiking layer sees the 16 real-valued, standardized jet features. It runs on
-the host in floating point, with the float reference's own neuron step, and
-only its spikes enter the chip. Why spikes rather than a quantized input
-current: the chip's only input interface is spikes (the study fed them through
-a host snip, up to 120 per step), and the feature layer is where 8-bit weights
-would cost the most accuracy (16 fan-in, widely spread weights) while being the
-cheapest layer to compute on the host.
+First layer off-chip (as the 2019 study did with Nengo-Loihi, the default of
+:func:`map_network`): the first spiking layer sees the 16 real-valued,
+standardized jet features. It runs on the host in floating point, with the
+float reference's own encoder and neuron step, and only its spikes enter the
+chip. Why spikes rather than a quantized input current: the chip's only input
+interface is spikes (the study fed them through a host snip, up to 120 per
+step), and the feature layer is where 8-bit weights would cost the most
+accuracy while being the cheapest layer to compute on the host. Its host cost
+(MACs and neuron updates) is reported separately, because the energy model
+charges it at CPU/GPU rates. With a rate-coded input (``poisson`` or
+``regular`` encoding) the whole network can run on the chip
+(``first_layer_offchip=False``): each feature gets two input axons, for its
+positive and negative events (:func:`split_signed_input`). A constant-current
+input cannot enter the chip and is refused there.
+
+The float -> integer mapping (per-layer scales, quantization report) lives in
+:mod:`spikejet.hardware.loihi_map` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -801,11 +810,13 @@ from .loihi_map import (  # noqa: E402
     LayerQuantization,
     LoihiMapping,
     MappedRun,
+    encoded_input_spikes,
     float_layers_from,
     map_layer,
     map_network,
     offchip_spikes,
     run_mapped,
+    split_signed_input,
 )
 
 __all__ += [
@@ -815,9 +826,11 @@ __all__ += [
     "LayerQuantization",
     "LoihiMapping",
     "MappedRun",
+    "encoded_input_spikes",
     "float_layers_from",
     "map_layer",
     "map_network",
     "offchip_spikes",
     "run_mapped",
+    "split_signed_input",
 ]

@@ -77,8 +77,10 @@ __all__ = [
     "LayerQuantization",
     "LoihiMapping",
     "MappedRun",
+    "encoded_input_spikes",
     "float_layers_from",
     "map_layer",
+    "split_signed_input",
     "map_network",
     "offchip_spikes",
     "run_mapped",
@@ -380,10 +382,14 @@ def map_network(net: Any, *, profile: str | LoihiProfile = "loihi1", first_layer
             "a constant-current input cannot enter the chip, which only receives spikes; "
             "keep the first layer off-chip (first_layer_offchip=True) or use a spike encoding"
         )
+    split_input = (not first_layer_offchip and encoding is not None and encoding.kind != "current")
     mapped, reports = [], []
     for i in range(start, len(layers)):
+        layer = layers[i]
+        if i == 0 and split_input:
+            layer = split_signed_input(layer, encoding.scale)
         chip_layer, q = map_layer(
-            layers[i], profile=prof, axon_delay=axon_delay, refractory=refractory,
+            layer, profile=prof, axon_delay=axon_delay, refractory=refractory,
             v_abs_max=None if v_abs_max is None else v_abs_max[i], n_steps=n_steps,
             max_payload=1, allow_reset_change=allow_reset_change, v_headroom_bits=v_headroom_bits,
         )
@@ -395,6 +401,42 @@ def map_network(net: Any, *, profile: str | LoihiProfile = "loihi1", first_layer
     return LoihiMapping(offchip=tuple(layers[:start]), network=chip, quantization=tuple(reports),
                         resources=res, encoding=encoding, readout=getattr(net, "readout", None),
                         dt=float(getattr(net, "dt", 1e-3)))
+
+
+def split_signed_input(layer: FloatLayer, scale: float) -> FloatLayer:
+    """The first layer, on chip, fed by a signed rate code (events of value +-scale).
+
+    The chip's input spikes are binary and unsigned, so each feature gets two
+    input axons, one for its positive and one for its negative events, with
+    weights ``+W * scale`` and ``-W * scale``: [out, 2 * in] (positive axons
+    first). Works for both profiles (Loihi 2 could send one signed graded spike
+    instead; the synaptic operations are the same).
+    """
+    w = layer.weight * float(scale)
+    return FloatLayer(weight=np.concatenate([w, -w], axis=1), bias=layer.bias,
+                      neuron=layer.neuron, name=layer.name)
+
+
+def encoded_input_spikes(features: np.ndarray, encoding: Any, n_steps: int, *,
+                         seed: int = 0) -> Iterator[np.ndarray]:
+    """The chip's input spikes of a signed rate code: uint8 [batch, 2 * n_features] per step.
+
+    Uses the float network's encoder (``spikejet.snn.encoding``) with a
+    ``torch.Generator`` seeded by ``seed``; columns are [positive events, negative events].
+    """
+    import torch
+
+    from ..snn import encoding as enc_mod
+
+    if encoding is None or encoding.kind == "current":
+        raise HardwareError("a constant-current input has no spikes to send to the chip")
+    x = torch.tensor(np.asarray(features), dtype=torch.float32)
+    gen = torch.Generator().manual_seed(int(seed))
+    state = enc_mod.encoder_init(x, encoding)
+    for _ in range(n_steps):
+        events, state = enc_mod.encoder_step(state, encoding, gen)
+        e = events.numpy()
+        yield np.concatenate([e > 0, e < 0], axis=1).astype(np.uint8)
 
 
 def offchip_spikes(layer: FloatLayer, features: np.ndarray, n_steps: int, *, encoding: Any = None,
@@ -519,9 +561,19 @@ def run_mapped(mapping: LoihiMapping, features: np.ndarray | None = None, n_step
             "offchip_macs": float(n_out * n_in * (1 if current else n_steps)),
             "offchip_neuron_updates": float(n_out * n_steps),
         }
+    elif features is not None and events is None and mapping.encoding is not None \
+            and mapping.encoding.kind != "current":
+        feats = np.asarray(features, dtype=np.float32)
+        n_feat = mapping.network.n_in // 2
+        if feats.ndim != 2 or feats.shape[1] != n_feat:
+            raise ConfigError(f"features must be [batch, {n_feat}], got {feats.shape}")
+        source = encoded_input_spikes(feats, mapping.encoding, n_steps, seed=seed)
+        run = simulate(mapping.network, source, n_steps=total, record=record, record_output=True)
+        host = {"offchip_spikes": 0.0, "offchip_macs": 0.0, "offchip_neuron_updates": 0.0}
     else:
         if events is None or features is not None:
-            raise ConfigError("this mapping has no off-chip layer: give the chip's input events")
+            raise ConfigError("this mapping has no off-chip layer: give the chip's input events "
+                              "(or features, for a network with a spike encoding)")
         ev = np.asarray(events)
         if ev.ndim != 3 or ev.shape[0] != n_steps:
             raise ConfigError(f"events must be [n_steps={n_steps}, batch, n_in], got {ev.shape}")

@@ -1,0 +1,82 @@
+"""Energy-per-inference figure in the spirit of the 2019 study's Fig. 9.
+
+Left: energy per inference (log scale) on each device, one bar group per
+device and one bar per model. Right: accuracy against energy per inference,
+one marker per (model, device). Input: rows from
+:func:`spikejet.hardware.energy.cost_rows` (several models concatenated).
+Kept apart from :mod:`spikejet.hardware.energy` so that the energy model
+itself never imports matplotlib.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..io import atomic_path
+
+__all__ = ["plot_energy"]
+
+#: Figure size in inches (two panels side by side).
+FIGSIZE = (11.0, 4.2)
+DPI = 130
+
+
+def plot_energy(rows: Sequence[dict], path: str | os.PathLike[str], *, title: str | None = None) -> Path:
+    """Write the figure to ``path`` (PNG/PDF/SVG by suffix), atomically; return the path."""
+    if not rows:
+        raise ConfigError("no energy rows to plot")
+    for key in ("model", "device", "energy_j"):
+        if any(key not in r for r in rows):
+            raise ConfigError(f"every energy row needs {key!r} (use energy.cost_rows)")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    devices = list(dict.fromkeys(r["device"] for r in rows))
+    table = {(r["model"], r["device"]): r for r in rows}
+    fig, (ax_e, ax_a) = plt.subplots(1, 2, figsize=FIGSIZE)
+    width = 0.8 / max(len(models), 1)
+    x = np.arange(len(devices))
+    for k, model in enumerate(models):
+        vals = [table[(model, d)]["energy_j"] if (model, d) in table else np.nan for d in devices]
+        ax_e.bar(x + (k - (len(models) - 1) / 2) * width, vals, width, label=model)
+    ax_e.set_xticks(x, devices)
+    ax_e.set_yscale("log")
+    ax_e.set_ylabel("energy per inference [J]")
+    ax_e.set_title("energy per inference (keras-spiking model)")
+    ax_e.legend(fontsize="small")
+    ax_e.grid(axis="y", which="both", alpha=0.3)
+
+    markers = "osD^v<>p*h"
+    have_acc = False
+    for k, model in enumerate(models):
+        for j, d in enumerate(devices):
+            r = table.get((model, d))
+            if r is None or r.get("accuracy") is None:
+                continue
+            have_acc = True
+            ax_a.scatter(r["energy_j"], 100.0 * r["accuracy"], marker=markers[j % len(markers)],
+                         color=f"C{k}", label=f"{model} / {d}")
+    ax_a.set_xscale("log")
+    ax_a.set_xlabel("energy per inference [J]")
+    ax_a.set_ylabel("accuracy [%]")
+    ax_a.set_title("accuracy vs energy")
+    ax_a.grid(alpha=0.3, which="both")
+    if have_acc:
+        ax_a.legend(fontsize="x-small", ncol=2)
+    else:
+        ax_a.text(0.5, 0.5, "no accuracies given", ha="center", va="center", transform=ax_a.transAxes)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    dest = Path(path)
+    with atomic_path(dest) as tmp:
+        fig.savefig(tmp, dpi=DPI, format=dest.suffix.lstrip(".") or "png")
+    plt.close(fig)
+    return dest
