@@ -237,7 +237,7 @@ def train_ann_stage(ctx: RunContext) -> None:
 
     from .ann.bundle import ModelBundle, save_bundle
     from .ann.model import build_mlp, task_class_names, task_labels
-    from .ann.train import train_ann
+    from .ann.train import ANN_TORCH_THREADS, torch_threads, train_ann
 
     cfg = ctx.config.ann
     table = ctx.table
@@ -247,7 +247,8 @@ def train_ann_stage(ctx: RunContext) -> None:
     seed = ctx.seed_for("train_ann")
     torch.manual_seed(seed)
     model = build_mlp(cfg, len(table.feature_names), len(classes))
-    hist = train_ann(model, ctx.X["train"], y_train, ctx.X["val"], y_val, cfg, seed=seed, progress=ctx.progress)
+    with torch_threads(ANN_TORCH_THREADS):
+        hist = train_ann(model, ctx.X["train"], y_train, ctx.X["val"], y_val, cfg, seed=seed, progress=ctx.progress)
     bundle = ModelBundle(
         model=model,
         scaler=ctx.scaler.to_dict(),
@@ -272,7 +273,10 @@ def train_ann_stage(ctx: RunContext) -> None:
 def evaluate_bundle(bundle: Any, X_raw: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(task labels, class probabilities) of a model bundle on raw features — the one path
     shared by ``spikejet run`` and ``spikejet evaluate``, so both give the same numbers."""
-    return bundle.labels(y), bundle.predict_proba(X_raw)
+    from .ann.train import ANN_TORCH_THREADS, torch_threads
+
+    with torch_threads(ANN_TORCH_THREADS):
+        return bundle.labels(y), bundle.predict_proba(X_raw)
 
 
 def evaluate_ann(ctx: RunContext) -> None:

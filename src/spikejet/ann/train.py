@@ -23,7 +23,21 @@ from torch import nn
 from ..config import AnnConfig
 from ..errors import ConfigError, DataError
 
-__all__ = ["TrainHistory", "train_ann", "l1_penalty", "balanced_class_weights", "deterministic"]
+__all__ = [
+    "TrainHistory",
+    "train_ann",
+    "l1_penalty",
+    "balanced_class_weights",
+    "deterministic",
+    "torch_threads",
+    "ANN_TORCH_THREADS",
+]
+
+#: torch intra-op threads for the MLP stages. Its matrices are tiny (batch x 64), so
+#: thread hand-off costs more than it gains: on 2 shared cores one thread trained
+#: 0.16 s/epoch against 3.1 s/epoch with two (benchmarks/bench_run.py --threads).
+#: Fixing the count also keeps results independent of the machine's core count.
+ANN_TORCH_THREADS = 1
 
 
 @dataclass
@@ -65,6 +79,17 @@ def deterministic() -> Iterator[None]:
         yield
     finally:
         torch.use_deterministic_algorithms(prev, warn_only=prev_warn)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads, then restore the previous count."""
+    prev = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev)
 
 
 def l1_penalty(model: nn.Module) -> torch.Tensor:
