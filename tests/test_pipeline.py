@@ -53,11 +53,24 @@ def quick_run(jets_file, tmp_path_factory):
 
 def test_run_directory_holds_every_artifact(quick_run):
     cfg, out, ctx = quick_run
-    for name in ("run.json", "config.yaml", "split.npz", "test.h5", "ann.pt", "history_ann.json",
-                 "metrics.json", "report.html", "predictions/ann_test.npz"):
+    for name in (
+        "run.json",
+        "config.yaml",
+        "split.npz",
+        "test.h5",
+        "ann.pt",
+        "history_ann.json",
+        "metrics.json",
+        "report.html",
+        "predictions/ann_test.npz",
+    ):
         assert (out / name).is_file(), name
     assert {p.name for p in (out / "figures").iterdir()} == {
-        "data_summary.png", "training.png", "confusion.png", "roc_ann.png"}
+        "data_summary.png",
+        "training.png",
+        "confusion.png",
+        "roc_ann.png",
+    }
     manifest = json.loads((out / "run.json").read_text())
     assert manifest["status"] == "complete"
     assert list(manifest["stage_seconds"]) == pipeline.stage_names()
@@ -85,28 +98,44 @@ def test_split_is_disjoint_and_test_file_matches(quick_run, jets_file):
     with np.load(out / "split.npz") as z:
         tr, va, te = z["train"], z["val"], z["test"]
         assert "subset" not in z  # 2500 jets < quick max_jets
-    assert np.intersect1d(tr, va).size == np.intersect1d(tr, te).size == np.intersect1d(va, te).size == 0
+    assert (
+        np.intersect1d(tr, va).size
+        == np.intersect1d(tr, te).size
+        == np.intersect1d(va, te).size
+        == 0
+    )
     assert tr.size + va.size + te.size == N_JETS
     full = read(jets_file)
     test = read(out / "test.h5")
     np.testing.assert_array_equal(test.X, full.X[te])
     np.testing.assert_array_equal(test.y, full.y[te])
     # the scaler was fitted on the training rows only
-    np.testing.assert_allclose(ctx.scaler.mean, full.X[tr].astype(np.float64).mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        ctx.scaler.mean, full.X[tr].astype(np.float64).mean(0), rtol=1e-5, atol=1e-6
+    )
+
+
+NO_REPORT = ("load", "split", "train_ann", "evaluate_ann")
 
 
 def test_same_seed_same_metrics_other_seed_differs(quick_run, jets_file, tmp_path):
     cfg, out, _ = quick_run
-    pipeline.run(cfg, tmp_path / "again", progress=False)
+    pipeline.run(cfg, tmp_path / "again", progress=False, stages=NO_REPORT)
     assert (tmp_path / "again" / "metrics.json").read_bytes() == (out / "metrics.json").read_bytes()
-    pipeline.run(cfg.replace(seed=RUN_SEED + 1), tmp_path / "other", progress=False)
+    pipeline.run(
+        cfg.replace(seed=RUN_SEED + 1), tmp_path / "other", progress=False, stages=NO_REPORT
+    )
     assert (tmp_path / "other" / "metrics.json").read_bytes() != (out / "metrics.json").read_bytes()
 
 
 def test_evaluate_reproduces_the_run_test_metrics(quick_run, tmp_path):
     _, out, _ = quick_run
-    ctx = pipeline.evaluate_model_file(out / "ann.pt", str(out / "test.h5"), tmp_path / "ev", progress=False)
-    assert json.loads((tmp_path / "ev" / "metrics.json").read_text()) == json.loads((out / "metrics.json").read_text())
+    ctx = pipeline.evaluate_model_file(
+        out / "ann.pt", str(out / "test.h5"), tmp_path / "ev", progress=False
+    )
+    assert json.loads((tmp_path / "ev" / "metrics.json").read_text()) == json.loads(
+        (out / "metrics.json").read_text()
+    )
     assert (tmp_path / "ev" / "report.html").is_file()
     assert {f.name for f in ctx.figures} >= {"confusion", "roc_ann"}
 
@@ -116,9 +145,16 @@ def test_a_later_stage_is_one_function_and_one_line(quick_run, monkeypatch, tmp_
 
     def fake_snn(ctx):
         X, y = ctx.test_raw()
-        scores = ctx.models["ann"].predict_proba(X) + ctx.rng("fake_snn").normal(0, 0.3, (len(y), 5))
-        ctx.add_metrics("snn_converted", y, scores, class_names=ctx.table.class_names,
-                        extra={"timesteps": 64, "accuracy_vs_timesteps": {"64": 0.5}})
+        scores = ctx.models["ann"].predict_proba(X) + ctx.rng("fake_snn").normal(
+            0, 0.3, (len(y), 5)
+        )
+        ctx.add_metrics(
+            "snn_converted",
+            y,
+            scores,
+            class_names=ctx.table.class_names,
+            extra={"timesteps": 64, "accuracy_vs_timesteps": {"64": 0.5}},
+        )
 
     stages = list(pipeline.STAGES)
     stages.insert(pipeline.stage_names().index("report"), Stage("fake_snn", fake_snn))
@@ -150,12 +186,14 @@ def test_run_directory_safety(quick_run, tmp_path):
 def test_overwrite_replaces_old_artifacts_and_same_run_reruns(quick_run, tmp_path):
     cfg, _, _ = quick_run
     d = tmp_path / "r"
-    pipeline.run(cfg, d, progress=False)
+    pipeline.run(cfg, d, progress=False, stages=NO_REPORT)
     (d / "notes.txt").write_text("mine")
     pipeline.run(cfg.replace(seed=99), d, progress=False, overwrite=True, stages=["load", "split"])
     assert not (d / "ann.pt").exists() and not (d / "metrics.json").exists()
     assert (d / "notes.txt").read_text() == "mine"  # files the run did not write are kept
-    pipeline.run(cfg.replace(seed=99), d, progress=False, stages=["load", "split"])  # same run: fine
+    pipeline.run(
+        cfg.replace(seed=99), d, progress=False, stages=["load", "split"]
+    )  # same run: fine
 
 
 def test_failed_stage_is_recorded(quick_run, monkeypatch, tmp_path):
@@ -176,9 +214,13 @@ def test_unknown_stage_name(quick_run, tmp_path):
 
 
 def test_top_vs_rest_and_subset(jets_file, tmp_path):
-    cfg = resolve_config({"ann": {"task": "top_vs_rest"}, "data": {"max_jets": 1500}}, quick=False,
-                         seed=RUN_SEED, data_source=str(jets_file),
-                         overrides={"ann": {"max_epochs": 3}, "evaluate": {"n_bootstrap": 50}})
+    cfg = resolve_config(
+        {"ann": {"task": "top_vs_rest"}, "data": {"max_jets": 1500}},
+        quick=False,
+        seed=RUN_SEED,
+        data_source=str(jets_file),
+        overrides={"ann": {"max_epochs": 3}, "evaluate": {"n_bootstrap": 50}},
+    )
     assert cfg.data.max_jets == 1500
     ctx = pipeline.run(cfg, tmp_path / "tvr", progress=False)
     m = json.loads((tmp_path / "tvr" / "metrics.json").read_text())["ann"]
@@ -188,4 +230,7 @@ def test_top_vs_rest_and_subset(jets_file, tmp_path):
         assert z["subset"].size == 1500
         assert z["train"].size + z["val"].size + z["test"].size == 1500
     assert "n/a (not the 5-class task)" in (tmp_path / "tvr" / "report.html").read_text()
-    assert yaml.safe_load((tmp_path / "tvr" / "config.yaml").read_text())["ann"]["task"] == "top_vs_rest"
+    assert (
+        yaml.safe_load((tmp_path / "tvr" / "config.yaml").read_text())["ann"]["task"]
+        == "top_vs_rest"
+    )
