@@ -208,7 +208,7 @@ def train_ann(
                     wait += 1
                 if sched is not None:
                     sched.step(vloss)
-                bar.set_postfix(loss=f"{vloss:.4f}", val_acc=f"{vacc:.4f}")
+                bar.set_postfix(loss=f"{total / n:.4f}", val_loss=f"{vloss:.4f}", val_acc=f"{vacc:.4f}")
                 bar.update(1)
                 if wait >= cfg.patience:
                     hist.stopped_early = True
