@@ -93,3 +93,62 @@ def pythia_jets(
             done += 1
             jets.extend(_jets_of(_visible_final(pythia.event)))
     return jets
+
+
+#: (feature name, fjcontrib function, keyword arguments) of the 13 correlator features,
+#: as exposed by the ``fastjet`` package's ``exclusive_jets_energy_correlator``
+#: (pt_R measure, the fjcontrib default).
+FJCONTRIB_CORRELATORS: tuple[tuple[str, str, dict[str, float]], ...] = (
+    ("j_c1_b0_mmdt", "c1", {"beta": 0.0}),
+    ("j_c1_b1_mmdt", "c1", {"beta": 1.0}),
+    ("j_c1_b2_mmdt", "c1", {"beta": 2.0}),
+    ("j_c2_b1_mmdt", "c2", {"beta": 1.0}),
+    ("j_c2_b2_mmdt", "c2", {"beta": 2.0}),
+    ("j_d2_b1_mmdt", "d2", {"beta": 1.0}),
+    ("j_d2_b2_mmdt", "d2", {"beta": 2.0}),
+    ("j_d2_a1_b1_mmdt", "generalizedd2", {"alpha": 1.0, "beta": 1.0}),
+    ("j_d2_a1_b2_mmdt", "generalizedd2", {"alpha": 1.0, "beta": 2.0}),
+    ("j_m2_b1_mmdt", "m2", {"beta": 1.0}),
+    ("j_m2_b2_mmdt", "m2", {"beta": 2.0}),
+    ("j_n2_b1_mmdt", "n2", {"beta": 1.0}),
+    ("j_n2_b2_mmdt", "n2", {"beta": 2.0}),
+)
+#: C/A radius for reclustering one jet into exactly one jet (far above the jet size).
+RECLUSTER_R = 10.0
+
+
+def fjcontrib_reference(jets: list[np.ndarray]) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    """fjcontrib's mMDT grooming and correlators for each jet (FastJet's own C++).
+
+    Each jet is its own "event", reclustered with C/A into exactly one jet and
+    groomed with SoftDrop(beta=0, z_cut=0.1, R0=1.0) (larger-pT recursion, the
+    package's default grooming mode). Returns the groomed constituents of each
+    jet ((n_i, 4) arrays, copies of input rows) and a dict feature name ->
+    values, with ``j_mass_mmdt`` the groomed mass. fjcontrib returns NaN for
+    0/0 ratios (one-constituent groomed jets).
+    """
+    import awkward as ak
+    import fastjet
+
+    def as_events(jet_list: list[np.ndarray]):
+        flat = np.concatenate(jet_list)
+        counts = np.array([len(j) for j in jet_list])
+        return ak.zip(
+            {k: ak.unflatten(flat[:, c], counts) for c, k in enumerate(("px", "py", "pz", "E"))}
+        )
+
+    ca = fastjet.JetDefinition(fastjet.cambridge_algorithm, RECLUSTER_R)
+    sd = fastjet.ClusterSequence(as_events(jets), ca).exclusive_jets_softdrop_grooming(
+        njets=1, beta=0.0, symmetry_cut=0.1, R0=1.0
+    )
+    groomed = [
+        np.stack([ak.to_numpy(sd.constituents[i][k]) for k in ("px", "py", "pz", "E")], axis=1)
+        for i in range(len(jets))
+    ]
+    values = {"j_mass_mmdt": ak.to_numpy(sd.msoftdrop)}
+    cs = fastjet.ClusterSequence(as_events(groomed), ca)
+    for name, func, kwargs in FJCONTRIB_CORRELATORS:
+        values[name] = ak.to_numpy(
+            cs.exclusive_jets_energy_correlator(njets=1, func=func, **kwargs)
+        )
+    return groomed, values
