@@ -6,18 +6,27 @@ import dataclasses
 
 import numpy as np
 import pytest
-import torch
 
 from spikejet.errors import ConfigError, HardwareError
 from spikejet.hardware import loihi as L
 from spikejet.snn import neurons as N
-from spikejet.snn.encoding import Encoding, encoder_init, encoder_step
+from spikejet.snn.encoding import Encoding
 from spikejet.snn.network import Layer, SpikingNetwork
-from spikejet.snn.readout import Readout, readout_init, readout_scores, readout_step
+from spikejet.snn.readout import Readout
+from spikejet.snn.simulate import Probes, simulate
 
 
-def _net(rng, sizes=(16, 24, 12, 5), *, reset="subtract", neuron="if", readout="membrane",
-         encoding="current", w_scale=1.0, b_scale=0.05) -> SpikingNetwork:
+def _net(
+    rng,
+    sizes=(16, 24, 12, 5),
+    *,
+    reset="subtract",
+    neuron="if",
+    readout="membrane",
+    encoding="current",
+    w_scale=1.0,
+    b_scale=0.05,
+) -> SpikingNetwork:
     layers = []
     for i, (a, b) in enumerate(zip(sizes, sizes[1:], strict=False)):
         w = rng.normal(0.0, w_scale / np.sqrt(a), (b, a))
@@ -34,25 +43,8 @@ def _net(rng, sizes=(16, 24, 12, 5), *, reset="subtract", neuron="if", readout="
 
 
 def _float_scores(net: SpikingNetwork, x: np.ndarray, steps: int, seed: int = 0) -> np.ndarray:
-    """Float reference: the network's own encoder, neuron steps and read-out (same-step propagation)."""
-    xs = torch.as_tensor(x, dtype=torch.float32)
-    es = encoder_init(xs, net.encoding)
-    gen = torch.Generator().manual_seed(seed)
-    states = [None] * len(net.layers)
-    ro = readout_init((x.shape[0], net.n_outputs), net.readout)
-    for _ in range(steps):
-        u, es = encoder_step(es, net.encoding, gen)
-        for i, layer in enumerate(net.layers):
-            z = u @ torch.tensor(layer.weight).T + torch.tensor(layer.bias)
-            if layer.neuron is None:
-                sig = z
-                break
-            if states[i] is None:
-                states[i] = N.init_state(tuple(z.shape), layer.neuron)
-            u, states[i] = N.step(z, states[i], layer.neuron)
-            sig = u
-        ro = readout_step(sig, ro, net.readout, net.dt)
-    return readout_scores(ro, net.readout).numpy()
+    """Float reference: the project's float simulator."""
+    return simulate(net, x, steps, seed=seed).scores
 
 
 # ------------------------------------------------------------- per layer
@@ -86,7 +78,11 @@ def test_scale_choice_is_the_largest_safe_weight_exponent(rng) -> None:
         for wexp, must_fit in ((chip.weight_exp, True), (chip.weight_exp + 1, False)):
             if wexp > L.WEIGHT_EXP_MAX:
                 continue
-            s = L.WEIGHT_MANT_MAX * 2.0 ** (L.WEIGHT_MIXED_SIGN_SHIFT + L.ACT_SHIFT + wexp) / w.max()
+            s = (
+                L.WEIGHT_MANT_MAX
+                * 2.0 ** (L.WEIGHT_MIXED_SIGN_SHIFT + L.ACT_SHIFT + wexp)
+                / w.max()
+            )
             fits = w.sum(axis=1).max() * s <= L.STATE_MAX
             if flayer.neuron is not None:
                 fits &= s * 1.0 <= L.STATE_MAX >> L.V_HEADROOM_BITS
@@ -109,8 +105,11 @@ def test_decays_map_to_12_bit_constants() -> None:
 
 
 def test_v_init_is_scaled() -> None:
-    fl = L.FloatLayer(weight=np.array([[0.5, -0.25]]), bias=np.zeros(1),
-                      neuron=N.IFParams(threshold=1.0, reset="subtract", v_init=0.5))
+    fl = L.FloatLayer(
+        weight=np.array([[0.5, -0.25]]),
+        bias=np.zeros(1),
+        neuron=N.IFParams(threshold=1.0, reset="subtract", v_init=0.5),
+    )
     chip, q = L.map_layer(fl, profile="loihi2")
     assert int(chip.v_init) == round(0.5 * q.scale)
 
@@ -128,7 +127,9 @@ def test_reset_by_subtraction_on_loihi1_becomes_zero_and_is_reported(rng) -> Non
 
 def test_unmappable_networks_raise_clear_errors(rng) -> None:
     # weights 10,000 x the threshold: the threshold mantissa would be < MIN_VTH_MANT
-    fl = L.FloatLayer(weight=np.array([[1e4, -1e4]]), bias=np.zeros(1), neuron=N.IFParams(threshold=1.0))
+    fl = L.FloatLayer(
+        weight=np.array([[1e4, -1e4]]), bias=np.zeros(1), neuron=N.IFParams(threshold=1.0)
+    )
     with pytest.raises(HardwareError, match="threshold balancing"):
         L.map_layer(fl)
     with pytest.raises(HardwareError, match="graded spikes"):
@@ -197,16 +198,24 @@ def test_first_chip_layer_spike_counts_within_bound_derived_from_quantization(rn
 
     # the same bound catches a mapping with a wrong scale (threshold off by 10 %)
     bad_comp = dataclasses.replace(chip.compartment, vth=int(chip.compartment.vth * 1.1))
-    bad = dataclasses.replace(m, network=dataclasses.replace(
-        m.network, layers=(dataclasses.replace(chip, compartment=bad_comp),) + m.network.layers[1:]))
+    bad = dataclasses.replace(
+        m,
+        network=dataclasses.replace(
+            m.network,
+            layers=(dataclasses.replace(chip, compartment=bad_comp),) + m.network.layers[1:],
+        ),
+    )
     bad_counts = L.run_mapped(bad, x, steps, record=True).run.traces["s0"][: steps + 1].sum(axis=0)
     assert (np.abs(bad_counts - float_counts) >= dx + 1)[free].any()
 
 
 @pytest.mark.parametrize(
     ("profile", "reset", "readout", "min_agree"),
-    [("loihi2", "subtract", "membrane", 0.95), ("loihi1", "zero", "membrane", 0.9),
-     ("loihi2", "subtract", "count", 0.9)],
+    [
+        ("loihi2", "subtract", "membrane", 0.95),
+        ("loihi1", "zero", "membrane", 0.9),
+        ("loihi2", "subtract", "count", 0.9),
+    ],
 )
 def test_whole_network_decisions_agree_with_float(rng, profile, reset, readout, min_agree) -> None:
     net = _net(rng, sizes=(16, 32, 16, 5), reset=reset, readout=readout)
@@ -268,3 +277,34 @@ def test_whole_network_on_chip_with_rate_coded_input(rng) -> None:
     assert per["offchip_macs"] == 0 and per["input_events"] == pytest.approx(ev.sum() / 300)
     agree = (res.predictions == _float_scores(net, x, steps).argmax(axis=1)).mean()
     assert agree >= 0.9
+
+
+@pytest.mark.parametrize("encoding", ["current", "poisson"])
+def test_host_layer_spikes_equal_the_float_simulators_first_layer(rng, encoding) -> None:
+    import torch
+
+    net = _net(rng, sizes=(16, 24, 12, 5), encoding=encoding)
+    x = rng.normal(0.0, 1.0, (50, 16)).astype(np.float32)
+    steps, chunk, seed = 20, 16, 5
+    ref = simulate(net, x, steps, seed=seed, batch_size=chunk, probes=Probes(raster=True))
+    m = L.map_network(net, profile="loihi1", n_steps=steps)
+    gen = torch.Generator().manual_seed(seed)  # one generator across chunks, as the simulator
+    host = [np.stack(list(L.offchip_spikes(m.offchip[0], x[i:i + chunk], steps,
+                                           encoding=net.encoding, generator=gen)))
+            for i in range(0, len(x), chunk)]
+    np.testing.assert_array_equal(np.concatenate(host, axis=1), ref.raster[0])
+    res = L.run_mapped(m, x, steps, seed=seed, batch_size=chunk)
+    assert res.per_inference()["offchip_spikes"] == pytest.approx(ref.spikes_per_inference()[0])
+    assert res.per_inference()["input_events"] == pytest.approx(ref.spikes_per_inference()[0])
+
+
+def test_chunking_does_not_change_results(rng) -> None:
+    net = _net(rng, sizes=(16, 24, 12, 5))
+    x = rng.normal(0.0, 1.0, (40, 16)).astype(np.float32)
+    m = L.map_network(net, n_steps=15)
+    a = L.run_mapped(m, x, 15, batch_size=4096)
+    b = L.run_mapped(m, x, 15, batch_size=7)
+    np.testing.assert_array_equal(a.scores, b.scores)
+    assert a.run.counts == b.run.counts
+    for sa, sb in zip(a.run.spike_counts, b.run.spike_counts, strict=True):
+        np.testing.assert_array_equal(sa, sb)

@@ -35,6 +35,7 @@ mapped to reset-to-zero on ``loihi1`` (what the chip would do; reported as
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -60,6 +61,7 @@ from .loihi import (
     WEIGHT_MANT_MIN,
     WEIGHT_MIXED_SIGN_SHIFT,
     CompartmentParams,
+    CompartmentState,
     LoihiLayer,
     LoihiNetwork,
     LoihiProfile,
@@ -94,6 +96,9 @@ V_HEADROOM_BITS = 5
 #: A threshold mantissa below this is too coarse (relative step > 1/64); the
 #: mapping refuses rather than silently losing the weight/threshold ratio.
 MIN_VTH_MANT = 64
+
+#: Jets run together by :func:`run_mapped` (the float simulator's default chunk).
+DEFAULT_BATCH_SIZE = 4096
 
 #: Integer v units of one weight-mantissa LSB at weight_exp = 0: (m << 1) << 6.
 _WEIGHT_UNIT_SHIFT = WEIGHT_MIXED_SIGN_SHIFT + ACT_SHIFT
@@ -418,11 +423,12 @@ def split_signed_input(layer: FloatLayer, scale: float) -> FloatLayer:
 
 
 def encoded_input_spikes(features: np.ndarray, encoding: Any, n_steps: int, *,
-                         seed: int = 0) -> Iterator[np.ndarray]:
+                         seed: int = 0, generator: Any = None) -> Iterator[np.ndarray]:
     """The chip's input spikes of a signed rate code: uint8 [batch, 2 * n_features] per step.
 
     Uses the float network's encoder (``spikejet.snn.encoding``) with a
-    ``torch.Generator`` seeded by ``seed``; columns are [positive events, negative events].
+    ``torch.Generator`` seeded by ``seed`` (or the given ``generator``); columns
+    are [positive events, negative events].
     """
     import torch
 
@@ -431,7 +437,7 @@ def encoded_input_spikes(features: np.ndarray, encoding: Any, n_steps: int, *,
     if encoding is None or encoding.kind == "current":
         raise HardwareError("a constant-current input has no spikes to send to the chip")
     x = torch.tensor(np.asarray(features), dtype=torch.float32)
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = generator if generator is not None else torch.Generator().manual_seed(int(seed))
     state = enc_mod.encoder_init(x, encoding)
     for _ in range(n_steps):
         events, state = enc_mod.encoder_step(state, encoding, gen)
@@ -440,13 +446,16 @@ def encoded_input_spikes(features: np.ndarray, encoding: Any, n_steps: int, *,
 
 
 def offchip_spikes(layer: FloatLayer, features: np.ndarray, n_steps: int, *, encoding: Any = None,
-                   seed: int = 0) -> Iterator[np.ndarray]:
+                   seed: int = 0, generator: Any = None) -> Iterator[np.ndarray]:
     """Spikes of the host-side first layer, step by step.
 
-    The features go through the float network's encoder (``spikejet.snn.encoding``;
-    default: constant current) and the layer's own float neuron step
-    (``spikejet.snn.neurons.step``), in float32 as the float reference runs.
-    ``seed`` seeds the Poisson encoder's generator. Yields uint8 [batch, n_out].
+    Same float32 arithmetic as the float reference simulator
+    (:func:`spikejet.snn.simulate.simulate`): the encoder's events (scale folded
+    into the weights, events of +-1), ``addmm(b, u, W.T)``, then the layer's own
+    neuron step (:func:`spikejet.snn.neurons.step`). With the same batch and
+    generator the spikes are identical to the float network's first layer.
+    ``generator`` (or a new one seeded with ``seed``) drives the Poisson coder.
+    Yields uint8 [batch, n_out].
     """
     import torch
 
@@ -454,21 +463,25 @@ def offchip_spikes(layer: FloatLayer, features: np.ndarray, n_steps: int, *, enc
     from ..snn import neurons
 
     enc = encoding if encoding is not None else enc_mod.Encoding()
-    w = torch.as_tensor(layer.weight, dtype=torch.float32)
-    b = torch.as_tensor(layer.bias, dtype=torch.float32)
+    w = np.array(layer.weight, dtype=np.float32)
+    if enc.spiking:
+        w = w * np.float32(enc.scale)
+    wt = torch.from_numpy(w).t().contiguous()
+    b = torch.from_numpy(np.array(layer.bias, dtype=np.float32))
     x = torch.tensor(np.asarray(features), dtype=torch.float32)
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = generator if generator is not None else torch.Generator().manual_seed(int(seed))
     enc_state = enc_mod.encoder_init(x, enc)
-    state = neurons.init_state((x.shape[0], w.shape[0]), layer.neuron)
-    const = x @ w.T + b if enc.kind == "current" else None
-    for _ in range(n_steps):
-        if const is None:
-            events, enc_state = enc_mod.encoder_step(enc_state, enc, gen)
-            cur = events @ w.T + b
-        else:
-            cur = const
-        spikes, state = neurons.step(cur, state, layer.neuron)
-        yield spikes.numpy().astype(np.uint8)
+    state = neurons.init_state((x.shape[0], wt.shape[1]), layer.neuron)
+    const = torch.addmm(b, x, wt) if not enc.spiking else None
+    with torch.no_grad():
+        for _ in range(n_steps):
+            if const is None:
+                events, enc_state = enc_mod.encoder_step(enc_state, enc, gen)
+                cur = torch.addmm(b, torch.sign(events), wt)
+            else:
+                cur = const
+            spikes, state = neurons.step(cur, state, layer.neuron)
+            yield spikes.numpy().astype(np.uint8)
 
 
 @dataclass(frozen=True)
@@ -520,56 +533,70 @@ def _window_scores(mapping: LoihiMapping, traces: dict[str, np.ndarray], start: 
     return acc
 
 
+def _merge_runs(runs: list[LoihiRun]) -> LoihiRun:
+    """One run from runs over consecutive chunks of a batch (counts add up)."""
+    if len(runs) == 1:
+        return runs[0]
+    first = runs[0]
+    counts = tuple(
+        dataclasses.replace(c, spikes=sum(r.counts[i].spikes for r in runs),
+                            synops=sum(r.counts[i].synops for r in runs),
+                            input_events=sum(r.counts[i].input_events for r in runs),
+                            neuron_updates=sum(r.counts[i].neuron_updates for r in runs))
+        for i, c in enumerate(first.counts)
+    )
+    traces = None
+    if first.traces is not None:
+        traces = {k: np.concatenate([r.traces[k] for r in runs], axis=1) for k in first.traces}
+    return LoihiRun(
+        n_steps=first.n_steps, batch=sum(r.batch for r in runs),
+        scores=np.concatenate([r.scores for r in runs]),
+        spike_counts=tuple(np.concatenate([r.spike_counts[i] for r in runs])
+                           for i in range(len(first.spike_counts))),
+        final_state=tuple(
+            CompartmentState(*(np.concatenate([getattr(r.final_state[i], f) for r in runs])
+                               for f in ("u", "v", "refrac")))
+            for i in range(len(first.final_state))
+        ),
+        counts=counts, traces=traces,
+    )
+
+
 def run_mapped(mapping: LoihiMapping, features: np.ndarray | None = None, n_steps: int = 100, *,
-               events: np.ndarray | None = None, seed: int = 0, record: bool = False) -> MappedRun:
+               events: np.ndarray | None = None, seed: int = 0, batch_size: int = DEFAULT_BATCH_SIZE,
+               record: bool = False) -> MappedRun:
     """Run a mapped network on a batch and score it with the float network's read-out.
 
     With an off-chip first layer give ``features`` [batch, n_features] (already
-    standardized, as the float network's input); without one give the chip's
-    input ``events`` [T, batch, n_in]. The chip runs ``n_steps + D`` steps, D =
-    the total axon delay; the read-out window is the ``n_steps`` steps
-    [D, D + n_steps), the steps in which the read-out layer receives input (the
-    first D steps only see biases, as on the chip). Host counts per jet:
+    standardized, as the float network's input). Without one give either
+    ``features`` (networks with a spike encoding: the host encodes them) or
+    the chip's input ``events`` [n_steps, batch, n_in]. The chip runs
+    ``n_steps + D`` steps, D = the total axon delay; the read-out window is the
+    ``n_steps`` steps [D, D + n_steps), the steps in which the read-out layer
+    receives input (the first D steps only see biases, as on the chip).
+
+    Jets are run in chunks of ``batch_size`` with one Poisson generator seeded
+    by ``seed``, as the float simulator does, so the host-side layer sees the
+    same input events as the float network. Host counts per jet:
     ``offchip_spikes``, ``offchip_macs``, ``offchip_neuron_updates``.
     """
+    import torch
+
     if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
         raise ConfigError(f"n_steps must be an integer >= 1, got {n_steps!r}")
+    if int(batch_size) < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size!r}")
     delay = mapping.network.total_axon_delay
     total = n_steps + delay
     host = {"offchip_spikes": 0.0, "offchip_macs": 0.0, "offchip_neuron_updates": 0.0}
+    enc = mapping.encoding
+    rate_coded = enc is not None and enc.kind != "current"
     if mapping.offchip:
         if features is None or events is not None:
             raise ConfigError("this mapping runs its first layer off-chip: give features, not events")
-        feats = np.asarray(features, dtype=np.float32)
-        first = mapping.offchip[0]
-        if feats.ndim != 2 or feats.shape[1] != first.weight.shape[1]:
-            raise ConfigError(f"features must be [batch, {first.weight.shape[1]}], got {feats.shape}")
-        batch = feats.shape[0]
-        counter = {"spikes": 0}
-
-        def _source() -> Iterator[np.ndarray]:
-            for s in offchip_spikes(first, feats, n_steps, encoding=mapping.encoding, seed=seed):
-                counter["spikes"] += int(s.sum())
-                yield s
-
-        run = simulate(mapping.network, _source(), n_steps=total, record=record, record_output=True)
-        n_out, n_in = first.weight.shape
-        current = mapping.encoding is None or mapping.encoding.kind == "current"
-        host = {
-            "offchip_spikes": counter["spikes"] / max(batch, 1),
-            # constant current: one matrix-vector product per jet; rate codes: every step
-            "offchip_macs": float(n_out * n_in * (1 if current else n_steps)),
-            "offchip_neuron_updates": float(n_out * n_steps),
-        }
-    elif features is not None and events is None and mapping.encoding is not None \
-            and mapping.encoding.kind != "current":
-        feats = np.asarray(features, dtype=np.float32)
-        n_feat = mapping.network.n_in // 2
-        if feats.ndim != 2 or feats.shape[1] != n_feat:
-            raise ConfigError(f"features must be [batch, {n_feat}], got {feats.shape}")
-        source = encoded_input_spikes(feats, mapping.encoding, n_steps, seed=seed)
-        run = simulate(mapping.network, source, n_steps=total, record=record, record_output=True)
-        host = {"offchip_spikes": 0.0, "offchip_macs": 0.0, "offchip_neuron_updates": 0.0}
+        n_in = mapping.offchip[0].weight.shape[1]
+    elif features is not None and events is None and rate_coded:
+        n_in = mapping.network.n_in // 2
     else:
         if events is None or features is not None:
             raise ConfigError("this mapping has no off-chip layer: give the chip's input events "
@@ -578,5 +605,41 @@ def run_mapped(mapping: LoihiMapping, features: np.ndarray | None = None, n_step
         if ev.ndim != 3 or ev.shape[0] != n_steps:
             raise ConfigError(f"events must be [n_steps={n_steps}, batch, n_in], got {ev.shape}")
         run = simulate(mapping.network, ev, n_steps=total, record=record, record_output=True)
-    scores = _window_scores(mapping, run.traces, delay, total)
-    return MappedRun(run=run, scores=scores, window=(delay, total), host=host)
+        scores = _window_scores(mapping, run.traces, delay, total)
+        return MappedRun(run=run, scores=scores, window=(delay, total), host=host)
+
+    feats = np.asarray(features, dtype=np.float32)
+    if feats.ndim != 2 or feats.shape[1] != n_in:
+        raise ConfigError(f"features must be [batch, {n_in}], got {feats.shape}")
+    gen = torch.Generator().manual_seed(int(seed))
+    runs, scores, offchip_total = [], [], 0
+    for start in range(0, feats.shape[0], int(batch_size)):
+        chunk = feats[start:start + int(batch_size)]
+        if mapping.offchip:
+            counter = {"spikes": 0}
+
+            def _source(chunk=chunk, counter=counter) -> Iterator[np.ndarray]:
+                for s in offchip_spikes(mapping.offchip[0], chunk, n_steps, encoding=enc, generator=gen):
+                    counter["spikes"] += int(s.sum())
+                    yield s
+
+            source: Iterator[np.ndarray] = _source()
+        else:
+            counter = {"spikes": 0}
+            source = encoded_input_spikes(chunk, enc, n_steps, generator=gen)
+        r = simulate(mapping.network, source, n_steps=total, record=record, record_output=True)
+        offchip_total += counter["spikes"]
+        scores.append(_window_scores(mapping, r.traces, delay, total))
+        if not record:  # keep only what the merged run needs
+            r = dataclasses.replace(r, traces=None)
+        runs.append(r)
+    run = _merge_runs(runs)
+    if mapping.offchip:
+        n_out = mapping.offchip[0].weight.shape[0]
+        host = {
+            "offchip_spikes": offchip_total / max(feats.shape[0], 1),
+            # constant current: one matrix-vector product per jet; rate codes: every step
+            "offchip_macs": float(n_out * n_in * (n_steps if rate_coded else 1)),
+            "offchip_neuron_updates": float(n_out * n_steps),
+        }
+    return MappedRun(run=run, scores=np.concatenate(scores), window=(delay, total), host=host)
