@@ -91,7 +91,8 @@ class RunContext:
     X: dict[str, np.ndarray] = field(default_factory=dict)  # standardized features per split
     y: dict[str, np.ndarray] = field(default_factory=dict)  # labels per split
     models: dict[str, Any] = field(default_factory=dict)  # stage -> ModelBundle (or stage's own type)
-    histories: dict[str, Any] = field(default_factory=dict)  # stage -> TrainHistory
+    #: stage -> TrainHistory (or any object/dict with train_loss, val_loss, val_accuracy, best_epoch)
+    histories: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # metrics.json content
     rocs: dict[str, dict[str, Any]] = field(default_factory=dict)  # stage -> roc_curves(...)
     figures: list[Any] = field(default_factory=list)  # spikejet.report.html.ReportFigure
@@ -307,7 +308,8 @@ def write_report(ctx: RunContext) -> None:
     if ctx.histories:
         ctx.add_figure(
             "training",
-            plot_training({stage_title(k): h.to_dict() for k, h in ctx.histories.items()}),
+            plot_training({stage_title(k): h.to_dict() if hasattr(h, "to_dict") else dict(h)
+                           for k, h in ctx.histories.items()}),
             "Training curves; the dashed line marks the epoch whose weights were kept.",
             section="training",
         )
