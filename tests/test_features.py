@@ -462,3 +462,25 @@ def test_bad_offsets_raise(offsets):
 def test_feature_order_matches_schema():
     assert list(FEATURE_INDEX) == list(FEATURE_NAMES)
     assert len(FEATURE_NAMES) == 16
+
+
+def test_blas_is_single_threaded_during_the_call_and_restored_after(monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads() -> list[int]:
+        return [
+            i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"
+        ]
+
+    before = blas_threads()
+    seen: list[list[int]] = []
+    original = feat._correlator_features
+
+    def spy(*args):
+        seen.append(blas_threads())
+        return original(*args)
+
+    monkeypatch.setattr(feat, "_correlator_features", spy)
+    jet_features_batch([np.array([massless(100.0, 0.0, 0.0), massless(50.0, 0.2, 0.1)])])
+    assert seen and all(n == 1 for n in seen[0])
+    assert blas_threads() == before

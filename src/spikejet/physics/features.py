@@ -39,7 +39,6 @@ index), so there is no Python loop over pairs or triplets.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import threading
 from collections.abc import Iterator, Sequence
@@ -164,29 +163,46 @@ def _triplet_chunks(n: int) -> Iterator[tuple[np.ndarray, ...]]:
         k = k1
 
 
-_BLAS_CONTROLLER: object | None = None
+class _SingleThreadBlas:
+    """Context manager: numpy's BLAS single-threaded while any caller is inside.
 
-
-@contextlib.contextmanager
-def _single_thread_blas() -> Iterator[None]:
-    """Run the (small) matrix products single-threaded.
-
-    The n x n products of the trace identity are tiny; a multi-threaded BLAS
-    spends more time waking and synchronizing threads than computing (measured
-    here: 5-10x slower per jet on a busy 2-core machine). threadpoolctl (a
-    scikit-learn dependency) limits numpy's BLAS for the duration of the call
-    only; without it the BLAS keeps its own setting.
+    The n x n products of the trace identity (and the long dot products) are
+    small; a multi-threaded BLAS spends more time waking and synchronizing
+    threads than computing (measured here: 5-10x slower per jet on a busy
+    2-core machine). threadpoolctl (a scikit-learn dependency) sets the limit;
+    a reference count under a lock makes concurrent callers (threads) safe: the
+    first one in saves and lowers the setting, the last one out restores it.
+    Without threadpoolctl the BLAS keeps its own setting.
     """
-    global _BLAS_CONTROLLER
-    try:
-        import threadpoolctl
-    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
-        yield
-        return
-    if _BLAS_CONTROLLER is None:
-        _BLAS_CONTROLLER = threadpoolctl.ThreadpoolController()
-    with _BLAS_CONTROLLER.limit(limits=1, user_api="blas"):  # type: ignore[attr-defined]
-        yield
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._controller: object | None = None
+        self._saved: object | None = None
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._depth == 0:
+                try:
+                    import threadpoolctl
+                except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+                    self._saved = None
+                else:
+                    if self._controller is None:
+                        self._controller = threadpoolctl.ThreadpoolController()
+                    self._saved = self._controller.limit(limits=1, user_api="blas")  # type: ignore[attr-defined]
+            self._depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0 and self._saved is not None:
+                self._saved.restore_original_limits()  # type: ignore[attr-defined]
+                self._saved = None
+
+
+_single_thread_blas = _SingleThreadBlas()
 
 
 _LOWER = _lower_mask(_TABLE_N_MAX)
@@ -317,7 +333,7 @@ def jet_features(constituents: np.ndarray) -> np.ndarray:
     zero total energy, or malformed input.
     """
     p = validate_constituents(constituents)
-    with _single_thread_blas():
+    with _single_thread_blas:
         return _features_many([p])[0]
 
 
@@ -373,7 +389,7 @@ def jet_features_batch(
             ) from None
     ps = [validate_constituents(jet, what=f"jet {i}") for i, jet in enumerate(parts)]
     out = np.empty((0, N_FEATURES), dtype=np.float64)
-    with _single_thread_blas():
+    with _single_thread_blas:
         # bounded chunks keep the memory of the grouped clustering flat for any input size
         chunks = [
             _features_many(ps[lo : lo + _BATCH_CHUNK_JETS], first=lo)
