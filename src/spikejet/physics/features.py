@@ -71,8 +71,31 @@ FEATURE_INDEX: dict[str, int] = {name: i for i, name in enumerate(FEATURE_NAMES)
 D2_ALPHA = 1.0
 #: Value given to a ratio whose denominator is zero (one-constituent groomed jet).
 DEGENERATE_RATIO = 0.0
-#: Number of energy-correlator features (columns 1..13 of the output).
-N_CORRELATOR_FEATURES = 13
+#: The correlator features in the order _correlator_features returns them.
+CORRELATOR_NAMES: tuple[str, ...] = (
+    "j_c1_b0_mmdt",
+    "j_c1_b1_mmdt",
+    "j_c1_b2_mmdt",
+    "j_c2_b1_mmdt",
+    "j_c2_b2_mmdt",
+    "j_d2_b1_mmdt",
+    "j_d2_b2_mmdt",
+    "j_d2_a1_b1_mmdt",
+    "j_d2_a1_b2_mmdt",
+    "j_m2_b1_mmdt",
+    "j_m2_b2_mmdt",
+    "j_n2_b1_mmdt",
+    "j_n2_b2_mmdt",
+)
+N_CORRELATOR_FEATURES = len(CORRELATOR_NAMES)
+_COL_ZLOGZ = FEATURE_INDEX["j_zlogz"]
+_COL_MASS = FEATURE_INDEX["j_mass_mmdt"]
+_COL_MULTIPLICITY = FEATURE_INDEX["j_multiplicity"]
+_COLS_CORRELATORS = slice(
+    FEATURE_INDEX[CORRELATOR_NAMES[0]], FEATURE_INDEX[CORRELATOR_NAMES[-1]] + 1
+)
+if FEATURE_NAMES[_COLS_CORRELATORS] != CORRELATOR_NAMES:  # pragma: no cover - schema guard
+    raise RuntimeError("spikejet.data.schema.FEATURE_NAMES no longer matches features.py")
 #: jet_features_batch works through its input this many jets at a time.
 _BATCH_CHUNK_JETS = 4096
 #: Jets with up to this many (groomed) constituents use cached triplet index
@@ -305,8 +328,8 @@ def _features_many(ps: list[np.ndarray], first: int | None = None) -> np.ndarray
     out = np.empty((len(ps), N_FEATURES), dtype=np.float64)
     kin = []
     for i, p in enumerate(ps):
-        out[i, 0] = _zlogz(p, "jet" if first is None else f"jet {first + i}")
-        out[i, 15] = p.shape[0]
+        out[i, _COL_ZLOGZ] = _zlogz(p, "jet" if first is None else f"jet {first + i}")
+        out[i, _COL_MULTIPLICITY] = p.shape[0]
         kin.append(kinematics(p))
     kept = mmdt_groom_many(
         [(p, k[1], k[2]) for p, k in zip(ps, kin, strict=True)],
@@ -319,8 +342,8 @@ def _features_many(ps: list[np.ndarray], first: int | None = None) -> np.ndarray
             p, pt, rap, phi = p[keep], pt[keep], rap[keep], phi[keep]
         px, py, pz, e = p.sum(axis=0).tolist()
         m2 = (e + pz) * (e - pz) - (px * px + py * py)
-        out[i, 14] = math.sqrt(m2) if m2 > 0.0 else 0.0
-        out[i, 1:14] = _correlator_features(pt, rap, phi)
+        out[i, _COL_MASS] = math.sqrt(m2) if m2 > 0.0 else 0.0
+        out[i, _COLS_CORRELATORS] = _correlator_features(pt, rap, phi)
     return out
 
 
