@@ -280,14 +280,23 @@ def decay(x: np.ndarray, d: int | np.ndarray) -> np.ndarray:
 
     ``d`` is the effective decay constant (0 = no decay, 4096 = forget all).
     """
-    prod = np.asarray(x, dtype=np.int64) * (DECAY_UNITY - np.asarray(d, dtype=np.int64))
+    x = np.asarray(x, dtype=np.int64)
+    if np.ndim(d) == 0:  # the common scalar case: two exact shortcuts
+        if int(d) == 0:
+            return x.copy()
+        if int(d) == DECAY_UNITY:
+            return np.zeros_like(x)
+    prod = x * (DECAY_UNITY - np.asarray(d, dtype=np.int64))
     return np.sign(prod) * (np.abs(prod) >> DECAY_BITS)
 
 
 def wrap_state(x: np.ndarray) -> np.ndarray:
     """Two's-complement wrap into the signed 24-bit range (the current's overflow)."""
+    x = np.asarray(x, dtype=np.int64)
+    if x.size == 0 or (x.max() <= STATE_MAX and x.min() >= STATE_WRAP_MIN):
+        return x
     span = 1 << STATE_BITS
-    return ((np.asarray(x, dtype=np.int64) - STATE_WRAP_MIN) % span) + STATE_WRAP_MIN
+    return ((x - STATE_WRAP_MIN) % span) + STATE_WRAP_MIN
 
 
 def saturate_voltage(x: np.ndarray) -> np.ndarray:
@@ -311,28 +320,42 @@ def effective_threshold(vth: int) -> int:
     return int(vth) << VTH_SHIFT
 
 
-def _exact_matmul(events: np.ndarray, weights_t: np.ndarray, max_abs_sum: float) -> np.ndarray:
-    """Integer matmul through BLAS, exact because every partial sum is an integer < 2**24 (float32) or 2**53 (float64)."""
-    if max_abs_sum < 2.0**24:
-        dtype = np.float32
-    elif max_abs_sum < 2.0**53:
-        dtype = np.float64
-    else:  # pragma: no cover - needs > 2**53, impossible with 24-bit payloads and int8 weights
-        return events.astype(np.int64) @ weights_t.astype(np.int64)
-    out = events.astype(dtype) @ weights_t.astype(dtype)
-    return np.rint(out).astype(np.int64)
+class _Synapses:
+    """A layer's weights prepared once for exact integer accumulation through BLAS.
+
+    ``(m << 1)`` as float32 (and float64) [n_in, n_out]; a step's sum is exact in
+    float32 while every |partial sum| < 2**24 and in float64 below 2**53.
+    """
+
+    def __init__(self, weight_mant: np.ndarray):
+        w = np.asarray(weight_mant, dtype=np.int64) << WEIGHT_MIXED_SIGN_SHIFT
+        self.wt64 = np.ascontiguousarray(w.T, dtype=np.float64)
+        self.wt32 = self.wt64.astype(np.float32)
+        self.row_abs = float(np.abs(w).sum(axis=1).max(initial=0))
+
+    def accumulate(self, events: np.ndarray, max_abs_event: int | None = None) -> np.ndarray:
+        e = np.asarray(events)
+        if max_abs_event is None:
+            max_abs_event = int(np.abs(e).max(initial=0)) if e.dtype.kind != "b" else 1
+        bound = self.row_abs * max(int(max_abs_event), 1)
+        if bound < 2.0**24:
+            out = e.astype(np.float32) @ self.wt32
+        elif bound < 2.0**53:
+            out = e.astype(np.float64) @ self.wt64
+        else:  # pragma: no cover - impossible with 24-bit payloads and 9-bit weights
+            return e.astype(np.int64) @ self.wt64.astype(np.int64)
+        return np.rint(out).astype(np.int64)
 
 
 def synaptic_input(events: np.ndarray, weight_mant: np.ndarray, weight_exp: int,
-                   *, max_payload: int = 1) -> np.ndarray:
+                   *, max_payload: int | None = None) -> np.ndarray:
     """Dendritic accumulation of one step: ``shift(sum_j (m_ij << 1) * e_j, weight_exp)``.
 
     ``events`` [batch, n_in] are 0/1 spikes or graded integer payloads;
     ``weight_mant`` [n_out, n_in] int8 mantissas. Returns int64 [batch, n_out].
+    ``max_payload``: a bound on |events| (default: measured).
     """
-    w = np.asarray(weight_mant, dtype=np.int64) << WEIGHT_MIXED_SIGN_SHIFT
-    bound = float(np.abs(w).sum(axis=1).max(initial=0)) * max(abs(int(max_payload)), 1)
-    acc = _exact_matmul(np.asarray(events), w.T, bound)
+    acc = _Synapses(weight_mant).accumulate(events, max_payload)
     return shift_by_exponent(acc, weight_exp)
 
 
@@ -434,11 +457,17 @@ def compartment_step(a_in: np.ndarray, state: CompartmentState,
     a = np.asarray(a_in, dtype=np.int64)
     u = wrap_state(decay(state.u, params.du + DU_OFFSET) + np.left_shift(a, ACT_SHIFT))
     v_new = saturate_voltage(decay(state.v, params.dv + DV_OFFSET) + u + params.bias_eff)
-    held = state.refrac > 0
-    v = np.where(held, state.v, v_new)
-    refrac = np.where(held, state.refrac - 1, 0)
+    if params.refractory == 0 and not state.refrac.any():
+        held = None
+        v, refrac = v_new, state.refrac
+    else:
+        held = state.refrac > 0
+        v = np.where(held, state.v, v_new)
+        refrac = np.where(held, state.refrac - 1, 0)
     if params.spiking:
-        spikes = (v > params.vth_eff) & ~held
+        spikes = v > params.vth_eff
+        if held is not None:
+            spikes &= ~held
         if params.reset == "zero":
             v = np.where(spikes, 0, v)
         else:
@@ -651,8 +680,8 @@ def simulate(net: LoihiNetwork, inputs: np.ndarray | Iterable[np.ndarray], *,
     if n_total < 0:
         raise ConfigError(f"n_steps must be >= 0, got {n_total}")
 
-    max_payload = max(abs(v) for v in profile.payload_range())
     layers = net.layers
+    synapses = [_Synapses(layer.weight_mant) for layer in layers]
     states: list[CompartmentState] | None = None
     histories: list[deque[np.ndarray]] = []
     spike_counts: list[np.ndarray] = []
@@ -687,8 +716,8 @@ def simulate(net: LoihiNetwork, inputs: np.ndarray | Iterable[np.ndarray], *,
             nz = events != 0
             tallies[i]["input_events"] += int(np.count_nonzero(nz))
             tallies[i]["synops"] += int((nz.astype(np.float64) @ fan_out[i].astype(np.float64)).sum())
-            a = synaptic_input(events, layer.weight_mant, layer.weight_exp,
-                               max_payload=max_payload if i == 0 else 1)
+            a = shift_by_exponent(
+                synapses[i].accumulate(events, None if i == 0 else 1), layer.weight_exp)
             spikes, states[i] = compartment_step(a, states[i], layer.compartment)
             spike_counts[i] += spikes
             tallies[i]["spikes"] += int(np.count_nonzero(spikes))
@@ -699,7 +728,7 @@ def simulate(net: LoihiNetwork, inputs: np.ndarray | Iterable[np.ndarray], *,
                 rec.setdefault(f"u{i}", []).append(states[i].u)
                 rec.setdefault(f"v{i}", []).append(states[i].v)
                 rec.setdefault(f"s{i}", []).append(spikes)
-            src = spikes.astype(np.int64)
+            src = spikes
 
     if states is None:  # zero steps
         b = batch or 0
