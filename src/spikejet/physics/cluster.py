@@ -23,9 +23,12 @@ reclustering makes the same choices as FastJet): azimuth in [0, 2 pi),
 rapidity from ``0.5 ln((pT^2 + max(m^2, 0)) / (E + |pz|)^2)`` with the sign of
 pz, and a particle with pT = 0 and E = |pz| gets rapidity +-(MAX_RAP + |pz|).
 
-The C/A step loop is a Python loop over the n - 1 merges; each merge updates
-one row and column of the dense n x n distance matrix with numpy, so a jet
-costs O(n) numpy calls and O(n^3) cheap element operations.
+The C/A step loop is a Python loop over the n - 1 merges. A lone jet keeps the
+dense n x n distance matrix and takes its argmin per merge (_cluster_one);
+many jets are clustered in groups of similar multiplicity with vectorized
+nearest-neighbour lists (_Group), so the per-step Python cost is shared by the
+group. Both paths apply the same tie rule and the same arithmetic, so a jet's
+tree does not depend on the path or on the other jets of its group.
 """
 
 from __future__ import annotations
