@@ -1,0 +1,300 @@
+"""The ``convert_snn`` stage of ``spikejet run``: ANN -> SNN conversion, scored like every model.
+
+Config section ``convert`` (:class:`ConvertConfig`, registered here). The stage
+
+1. converts the run's ANN with every method in ``compare`` (the QCFS method
+   first fine-tunes a QCFS copy of the ANN on the training split);
+2. simulates each converted network once for ``max_timesteps`` steps on the
+   validation and test splits (one run gives the accuracy at every T);
+3. picks the headline T of the chosen ``method``: ``timesteps`` if set (the
+   ``seed-2019`` preset uses the study's 200), otherwise the smallest T whose
+   *validation* accuracy is within ``target_gap`` of the ANN's (chosen on
+   validation so that the test number is not selected on the test set);
+4. writes ``metrics.json["snn_converted"]`` (the usual metrics at that T plus
+   ``method``, ``timesteps``, ``accuracy_vs_timesteps``, ``firing_rate_hz``,
+   ``synops_per_inference``, ``ann_macs`` ...), the model file
+   ``snn_converted.pt`` and three report figures (section ``spiking``).
+
+Only light imports at module level: the config section must register cheaply.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import register_section
+from ..errors import ConfigError
+
+__all__ = ["ConvertConfig", "convert_stage", "STAGE_NAME", "MODEL_FILE", "curve_points"]
+
+STAGE_NAME = "snn_converted"
+MODEL_FILE = "snn_converted.pt"
+#: Conversion methods (kept in sync with spikejet.snn.convert.METHODS, checked by a test).
+_METHODS: tuple[str, ...] = ("snntoolbox", "calibrated", "qcfs")
+#: Largest number of steps a run may simulate.
+MAX_STEPS = 4096
+#: The 2019 study's conversion result (SNN Toolbox, 200 steps), drawn on the accuracy-vs-T figure.
+STUDY_CONVERSION = ("2019 study (SNN Toolbox)", 200, 0.6972)
+#: Gaps (in accuracy, fraction) for which the smallest T reaching them is reported.
+REPORTED_GAPS: tuple[float, ...] = (0.01, 0.005, 0.003)
+#: Simulation chunk: bounds memory on large splits.
+SIM_BATCH = 4096
+
+
+@register_section(
+    "convert",
+    presets={"seed-2019": {"method": "snntoolbox", "timesteps": 200}},
+    quick={"qcfs_epochs": 4, "max_timesteps": 64},
+)
+@dataclass(frozen=True)
+class ConvertConfig:
+    """ANN -> SNN conversion settings (see docs/snn.md for the measured choice of ``method``)."""
+
+    #: The method whose network is the stage's model: snntoolbox, calibrated or qcfs.
+    method: str = "qcfs"
+    #: Methods converted and drawn side by side (``method`` is always included).
+    compare: tuple[str, ...] = _METHODS
+    #: Headline time steps; ``None``: the smallest T within ``target_gap`` of the ANN (on validation).
+    timesteps: int | None = None
+    #: Steps simulated (the accuracy-vs-T curve runs 1..max_timesteps).
+    max_timesteps: int = 256
+    #: Accuracy gap to the ANN (fraction: 0.01 = one point) that the headline T must meet.
+    target_gap: float = 0.01
+    #: Seconds per step (the study: 1 ms); firing rates in Hz use it.
+    dt: float = 0.001
+    #: Normalization percentile of the snntoolbox method (SNN Toolbox's default).
+    snntoolbox_percentile: float = 99.9
+    #: Threshold percentile of the calibrated method (and QCFS threshold start).
+    percentile: float = 99.99
+    #: Bias calibration steps of the calibrated method (``None``: no calibration).
+    calibration_steps: int | None = None
+    #: QCFS quantization levels (conversion error vanishes at T = levels).
+    qcfs_levels: int = 16
+    #: QCFS fine-tuning epochs, learning rate and early-stopping patience.
+    qcfs_epochs: int = 30
+    qcfs_learning_rate: float = 1e-3
+    qcfs_patience: int = 6
+
+    def __post_init__(self) -> None:
+        def bad(key: str, msg: str) -> ConfigError:
+            return ConfigError(f"config value convert.{key}: {msg}")
+
+        if self.method not in _METHODS:
+            raise bad("method", f"unknown method {self.method!r}; choose one of {', '.join(_METHODS)}")
+        compare = tuple(self.compare)
+        for m in compare:
+            if m not in _METHODS:
+                raise bad("compare", f"unknown method {m!r}; choose from {', '.join(_METHODS)}")
+        if self.method not in compare:
+            compare = (*compare, self.method)
+        object.__setattr__(self, "compare", tuple(dict.fromkeys(compare)))
+        if not 1 <= self.max_timesteps <= MAX_STEPS:
+            raise bad("max_timesteps", f"must be in 1..{MAX_STEPS}, got {self.max_timesteps}")
+        if self.timesteps is not None and not 1 <= self.timesteps <= self.max_timesteps:
+            raise bad("timesteps", f"must be in 1..max_timesteps ({self.max_timesteps}) or null, got {self.timesteps}")
+        if not (math.isfinite(self.target_gap) and 0 < self.target_gap < 1):
+            raise bad("target_gap", f"must be in (0, 1) (0.01 = one point), got {self.target_gap}")
+        if not (math.isfinite(self.dt) and self.dt > 0):
+            raise bad("dt", f"must be a positive number of seconds, got {self.dt}")
+        for key in ("snntoolbox_percentile", "percentile"):
+            v = getattr(self, key)
+            if not (math.isfinite(v) and 0 < v <= 100):
+                raise bad(key, f"must be in (0, 100], got {v}")
+        if self.calibration_steps is not None and not 1 <= self.calibration_steps <= MAX_STEPS:
+            raise bad("calibration_steps", f"must be in 1..{MAX_STEPS} or null, got {self.calibration_steps}")
+        if not 1 <= self.qcfs_levels <= 1024:
+            raise bad("qcfs_levels", f"must be in 1..1024, got {self.qcfs_levels}")
+        if self.qcfs_epochs < 1:
+            raise bad("qcfs_epochs", f"must be >= 1, got {self.qcfs_epochs}")
+        if not (math.isfinite(self.qcfs_learning_rate) and self.qcfs_learning_rate > 0):
+            raise bad("qcfs_learning_rate", f"must be a positive number, got {self.qcfs_learning_rate}")
+        if self.qcfs_patience < 1:
+            raise bad("qcfs_patience", f"must be >= 1, got {self.qcfs_patience}")
+
+
+def curve_points(max_t: int, extra: tuple[int, ...] = ()) -> list[int]:
+    """Powers of two up to ``max_t``, plus ``max_t`` and ``extra`` steps (sorted, unique)."""
+    pts = {1 << k for k in range(max_t.bit_length()) if (1 << k) <= max_t}
+    pts.add(max_t)
+    pts.update(t for t in extra if 1 <= t <= max_t)
+    return sorted(pts)
+
+
+def _smallest_t(acc, reference: float, gap: float) -> int | None:
+    import numpy as np
+
+    ok = np.flatnonzero(np.asarray(acc) >= reference - gap - 1e-12)
+    return int(ok[0]) + 1 if ok.size else None
+
+
+def convert_stage(ctx: Any) -> None:
+    """Convert the run's ANN, simulate, score at the headline T, save the model and figures."""
+    from ..ann.train import ANN_TORCH_THREADS, torch_threads
+
+    # tiny matrices: one torch thread is fastest and independent of the machine's cores
+    with torch_threads(ANN_TORCH_THREADS):
+        _convert_stage(ctx)
+
+
+def _convert_stage(ctx: Any) -> None:
+    import torch
+
+    from ..ann.model import predict_logits
+    from ..report.snn_plots import plot_accuracy_vs_timesteps, plot_firing_rates, plot_operations
+    from ..report.tables import stage_title
+    from .bundle import save_network
+    from .convert import convert, finetune_qcfs
+    from .network import count_ann_macs
+    from .simulate import simulate
+
+    cfg: ConvertConfig = ctx.config.section("convert")
+    bundle = ctx.models.get("ann")
+    if bundle is None:
+        raise ConfigError("the convert_snn stage needs the ANN: run the train_ann stage first")
+    model = bundle.model
+    classes = tuple(bundle.class_names)
+    Xtr, Xva, Xte = ctx.X["train"], ctx.X["val"], ctx.X["test"]
+    ytr, yva, yte = (bundle.labels(ctx.y[k]) for k in ("train", "val", "test"))
+    ann_val = float((predict_logits(model, Xva).argmax(1) == yva).mean())
+    ann_test = float(ctx.metrics["ann"]["accuracy"]) if "ann" in ctx.metrics else float(
+        (predict_logits(model, Xte).argmax(1) == yte).mean())
+    T_max = cfg.max_timesteps
+    seed = ctx.seed_for("convert_snn")
+    common = {"dt": cfg.dt, "class_names": classes, "feature_names": tuple(bundle.feature_names),
+              "scaler": dict(bundle.scaler), "seed": seed}
+
+    nets: dict[str, Any] = {}
+    source_acc: dict[str, float] = {}
+    for method in cfg.compare:
+        if method == "qcfs":
+            torch.manual_seed(seed)
+            qmodel, hist = finetune_qcfs(
+                model, Xtr, ytr, Xva, yva, levels=cfg.qcfs_levels, percentile=cfg.percentile,
+                epochs=cfg.qcfs_epochs, learning_rate=cfg.qcfs_learning_rate, batch_size=ctx.config.ann.batch_size,
+                patience=cfg.qcfs_patience, seed=seed, progress=ctx.progress,
+            )
+            ctx.histories["snn_qcfs_ann"] = hist
+            source_acc[method] = float((predict_logits(qmodel, Xte).argmax(1) == yte).mean())
+            nets[method] = convert(qmodel, Xtr, "qcfs", **common)
+        elif method == "snntoolbox":
+            nets[method] = convert(model, Xtr, method, percentile=cfg.snntoolbox_percentile, **common)
+        else:
+            nets[method] = convert(model, Xtr, method, percentile=cfg.percentile,
+                                   calibration_steps=cfg.calibration_steps, **common)
+        ctx.log(f"converted ({method}): {'-'.join(map(str, nets[method].sizes))}")
+
+    results, val_curves, test_curves = {}, {}, {}
+    for method, net in nets.items():
+        res_te = simulate(net, Xte, T_max, seed=seed, batch_size=SIM_BATCH)
+        res_va = simulate(net, Xva, T_max, seed=seed, batch_size=SIM_BATCH, steps=None)
+        results[method] = res_te
+        test_curves[method] = res_te.accuracy(yte)
+        val_curves[method] = res_va.accuracy(yva)
+
+    chosen = cfg.method
+    if cfg.timesteps is not None:
+        T_head = int(cfg.timesteps)
+        how = "fixed by convert.timesteps"
+    else:
+        t = _smallest_t(val_curves[chosen], ann_val, cfg.target_gap)
+        T_head = t if t is not None else T_max
+        how = (f"smallest T with validation accuracy within {cfg.target_gap * 100:g} point(s) of the ANN"
+               if t is not None else f"target not met on validation up to T = {T_max}; using T_max")
+    net = nets[chosen]
+    res = results[chosen]
+    head = simulate(net, Xte, T_head, seed=seed, batch_size=SIM_BATCH, steps=[T_head])
+    counts = res.op_counts(T_head)
+    layer_names = list(res.layer_names)
+    points = curve_points(T_max, (T_head, STUDY_CONVERSION[1]))
+
+    def curve(acc) -> dict[str, float]:
+        return {str(t): float(acc[t - 1]) for t in points}
+
+    methods_entry = {}
+    for method in nets:
+        te = test_curves[method]
+        c = results[method].op_counts(T_head)
+        methods_entry[method] = {
+            "accuracy_vs_timesteps": curve(te),
+            "timesteps_within_gap": {f"{g * 100:g}": _smallest_t(te, ann_test, g) for g in REPORTED_GAPS},
+            "synops_per_inference": c["synops"],
+            "spikes_per_inference": c["spikes"],
+            "firing_rate_hz": {ly["name"]: ly["firing_rate_hz"] for ly in c["layers"] if ly["spiking"]},
+            "source_ann_accuracy": source_acc.get(method, ann_test),
+        }
+    extra = {
+        "method": chosen,
+        "timesteps": T_head,
+        "timesteps_rule": how,
+        "dt": cfg.dt,
+        "accuracy_vs_timesteps": {str(t): float(a) for t, a in zip(res.steps.tolist(), test_curves[chosen], strict=True)},
+        "reference_ann_accuracy": ann_test,
+        "source_ann_accuracy": source_acc.get(chosen, ann_test),
+        "timesteps_within_gap": methods_entry[chosen]["timesteps_within_gap"],
+        "firing_rate_hz": {ly["name"]: ly["firing_rate_hz"] for ly in counts["layers"] if ly["spiking"]},
+        "spikes_per_inference": counts["spikes"],
+        "synops_per_inference": counts["synops"],
+        "synops_per_layer": {ly["name"]: ly["synops"] for ly in counts["layers"]},
+        "neuron_updates_per_inference": counts["neuron_updates"],
+        "input_macs": counts["input_macs"],
+        "ann_macs": counts["ann_macs"],
+        "methods": methods_entry,
+        "model_file": MODEL_FILE,
+    }
+    m = ctx.add_metrics(STAGE_NAME, yte, head.scores, class_names=classes, extra=extra)
+    save_network(
+        ctx.path(MODEL_FILE), net, T_head, kind=STAGE_NAME, task=bundle.task,
+        data_class_names=bundle.data_class_names, config=ctx.config.to_dict(),
+        meta={"method": chosen, "timesteps_rule": how, "source_ann_accuracy": extra["source_ann_accuracy"]},
+    )
+    ctx.models[STAGE_NAME] = net
+
+    # ---- figures
+    title = stage_title(STAGE_NAME)
+    study = [STUDY_CONVERSION] if len(classes) == 5 else []
+    ctx.add_figure(
+        "snn_accuracy_vs_timesteps",
+        plot_accuracy_vs_timesteps(
+            {k: {t: float(v[t - 1]) for t in range(1, T_max + 1)} for k, v in test_curves.items()},
+            ann_accuracy=ann_test, headline=(chosen, T_head, m["accuracy"]), target_gap=cfg.target_gap,
+            study=study if T_max >= STUDY_CONVERSION[1] else [],
+        ),
+        f"{title}: test accuracy versus time steps for each method (one simulation each), the ANN "
+        f"(dashed) and the band within {cfg.target_gap * 100:g} point(s) of it; the star is the headline "
+        f"({chosen}, T = {T_head}: {how}).",
+        section="spiking",
+    )
+    spiking_layers = [ly["name"] for ly in counts["layers"] if ly["spiking"]]
+    ctx.add_figure(
+        "snn_firing_rates",
+        plot_firing_rates(
+            {k: [v["firing_rate_hz"][n] for n in spiking_layers if n in v["firing_rate_hz"]]
+             for k, v in methods_entry.items() if set(spiking_layers) <= set(v["firing_rate_hz"])},
+            spiking_layers, timesteps=dict.fromkeys(methods_entry, T_head),
+        ),
+        f"Mean firing rate of each spiking layer over the first {T_head} steps (dt = {cfg.dt * 1e3:g} ms), "
+        "averaged over test jets.",
+        section="spiking",
+    )
+    sizes = res.sizes
+    macs_layer = [sizes[i] * sizes[i + 1] for i in range(len(sizes) - 1)]
+    ctx.add_figure(
+        "snn_operations",
+        plot_operations(
+            {k: [results[k].op_counts(T_head)["layers"][i]["synops"] for i in range(len(layer_names))] for k in nets},
+            layer_names, macs_layer,
+            synops_vs_t={k: {t: float(results[k].synops_per_inference(t).sum()) for t in curve_points(T_max)}
+                          for k in nets},
+            ann_macs=count_ann_macs(sizes), timesteps=dict.fromkeys(nets, T_head),
+        ),
+        f"Synaptic operations per inference (each spike times its fan-out) arriving at each layer at "
+        f"T = {T_head}, next to the ANN's multiply-accumulates per layer (left; with a constant-current "
+        f"input the first layer's {counts['input_macs']} MACs are done once, off-chip), and the total versus T (right).",
+        section="spiking",
+    )
+    ctx.log(
+        f"SNN ({chosen}) test accuracy {m['accuracy'] * 100:.2f} % at T = {T_head} "
+        f"(ANN {ann_test * 100:.2f} %), {counts['synops']:.0f} synops/jet vs {counts['ann_macs']} ANN MACs"
+    )
