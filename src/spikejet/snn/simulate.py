@@ -26,6 +26,7 @@ The synaptic input of a layer is ``addmm(b, u, W.T)`` (bias added every step).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -35,7 +36,7 @@ import torch
 from ..errors import ConfigError, ModelError
 from .encoding import REGULAR_PHASE
 from .network import SpikingNetwork, count_ann_macs
-from .neurons import IFParams, LIFParams, SpikingReLUParams
+from .neurons import IFParams, LIFParams
 from .readout import filter_decay
 
 __all__ = ["Probes", "SimResult", "simulate", "count_ann_macs", "DEFAULT_BATCH_SIZE"]
@@ -44,6 +45,8 @@ __all__ = ["Probes", "SimResult", "simulate", "count_ann_macs", "DEFAULT_BATCH_S
 DEFAULT_BATCH_SIZE = 4096
 #: Largest T accepted (a guard against typos such as 1e9 steps).
 MAX_TIMESTEPS = 1_000_000
+#: Neuron kinds inside the step loop.
+_IF, _LIF, _SRELU = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -238,6 +241,27 @@ class _Layer:
         self.n = layer.n_out
 
 
+#: Per-network tensors, reused across calls (a network is immutable; entries go with it).
+_PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _prepare(net: SpikingNetwork) -> tuple[list[_Layer], tuple[np.ndarray, ...], int]:
+    """Transposed weights with spike values folded in, fan-outs, first-layer MACs (cached)."""
+    hit = _PREPARED.get(net)
+    if hit is not None:
+        return hit
+    layers = []
+    prev_value = net.encoding.scale if net.encoding.spiking else 1.0
+    for layer in net.layers:
+        layers.append(_Layer(layer, prev_value))
+        prev_value = layer.neuron.spike_value if layer.neuron is not None else 1.0
+    # synapses leaving each unit: the inputs of layer l fan out through W_l
+    fan = tuple(layer.fan_out() for layer in net.layers)
+    input_macs = 0 if net.encoding.spiking else int(np.count_nonzero(net.layers[0].weight))
+    _PREPARED[net] = (layers, fan, input_macs)
+    return layers, fan, input_macs
+
+
 def simulate(
     net: SpikingNetwork,
     X: np.ndarray | torch.Tensor,
@@ -288,11 +312,7 @@ def simulate(
     enc = net.encoding
     ro = net.readout
     C = net.n_outputs
-    layers = []
-    prev_value = enc.scale if enc.spiking else 1.0
-    for layer in net.layers:
-        layers.append(_Layer(layer, prev_value))
-        prev_value = layer.neuron.spike_value if layer.neuron is not None else 1.0
+    layers, fan, input_macs = _prepare(net)
     out_spiking = net.layers[-1].spiking
     filt_a = filter_decay(ro.tau, net.dt) if ro.kind == "filtered" else 0.0
     alpha_filter = ro.kind == "filtered" and ro.filter == "alpha"
@@ -359,10 +379,34 @@ def simulate(
             jbuf = torch.zeros(B, L) if jet_spk is not None else None
             pbuf = torch.empty((len(rec), B), dtype=torch.long)
 
+            # per-layer kernels: plain tuples, so the step loop does no attribute lookups
+            kern = []
+            for li, ly in enumerate(layers):
+                p = ly.neuron
+                if p is None:
+                    continue
+                if isinstance(p, IFParams):
+                    code, th, sub = _IF, p.threshold, p.reset == "subtract"
+                    dsyn = dmem = gain = 0.0
+                elif isinstance(p, LIFParams):
+                    code, th, sub = _LIF, p.threshold, p.reset == "subtract"
+                    dsyn, dmem, gain = p.decay_syn, p.decay_mem, 0.0
+                else:
+                    code, th, sub, dsyn, dmem, gain = _SRELU, 0.0, True, 0.0, 0.0, p.gain
+                zb = torch.empty(B, ly.n) if li else None  # synaptic input buffer (no allocation per step)
+                kern.append((li, code, v[li], s[li], cur[li], ly.b, ly.wt, th, sub, dsyn, dmem, gain, sbuf[li], zb))
+            out_b, out_wt = layers[-1].b, layers[-1].wt
+            out_z = torch.empty(B, C)
+            filtered = ro.kind == "filtered"
+            out_value = net.layers[-1].neuron.spike_value if out_spiking else 1.0
+            slow = jbuf is not None or has_tr or bool(score_rows)
+            rec_list = rec_row.tolist()
+            poisson = enc.kind == "poisson"
+
             for t in range(T):
                 # input of layer 0
                 if enc.spiking:
-                    if enc.kind == "poisson":
+                    if poisson:
                         u = torch.rand(prob.shape, generator=gen)
                         torch.lt(u, prob, out=fired)
                     else:
@@ -374,54 +418,54 @@ def simulate(
                     z = torch.addmm(layers[0].b, u0, layers[0].wt)
                 else:
                     z = z0
-                sig = None
-                for li, ly in enumerate(layers):
-                    if li > 0:
-                        z = torch.addmm(ly.b, s[li - 1], ly.wt)
-                    p = ly.neuron
-                    if p is None:
-                        sig = z
-                        break
-                    vl, sl = v[li], s[li]
-                    if isinstance(p, IFParams):
+                prev = None
+                for li, code, vl, sl, il, b, wt, th, sub, dsyn, dmem, gain, sb, zb in kern:
+                    if li:
+                        z = torch.addmm(b, prev, wt, out=zb)
+                    if code == _IF:
                         vl.add_(z)
-                    elif isinstance(p, LIFParams):
-                        il = cur[li]
-                        il.mul_(p.decay_syn).add_(z)
-                        vl.mul_(p.decay_mem).add_(il)
-                    else:  # SpikingReLUParams
-                        vl.add_(torch.clamp(z, min=0.0).mul_(p.gain))
-                    if isinstance(p, SpikingReLUParams):
-                        torch.floor(vl, out=sl)
-                        vl.sub_(sl)
+                        torch.ge(vl, th, out=sl)
+                    elif code == _LIF:
+                        il.mul_(dsyn).add_(z)
+                        vl.mul_(dmem).add_(il)
+                        torch.ge(vl, th, out=sl)
                     else:
-                        torch.ge(vl, p.threshold, out=sl)
-                        if p.reset == "subtract":
-                            vl.sub_(sl, alpha=p.threshold)
-                        else:
-                            vl.mul_(1.0 - sl)
-                    torch.sum(sl, 0, out=sbuf[li][t])
-                    if jbuf is not None:
-                        jbuf[:, li] += sl.sum(1)
-                    if has_tr and probes.raster:
-                        raster[li][t, tr_pos] = sl[tr_local].to(torch.uint8).numpy()
+                        vl.add_(torch.clamp(z, min=0.0).mul_(gain))
+                        torch.floor(vl, out=sl)
+                    if code == _SRELU:
+                        vl.sub_(sl)
+                    elif sub:
+                        vl.sub_(sl, alpha=th)
+                    else:
+                        vl.mul_(1.0 - sl)
+                    torch.sum(sl, 0, out=sb[t])
+                    prev = sl
+                    if slow:
+                        if jbuf is not None:
+                            jbuf[:, li] += sl.sum(1)
+                        if has_tr and probes.raster:
+                            raster[li][t, tr_pos] = sl[tr_local].to(torch.uint8).numpy()
+                # read-out of the output layer's signal
                 if out_spiking:
-                    sig = s[-1] * net.layers[-1].neuron.spike_value if ro.kind == "filtered" else s[-1]
-                # read-out
-                if ro.kind == "filtered":
+                    sig = prev * out_value if filtered and out_value != 1.0 else prev
+                    if not filtered:
+                        acc.add_(sig)
+                else:
+                    sig = torch.addmm(out_b, prev, out_wt, out=out_z) if prev is not None else z
+                    if not filtered:
+                        acc.add_(sig)
+                if filtered:
                     if alpha_filter:
                         mid.mul_(filt_a).add_(sig, alpha=1.0 - filt_a)
                         acc.mul_(filt_a).add_(mid, alpha=1.0 - filt_a)
                     else:
                         acc.mul_(filt_a).add_(sig, alpha=1.0 - filt_a)
-                else:
-                    acc.add_(sig)
                 tt = t + 1
-                r = rec_row[tt]
+                r = rec_list[tt]
                 if r >= 0:
                     torch.argmax(acc, 1, out=pbuf[r])
-                if tt in score_rows or (has_tr and probes.output) or (has_tr and probes.membrane):
-                    sc = acc if ro.kind == "filtered" else acc / tt
+                if slow and (tt in score_rows or (has_tr and (probes.output or probes.membrane))):
+                    sc = acc if filtered else acc / tt
                     if tt in score_rows:
                         scores_at[tt][start:start + B] = sc.numpy()
                     if has_tr and probes.output:
@@ -442,8 +486,6 @@ def simulate(
                 jet_spk[start:start + B] = jbuf.numpy()
 
     # synapses leaving each unit: the inputs of layer l fan out through W_l
-    fan = tuple(layer.fan_out() for layer in net.layers)
-    input_macs = 0 if enc.spiking else int(np.count_nonzero(net.layers[0].weight))
     return SimResult(
         T=T,
         dt=net.dt,
