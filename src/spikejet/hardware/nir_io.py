@@ -1,0 +1,587 @@
+"""Export spiking networks to NIR (the Neuromorphic Intermediate Representation) and import them back.
+
+NIR (``nir`` package, https://neuroir.org) describes a network as a graph of
+continuous-time nodes: ``Affine`` (``W x + b``), ``IF`` (``dv/dt = R I``),
+``LIF`` (``tau dv/dt = (v_leak - v) + R I``), ``CubaLIF`` (a synaptic current
+``tau_syn dI/dt = -I + w_in S`` feeding a LIF membrane), plus ``Input`` and
+``Output`` markers. A spikejet network is discrete-time; this module maps one
+onto the other explicitly, with the step ``dt``.
+
+The convention (stated in the graph's metadata as ``discretization``)
+-------------------------------------------------------------------------
+Forward Euler with step ``dt``, the input of each node held constant over a
+step, spikes sent as unit events in the step they occur. Under it, the NIR
+parameters below reproduce spikejet's arithmetic exactly:
+
+=====================================  ==========================================================
+spikejet layer (``z = W u + b``)        NIR nodes
+=====================================  ==========================================================
+IF (``v += z``)                         ``Affine(W, b)`` -> ``IF(r = 1/dt)``
+LIF, ``tau_syn = 0`` (``v = b v + z``)  ``Affine`` -> ``LIF(tau = dt/(1-b), r = tau/dt, v_leak)``
+LIF (``i = a i + z; v = b v + i``)      ``Affine`` -> ``CubaLIF(tau_syn = dt/(1-a), w_in = tau_syn/dt,
+                                        tau_mem = dt/(1-b), r = tau_mem/dt, v_leak)``
+LIF without leak, ``tau_syn = 0``       as IF
+non-spiking read-out layer              ``Affine`` -> ``Output`` (the graph's output is the
+                                        read-out layer's input current of each step)
+=====================================  ==========================================================
+
+``a = decay_syn``, ``b = decay_mem`` are spikejet's per-step decays. The NIR
+time constants are therefore those whose *Euler* step gives spikejet's
+decays; a backend that integrates exactly (``exp(-dt/tau)``) sees slightly
+faster decays (relative difference about ``dt / (2 tau)``). snnTorch and norse
+both integrate LIF/CubaLIF nodes with Euler. The synaptic and membrane gains
+``dt/tau_syn * w_in`` and ``dt/tau_mem * r`` are 1.
+
+What NIR cannot express, and what happens
+-----------------------------------------
+* **Reset by subtraction.** NIR's IF/LIF/CubaLIF set ``v <- v_reset`` after a
+  spike; there is no reset by subtraction. Every ANN->SNN conversion here resets
+  by subtraction, so exporting it is refused (:class:`HardwareError`) unless
+  ``allow_reset_change=True``, which exports reset-to-zero (the Loihi 1 reset)
+  and records the change in the node's metadata (``spikejet_reset_changed``).
+  The file then describes a *different* network: measure its accuracy (``spikejet
+  deploy --target nir --data ...`` does) before using it.
+* **Strict threshold.** NIR spikes at ``v > v_threshold``; spikejet at
+  ``v >= threshold``. The exported threshold is the largest float32 below
+  spikejet's, so that both agree exactly in float32 arithmetic (the import
+  undoes it).
+* **Initial membrane** (``v_init``, e.g. half the threshold after QCFS
+  conversion). NIR nodes start at 0. With reset to zero this is exact after a
+  shift of the voltage by ``-v_init``: threshold ``th - v_init``, ``v_reset =
+  v_leak = -v_init``. (norse 1.1.0 ignores ``v_reset`` and resets to 0: such
+  graphs diverge there.)
+* **Multi-spike neurons** (Nengo's spiking ReLU) and a non-leaky LIF with a
+  synaptic filter (``tau_mem = inf``, ``tau_syn > 0``): no NIR node; refused.
+* **Input encoding and read-out** are not NIR nodes. The graph's input is the
+  first layer's input of each step (standardized features for the ``current``
+  encoding; signed events of value ``+-scale`` for rate codes) and its output is
+  the last layer's spikes (``count`` read-out) or input current (``membrane`` /
+  ``filtered``). Both, the feature standardization, names and the class order
+  are in the graph metadata (``spikejet_spec``, JSON); NIR readers that do not
+  know spikejet can ignore them, and :func:`from_nir` restores them.
+
+Quantized (Loihi-mapped) networks: :func:`mapping_to_nir` exports the float
+values the chip's integers stand for (``mantissa * 2**(7 + weight_exp) /
+scale`` and so on; :func:`dequantize`), with the integers themselves (weight
+mantissas, exponents, ``vth``, bias mantissa/exponent, ``du``/``dv``, the
+scale and the axon delay) in each layer's metadata. The axon delays are not
+NIR ``Delay`` nodes (few readers support them); a float backend computes the
+dequantized network, which differs from the integer model by the chip's
+rounding (decays toward zero, weight-exponent floor), its axon delays and its
+24-bit saturation (``spikejet.hardware.loihi`` is the bit-exact model).
+
+Import (:func:`from_nir`, :func:`read_nir`) reads a feed-forward chain
+``Input -> (Affine|Linear -> IF|LIF|CubaLIF)* -> Affine|Linear ->
+[IF|LIF|CubaLIF] -> Output`` under the same Euler convention (any gain is
+folded into the weights, per-neuron thresholds are normalized when the layer
+allows it) and raises :class:`ModelError` on anything else.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import HardwareError, ModelError
+from ..io import atomic_path
+
+__all__ = [
+    "NIR_VERSION",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "DISCRETIZATION",
+    "to_nir",
+    "from_nir",
+    "write_nir",
+    "read_nir",
+    "dequantize",
+    "mapping_to_nir",
+]
+
+#: The nir package version this module is written and tested against.
+NIR_VERSION = "1.0.8"
+#: Graph metadata tag of a spikejet export, and its version.
+FORMAT = "spikejet-nir"
+FORMAT_VERSION = 1
+#: How the continuous-time nodes map onto spikejet's steps (graph metadata).
+DISCRETIZATION = (
+    "forward Euler with step dt (seconds); each node's input is held constant over a step; "
+    "spikes are unit events in the step they occur; IF: v += dt*r*I; LIF: v += dt/tau*(v_leak - v + r*I); "
+    "CubaLIF: I += dt/tau_syn*(-I + w_in*S), then v += dt/tau_mem*(v_leak - v + r*I)"
+)
+#: A per-step gain (dt * r, dt/tau * r, ...) this close to 1 is taken as exactly 1
+#: on import, so that a spikejet export reads back bit for bit.
+GAIN_SNAP_RTOL = 1e-9
+#: Relative spread below which per-neuron parameters count as one value.
+UNIFORM_RTOL = 1e-6
+
+_F32 = np.float32
+
+
+def _nir():
+    try:
+        import nir
+    except ImportError:  # pragma: no cover - nir is a dependency
+        raise HardwareError(f"NIR export needs the 'nir' package: pip install nir=={NIR_VERSION}") from None
+    return nir
+
+
+# --------------------------------------------------------------------------- threshold helpers
+
+
+def _below(x: float) -> np.float32:
+    """Largest float32 strictly below float32(x): ``v > _below(x)`` <=> ``v >= x`` in float32."""
+    return np.nextafter(_F32(x), _F32(-np.inf))
+
+
+def _above(x: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`_below` (elementwise, float32)."""
+    return np.nextafter(np.asarray(x, dtype=_F32), _F32(np.inf))
+
+
+# --------------------------------------------------------------------------- export
+
+
+def _full(n: int, value: float, dtype: Any = np.float64) -> np.ndarray:
+    return np.full(n, value, dtype=dtype)
+
+
+def _neuron_nodes(layer: Any, index: int, dt: float, *, allow_reset_change: bool) -> tuple[list[tuple[str, Any]], dict]:
+    """NIR node(s) for one layer's neurons (after its Affine) and what changed."""
+    nir = _nir()
+    neuron = layer.neuron
+    name = layer.name or f"layer{index}"
+    n = layer.n_out
+    if neuron is None:
+        return [], {}
+    kind = getattr(neuron, "kind", type(neuron).__name__)
+    if kind not in ("if", "lif"):
+        raise HardwareError(
+            f"layer {name!r}: {kind!r} neurons have no NIR node (NIR neurons emit at most one spike "
+            "per step); use IF or LIF neurons"
+        )
+    meta: dict[str, Any] = {"spikejet_neuron": kind}
+    reset = neuron.reset
+    if reset != "zero":
+        if not allow_reset_change:
+            raise HardwareError(
+                f"layer {name!r} resets by {reset!r}, which NIR cannot express (its IF/LIF nodes reset to "
+                "v_reset); export with allow_reset_change=True (--allow-reset-change) to write reset-to-zero "
+                "instead, a different network whose accuracy you should measure"
+            )
+        meta["spikejet_reset_changed"] = f"{reset} -> zero"
+    v_init = float(getattr(neuron, "v_init", 0.0))
+    thr = _full(n, _below(float(neuron.threshold) - v_init), _F32)
+    v_reset = _full(n, -v_init)
+    if kind == "if":
+        a, b = 0.0, 1.0
+    else:
+        a, b = float(neuron.decay_syn), float(neuron.decay_mem)
+    if b >= 1.0 and a > 0.0:
+        raise HardwareError(
+            f"layer {name!r}: a LIF neuron without leak (tau_mem = inf) but with a synaptic filter "
+            "(tau_syn > 0) has no single NIR node; give it a finite tau_mem or tau_syn = 0"
+        )
+    if b >= 1.0:  # integrate-and-fire: v += dt * r * I with r = 1/dt
+        node = nir.IF(r=_full(n, 1.0 / dt), v_threshold=thr, v_reset=v_reset, metadata=meta)
+        return [(f"{name}_if", node)], meta
+    tau_mem = dt / (1.0 - b)
+    if a == 0.0:
+        node = nir.LIF(tau=_full(n, tau_mem), r=_full(n, tau_mem / dt), v_leak=_full(n, -v_init),
+                       v_threshold=thr, v_reset=v_reset, metadata=meta)
+        return [(f"{name}_lif", node)], meta
+    tau_syn = dt / (1.0 - a)
+    node = nir.CubaLIF(tau_syn=_full(n, tau_syn), tau_mem=_full(n, tau_mem), r=_full(n, tau_mem / dt),
+                       v_leak=_full(n, -v_init), v_threshold=thr, v_reset=v_reset,
+                       w_in=_full(n, tau_syn / dt), metadata=meta)
+    return [(f"{name}_cubalif", node)], meta
+
+
+def _graph_metadata(net: Any, changes: Sequence[str]) -> dict[str, Any]:
+    spec = net.spec_dict()
+    return {
+        "spikejet_format": FORMAT,
+        "spikejet_format_version": FORMAT_VERSION,
+        "dt": float(net.dt),
+        "discretization": DISCRETIZATION,
+        "input": ("standardized features, constant every step" if not net.encoding.spiking
+                  else f"signed {net.encoding.kind} rate-coded events of value +-{net.encoding.scale:g}"),
+        "output": ("spikes of the output layer" if net.layers[-1].spiking
+                   else "input current of the non-spiking read-out layer, every step"),
+        "readout": json.dumps(net.readout.to_dict()),
+        "semantic_changes": "; ".join(changes) if changes else "none",
+        "spikejet_spec": json.dumps(spec, sort_keys=True),
+    }
+
+
+def to_nir(net: Any, *, allow_reset_change: bool = False,
+           layer_metadata: Sequence[Mapping[str, Any]] | None = None) -> Any:
+    """A ``nir.NIRGraph`` of a :class:`~spikejet.snn.network.SpikingNetwork` (see the module docstring).
+
+    Raises :class:`HardwareError` for what NIR cannot express (reset by
+    subtraction unless ``allow_reset_change``, multi-spike neurons).
+    ``layer_metadata``: extra metadata per layer, put on its Affine node.
+    """
+    from ..snn.network import SpikingNetwork
+
+    nir = _nir()
+    if not isinstance(net, SpikingNetwork):
+        raise ModelError(f"expected a SpikingNetwork, got {type(net).__name__}")
+    if layer_metadata is not None and len(layer_metadata) != len(net.layers):
+        raise ModelError(f"layer_metadata has {len(layer_metadata)} entries for {len(net.layers)} layers")
+    dt = float(net.dt)
+    nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array([net.n_inputs])})}
+    order = ["input"]
+    changes = []
+    for i, layer in enumerate(net.layers):
+        name = layer.name or f"layer{i}"
+        meta = {"spikejet_layer": name}
+        if layer_metadata is not None:
+            meta.update(layer_metadata[i])
+        affine = nir.Affine(weight=np.array(layer.weight, dtype=_F32), bias=np.array(layer.bias, dtype=_F32),
+                            metadata=meta)
+        key = f"{name}_affine"
+        if key in nodes:
+            raise ModelError(f"two layers are named {name!r}; give the layers unique names")
+        nodes[key] = affine
+        order.append(key)
+        for nkey, node in _neuron_nodes(layer, i, dt, allow_reset_change=allow_reset_change)[0]:
+            nodes[nkey] = node
+            order.append(nkey)
+            if "spikejet_reset_changed" in node.metadata:
+                changes.append(f"layer {name}: reset {node.metadata['spikejet_reset_changed']}")
+    nodes["output"] = nir.Output(output_type={"output": np.array([net.n_outputs])})
+    order.append("output")
+    edges = list(zip(order[:-1], order[1:], strict=True))
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=_graph_metadata(net, changes))
+
+
+def write_nir(path: str | os.PathLike[str], net: Any, *, allow_reset_change: bool = False) -> Path:
+    """Export ``net`` (a SpikingNetwork, or a ready ``nir.NIRGraph``) to a ``.nir`` file, atomically."""
+    nir = _nir()
+    graph = net if isinstance(net, nir.NIRGraph) else to_nir(net, allow_reset_change=allow_reset_change)
+    dest = Path(path)
+    with atomic_path(dest) as tmp:
+        nir.write(tmp, graph)
+    return dest
+
+
+# --------------------------------------------------------------------------- quantized export
+
+
+def dequantize(mapping: Any, source: Any = None) -> Any:
+    """The float network that a :class:`~spikejet.hardware.loihi.LoihiMapping`'s integers stand for.
+
+    Per chip layer (scale ``s``): weights ``m * 2**(7 + weight_exp) / s``, biases
+    ``bias_mant * 2**bias_exp / s``, threshold ``vth * 2**6 / s``, decays
+    ``1 - (du + 1)/4096`` and ``1 - dv/4096``, initial voltage ``v_init / s``;
+    the off-chip layers as they are. A first layer on chip fed by split signed
+    inputs is folded back onto the features. ``source`` (the float network)
+    provides names, scaler and metadata.
+    """
+    from ..snn.network import Layer, SpikingNetwork
+    from ..snn.neurons import IFParams, LIFParams
+    from .loihi import (
+        ACT_SHIFT,
+        DECAY_UNITY,
+        DU_OFFSET,
+        VTH_SHIFT,
+        WEIGHT_MIXED_SIGN_SHIFT,
+    )
+
+    layers = [Layer(weight=fl.weight, bias=fl.bias, neuron=fl.neuron, name=fl.name) for fl in mapping.offchip]
+    enc = mapping.encoding
+    for k, (chip, q) in enumerate(zip(mapping.network.layers, mapping.quantization, strict=True)):
+        s = float(q.scale)
+        unit = 2.0 ** (WEIGHT_MIXED_SIGN_SHIFT + ACT_SHIFT + chip.weight_exp)
+        w = chip.weight_mant.astype(np.float64) * unit / s
+        if k == 0 and not mapping.offchip and enc is not None and enc.spiking:
+            n_in = w.shape[1] // 2  # split signed input: [+W*scale, -W*scale]
+            w = w[:, :n_in] / float(enc.scale)
+        comp = chip.compartment
+        b = np.asarray(comp.bias_eff, dtype=np.float64) * np.ones(chip.n_out) / s
+        v_init = np.unique(np.asarray(chip.v_init, dtype=np.float64)) / s
+        if v_init.size != 1:
+            raise HardwareError(f"layer {chip.name!r}: per-neuron initial voltages cannot be dequantized")
+        if comp.spiking:
+            thr = comp.vth * 2**VTH_SHIFT / s
+            ds = 1.0 - (comp.du + DU_OFFSET) / DECAY_UNITY
+            dm = 1.0 - comp.dv / DECAY_UNITY
+            if ds == 0.0 and dm == 1.0:
+                neuron = IFParams(threshold=thr, reset=comp.reset, v_init=float(v_init[0]))
+            else:
+                neuron = LIFParams.from_decays(ds, dm, threshold=thr, reset=comp.reset, dt=mapping.dt,
+                                               v_init=float(v_init[0]))
+        else:
+            neuron = None
+        layers.append(Layer(weight=w.astype(np.float32), bias=b.astype(np.float32), neuron=neuron,
+                            name=chip.name or q.name))
+    kw: dict[str, Any] = {"dt": mapping.dt}
+    if enc is not None:
+        kw["encoding"] = enc
+    if mapping.readout is not None:
+        kw["readout"] = mapping.readout
+    if source is not None:
+        kw.update(class_names=source.class_names, feature_names=source.feature_names, scaler=source.scaler,
+                  meta={**dict(source.meta), "dequantized_from": mapping.network.profile.name})
+    return SpikingNetwork(layers=tuple(layers), **kw)
+
+
+def mapping_to_nir(mapping: Any, source: Any = None, *, allow_reset_change: bool = False) -> Any:
+    """NIR graph of a Loihi-mapped network: dequantized values, integers in the layer metadata."""
+    net = dequantize(mapping, source)
+    meta: list[dict[str, Any]] = [{"loihi_layer": "off-chip (host, float)"} for _ in mapping.offchip]
+    for chip, q in zip(mapping.network.layers, mapping.quantization, strict=True):
+        comp = chip.compartment
+        meta.append({
+            "loihi_layer": "on-chip",
+            "loihi_profile": mapping.network.profile.name,
+            "loihi_scale": float(q.scale),
+            "loihi_weight_mant": np.asarray(chip.weight_mant, dtype=np.int8),
+            "loihi_weight_exp": int(chip.weight_exp),
+            "loihi_vth_mant": int(comp.vth),
+            "loihi_bias_mant": np.asarray(comp.bias_mant, dtype=np.int64) * np.ones(chip.n_out, np.int64),
+            "loihi_bias_exp": np.asarray(comp.bias_exp, dtype=np.int64) * np.ones(chip.n_out, np.int64),
+            "loihi_du": int(comp.du),
+            "loihi_dv": int(comp.dv),
+            "loihi_reset": comp.reset,
+            "loihi_axon_delay": int(chip.axon_delay),
+        })
+    graph = to_nir(net, allow_reset_change=allow_reset_change, layer_metadata=meta)
+    graph.metadata["loihi_profile"] = mapping.network.profile.name
+    graph.metadata["loihi_total_axon_delay"] = int(mapping.network.total_axon_delay)
+    return graph
+
+
+# --------------------------------------------------------------------------- import
+
+
+def _chain(graph: Any) -> list[tuple[str, Any]]:
+    """The nodes of a feed-forward chain from Input to Output, in order."""
+    nir = _nir()
+    if not isinstance(graph, nir.NIRGraph):
+        raise ModelError(f"expected a nir.NIRGraph, got {type(graph).__name__}")
+    inputs = [k for k, v in graph.nodes.items() if isinstance(v, nir.Input)]
+    outputs = [k for k, v in graph.nodes.items() if isinstance(v, nir.Output)]
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ModelError(f"the NIR graph has {len(inputs)} Input and {len(outputs)} Output nodes; "
+                         "spikejet reads graphs with exactly one of each")
+    succ: dict[str, list[str]] = {}
+    for a, b in graph.edges:
+        if a not in graph.nodes or b not in graph.nodes:
+            raise ModelError(f"the NIR graph has an edge {a!r} -> {b!r} to a node it does not define")
+        succ.setdefault(a, []).append(b)
+    chain, key, seen = [], inputs[0], set()
+    while True:
+        if key in seen:
+            raise ModelError(f"the NIR graph has a cycle through {key!r}; spikejet reads feed-forward chains")
+        seen.add(key)
+        chain.append((key, graph.nodes[key]))
+        nxt = succ.get(key, [])
+        if key == outputs[0]:
+            if nxt:
+                raise ModelError("the NIR graph's Output node has outgoing edges")
+            break
+        if len(nxt) != 1:
+            raise ModelError(f"NIR node {key!r} has {len(nxt)} successors; spikejet reads feed-forward chains "
+                             "(one successor per node)")
+        key = nxt[0]
+    if len(seen) != len(graph.nodes):
+        extra = sorted(set(graph.nodes) - seen)
+        raise ModelError(f"NIR nodes {', '.join(extra)} are not on the path from Input to Output")
+    return chain
+
+
+def _meta_value(meta: Mapping[str, Any], key: str) -> Any:
+    v = meta.get(key)
+    if isinstance(v, bytes):
+        return v.decode("utf-8")
+    if isinstance(v, np.ndarray) and v.shape == ():
+        return v.item()
+    return v
+
+
+def _arr(node: Any, field: str, n: int) -> np.ndarray:
+    a = np.asarray(getattr(node, field), dtype=np.float64)
+    if a.shape == ():
+        a = np.full(n, float(a))
+    if a.shape != (n,):
+        raise ModelError(f"NIR {type(node).__name__} parameter {field} has shape {a.shape}; expected ({n},)")
+    if not np.isfinite(a).all():
+        raise ModelError(f"NIR {type(node).__name__} parameter {field} has non-finite values")
+    return a
+
+
+def _uniform(a: np.ndarray) -> bool:
+    return bool(np.allclose(a, a[0], rtol=UNIFORM_RTOL, atol=0.0))
+
+
+def _euler_decay(tau: np.ndarray, dt: float, what: str) -> float:
+    if (tau <= 0).any():
+        raise ModelError(f"NIR {what} time constants must be positive")
+    decay = 1.0 - dt / tau
+    if (decay < 0).any():
+        raise ModelError(f"NIR {what} time constant {tau.min():g} s is shorter than dt = {dt:g} s: forward Euler "
+                         "is unstable; pass the dt the graph was made for")
+    if not _uniform(decay):
+        raise ModelError(f"NIR {what} time constants differ between neurons; spikejet layers share one")
+    return float(decay[0])
+
+
+def _layer_from_nodes(affine: Any, neuron: Any, dt: float, name: str) -> Any:
+    """A spikejet Layer from an Affine/Linear node and its neuron node (None: read-out)."""
+    from ..snn.network import Layer
+    from ..snn.neurons import IFParams, LIFParams
+
+    nir = _nir()
+    w = np.asarray(affine.weight, dtype=np.float64)
+    if w.ndim != 2:
+        raise ModelError(f"NIR node {name!r}: weight must be 2-D [out, in], got shape {w.shape}")
+    n = w.shape[0]
+    b = np.zeros(n) if isinstance(affine, nir.Linear) else np.asarray(affine.bias, dtype=np.float64)
+    if b.shape != (n,):
+        raise ModelError(f"NIR node {name!r}: bias has shape {b.shape} for {n} outputs")
+    if neuron is None:
+        return Layer(weight=w, bias=b, neuron=None, name=name)
+    thr_raw = _arr(neuron, "v_threshold", n)
+    v_reset = _arr(neuron, "v_reset", n)
+    if isinstance(neuron, nir.IF):
+        decay_syn, decay_mem = 0.0, 1.0
+        gain = dt * _arr(neuron, "r", n)
+    elif isinstance(neuron, nir.LIF):
+        tau = _arr(neuron, "tau", n)
+        decay_syn, decay_mem = 0.0, _euler_decay(tau, dt, "LIF tau")
+        gain = dt / tau * _arr(neuron, "r", n)
+    elif isinstance(neuron, nir.CubaLIF):
+        tau_s, tau_m = _arr(neuron, "tau_syn", n), _arr(neuron, "tau_mem", n)
+        decay_syn = _euler_decay(tau_s, dt, "CubaLIF tau_syn")
+        decay_mem = _euler_decay(tau_m, dt, "CubaLIF tau_mem")
+        gain = (dt / tau_s * _arr(neuron, "w_in", n)) * (dt / tau_m * _arr(neuron, "r", n))
+    else:  # pragma: no cover - filtered by the caller
+        raise ModelError(f"unsupported NIR neuron node {type(neuron).__name__}")
+    if not isinstance(neuron, nir.IF) and not np.allclose(_arr(neuron, "v_leak", n), v_reset, rtol=0, atol=1e-12):
+        raise ModelError(f"NIR node {name!r}: v_leak differs from v_reset; spikejet neurons leak towards the "
+                         "value they reset to")
+    if not np.allclose(gain, 1.0, rtol=GAIN_SNAP_RTOL, atol=0.0):
+        w = w * gain[:, None]
+        b = b * gain
+    # shift the voltage so that it resets to 0: v_sj = v_nir - v_reset
+    thr = _above(thr_raw).astype(np.float64) - v_reset
+    v_init = -v_reset
+    if (thr <= 0).any():
+        raise ModelError(f"NIR node {name!r}: thresholds must lie above v_reset")
+    if not (_uniform(thr) and _uniform(v_init)):  # normalize every neuron to the first one's threshold
+        k = thr[0] / thr
+        if not _uniform(v_init * k):
+            raise ModelError(f"NIR node {name!r}: per-neuron thresholds and reset values cannot be brought to "
+                             "one spikejet threshold")
+        w, b, v_init = w * k[:, None], b * k, v_init * k
+    th0, vi0 = float(thr[0]), float(v_init[0])
+    if decay_syn == 0.0 and decay_mem == 1.0:
+        params = IFParams(threshold=th0, reset="zero", v_init=vi0)
+    else:
+        params = LIFParams.from_decays(decay_syn, decay_mem, threshold=th0, reset="zero", dt=dt, v_init=vi0)
+    return Layer(weight=w, bias=b, neuron=params, name=name)
+
+
+def from_nir(graph: Any, *, dt: float | None = None) -> Any:
+    """A :class:`~spikejet.snn.network.SpikingNetwork` from a NIR graph (see the module docstring).
+
+    ``dt``: seconds per step of the Euler discretization; default: the graph's
+    ``dt`` metadata (spikejet exports carry it). Encoding, read-out, names and
+    scaler come from spikejet's metadata when present (defaults otherwise:
+    constant-current input; ``membrane`` read-out for a non-spiking last layer,
+    ``count`` for a spiking one).
+    """
+    from ..errors import ConfigError
+    from ..snn.encoding import Encoding
+    from ..snn.network import SpikingNetwork
+    from ..snn.readout import Readout
+
+    nir = _nir()
+    meta = dict(getattr(graph, "metadata", None) or {})
+    if dt is None:
+        dt = _meta_value(meta, "dt")
+        if dt is None:
+            raise ModelError("the NIR graph does not state its time step (no 'dt' metadata); pass dt= "
+                             "(--dt) with the step it was made for")
+    try:
+        dt = float(dt)
+    except (TypeError, ValueError):
+        raise ModelError(f"dt must be a number of seconds, got {dt!r}") from None
+    if not (math.isfinite(dt) and dt > 0):
+        raise ModelError(f"dt must be a positive number of seconds, got {dt!r}")
+    chain = _chain(graph)[1:-1]  # drop Input and Output
+    neurons = (nir.IF, nir.LIF, nir.CubaLIF)
+    layers = []
+    i = 0
+    while i < len(chain):
+        key, node = chain[i]
+        if not isinstance(node, nir.Affine | nir.Linear):
+            raise ModelError(f"NIR node {key!r} is a {type(node).__name__} where spikejet expects Affine or Linear; "
+                             "spikejet reads chains of Affine/Linear -> IF/LIF/CubaLIF layers")
+        nxt = chain[i + 1][1] if i + 1 < len(chain) else None
+        lname = _meta_value(dict(node.metadata or {}), "spikejet_layer") or key.removesuffix("_affine")
+        if nxt is not None and isinstance(nxt, neurons):
+            layers.append(_layer_from_nodes(node, nxt, dt, str(lname)))
+            i += 2
+        elif nxt is None:
+            layers.append(_layer_from_nodes(node, None, dt, str(lname)))
+            i += 1
+        else:
+            raise ModelError(f"NIR node {chain[i + 1][0]!r} ({type(nxt).__name__}) is not supported; spikejet reads "
+                             "Affine, Linear, IF, LIF and CubaLIF nodes")
+    if not layers:
+        raise ModelError("the NIR graph has no layers between Input and Output")
+
+    spec: dict[str, Any] = {}
+    raw = _meta_value(meta, "spikejet_spec")
+    if raw:
+        try:
+            spec = json.loads(raw)
+        except (TypeError, ValueError):
+            raise ModelError("the NIR graph's spikejet_spec metadata is not valid JSON") from None
+    kw: dict[str, Any] = {}
+    try:
+        if "encoding" in spec:
+            kw["encoding"] = Encoding.from_dict(spec["encoding"])
+        kw["readout"] = (Readout.from_dict(spec["readout"]) if "readout" in spec
+                         else Readout(kind="count" if layers[-1].spiking else "membrane"))
+    except ConfigError as exc:
+        raise ModelError(f"the NIR graph's spikejet metadata is invalid: {exc}") from None
+    sizes_ok = len(spec.get("layers", [])) == len(layers)
+    if sizes_ok:  # keep the exporter's layer names
+        from ..snn.network import Layer
+
+        layers = [Layer(weight=ly.weight, bias=ly.bias, neuron=ly.neuron, name=ls.get("name") or ly.name)
+                  for ly, ls in zip(layers, spec["layers"], strict=True)]
+    for key in ("class_names", "feature_names"):
+        if spec.get(key):
+            kw[key] = tuple(spec[key])
+    if spec.get("scaler") is not None:
+        kw["scaler"] = spec["scaler"]
+    kw["meta"] = {**dict(spec.get("meta") or {}), "imported_from": "nir",
+                  "semantic_changes": _meta_value(meta, "semantic_changes") or "none"}
+    try:
+        return SpikingNetwork(layers=tuple(layers), dt=dt, **kw)
+    except ConfigError as exc:
+        raise ModelError(f"the NIR graph does not make a valid spiking network: {exc}") from None
+
+
+def read_nir(path: str | os.PathLike[str], *, dt: float | None = None) -> Any:
+    """Read a ``.nir`` file into a SpikingNetwork (:func:`from_nir`)."""
+    nir = _nir()
+    p = Path(path)
+    if not p.is_file():
+        raise ModelError(f"{p} does not exist or is not a file")
+    try:
+        graph = nir.read(p)
+    except Exception as exc:  # h5py/nir raise many types for a foreign file
+        raise ModelError(f"{p} is not a readable NIR file ({type(exc).__name__}: {exc})") from None
+    return from_nir(graph, dt=dt)
