@@ -1,0 +1,242 @@
+"""The "loihi" stage: its config section, metrics entry, energy of every model, figures, loihi.nir."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from spikejet import pipeline
+from spikejet.ann.bundle import ModelBundle
+from spikejet.ann.model import MLP
+from spikejet.config import resolve_config
+from spikejet.data.schema import CLASS_NAMES, FEATURE_NAMES
+from spikejet.errors import ConfigError, ModelError
+from spikejet.hardware import energy as E
+from spikejet.hardware import stage as H
+from spikejet.snn.convert import convert
+from spikejet.snn.simulate import simulate
+
+N_TRAIN, N_TEST = 3000, 800
+T = 12
+
+
+def _data(rng: np.random.Generator, n: int):
+    y = rng.integers(0, 5, n)
+    centers = np.random.default_rng(7).normal(size=(5, 16))
+    X = (centers[y] + 1.2 * rng.normal(size=(n, 16))).astype(np.float32)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def models():
+    """A small trained ANN and its converted SNN (calibrated: subtract reset, membrane read-out)."""
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(11)
+    Xtr, ytr = _data(rng, N_TRAIN)
+    torch.manual_seed(0)
+    mlp = MLP((16, 64, 32, 32, 5))
+    opt = torch.optim.Adam(mlp.parameters(), 1e-2)
+    xt, yt = torch.tensor(Xtr), torch.tensor(ytr)
+    for _ in range(150):
+        idx = torch.randint(0, N_TRAIN, (256,))
+        loss = torch.nn.functional.cross_entropy(mlp(xt[idx]), yt[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    mlp.eval()
+    scaler = {"mean": [0.0] * 16, "scale": [1.0] * 16}
+    bundle = ModelBundle(model=mlp, scaler=scaler, feature_names=FEATURE_NAMES, class_names=CLASS_NAMES,
+                         data_class_names=CLASS_NAMES)
+    net = convert(mlp, Xtr, "calibrated", class_names=CLASS_NAMES, feature_names=FEATURE_NAMES, scaler=scaler)
+    Xte, yte = _data(rng, N_TEST)
+    yield bundle, net, Xte, yte
+    torch.set_num_threads(prev)
+
+
+def _ctx(tmp_path, models, *, overrides=None, extra_models=None):
+    bundle, net, Xte, yte = models
+    cfg = resolve_config(seed=5, data_source="unused.h5", overrides={"loihi": dict(overrides or {})})
+    ctx = pipeline.RunContext(config=cfg, run_dir=tmp_path, progress=False)
+    ctx.X, ctx.y = {"test": Xte}, {"test": yte}
+    ctx.models = {"ann": bundle, "snn_converted": net, **(extra_models or {})}
+    with torch.no_grad():
+        ann_scores = bundle.model(torch.tensor(Xte)).numpy()
+    ctx.add_metrics("ann", yte, ann_scores, class_names=CLASS_NAMES)
+    res = simulate(net, Xte, T)
+    c = res.op_counts(T)
+    ctx.add_metrics("snn_converted", yte, res.scores, class_names=CLASS_NAMES, extra={
+        "timesteps": T, "synops_per_inference": c["synops"], "spikes_per_inference": c["spikes"],
+        "neuron_updates_per_inference": c["neuron_updates"]})
+    return ctx
+
+
+@pytest.fixture(scope="module")
+def staged(models, tmp_path_factory):
+    ctx = _ctx(tmp_path_factory.mktemp("run"), models)
+    H.loihi_stage(ctx)
+    return ctx
+
+
+# --------------------------------------------------------------------------- config
+
+
+def test_config_section_defaults_and_validation() -> None:
+    cfg = resolve_config(data_source="x.h5")
+    assert cfg.loihi.profile == "loihi1" and cfg.loihi.sources == ("snn_surrogate", "snn_converted")
+    assert resolve_config(data_source="x.h5", quick=True).loihi.max_jets == 2000
+    for bad, match in [({"profile": "loihi3"}, "loihi.profile"), ({"max_chips": 0}, "loihi.max_chips"),
+                       ({"time_per_step_s": 1e-5}, "time_per_step_source"), ({"host_device": "loihi"}, "host_device"),
+                       ({"sources": []}, "loihi.sources"), ({"timesteps": 0}, "loihi.timesteps")]:
+        with pytest.raises(ConfigError, match=match):
+            resolve_config(data_source="x.h5", overrides={"loihi": bad})
+
+
+# --------------------------------------------------------------------------- the metrics entry
+
+
+def test_metrics_entry(staged) -> None:
+    m = staged.metrics["loihi"]
+    for key in ("accuracy", "auc", "confusion_matrix", "timesteps", "accuracy_vs_timesteps", "synops_per_inference",
+                "energy_per_inference_j", "latency", "resources", "quantization", "source", "float_accuracy"):
+        assert key in m, key
+    assert m["source"] == "snn_converted" and m["timesteps"] == T and m["profile"] == "loihi1"
+    assert list(m["accuracy_vs_timesteps"]) == ["1", "2", "4", "8", "12"]
+    assert m["accuracy"] == pytest.approx(m["accuracy_vs_timesteps"][str(T)], abs=1e-12)
+    # the converted net resets by subtraction: loihi1 resets to zero, and says so
+    assert m["reset_changed"] is True
+    # 16-64-32-32-5 with the first layer off-chip: 69 compartments on 3 cores (docs/hardware.md)
+    assert m["resources"]["compartments"] == 69 and m["resources"]["cores"] == 3
+    assert m["latency"] == {"steps": T + 3, "window_steps": T, "delay_steps": 3, "seconds": None,
+                            "time_per_step_s": None,
+                            "assumption": "no wall-clock time per step known: steps only"}
+    on_disk = json.loads((staged.run_dir / "metrics.json").read_text())
+    assert on_disk["loihi"]["energy_per_inference_j"] == m["energy_per_inference_j"]
+
+
+def test_integer_model_stays_close_to_the_float_snn(staged) -> None:
+    m = staged.metrics["loihi"]
+    assert m["float_accuracy"] == pytest.approx(staged.metrics["snn_converted"]["accuracy"], abs=1e-12)
+    # reset to zero instead of subtraction and 8-bit weights: a small loss on this easy sample
+    assert abs(m["accuracy_gap_to_float"]) <= 0.03
+    assert m["agreement_with_float"] >= 0.9
+
+
+def test_energy_follows_the_cited_constants(staged) -> None:
+    m = staged.metrics["loihi"]
+    syn, upd = m["synops_per_inference"], m["neuron_updates_per_inference"]
+    # every on-chip compartment (69) is updated at every one of the T + 3 chip steps
+    assert upd == 69 * (T + 3)
+    loihi_j = syn * (23.6 + 3.5) * 1e-12 + upd * 81e-12
+    assert m["energy_per_inference_j"]["loihi"] == pytest.approx(loihi_j, rel=1e-12)
+    assert set(m["energy_per_inference_j"]) == set(E.SPIKING_DEVICES)
+    # host: the off-chip first layer, 64 x 16 MACs once (constant current) + 64 neuron updates per step
+    off = m["offchip_per_inference"]
+    assert off["macs"] == 64 * 16 and off["neuron_updates"] == 64 * T
+    assert m["host_energy_per_inference_j"]["cpu"] == pytest.approx((1024 + 64 * T) * 8.6e-9, rel=1e-12)
+    assert m["energy_with_host_per_inference_j"] == pytest.approx(loihi_j + (1024 + 64 * T) * 8.6e-9, rel=1e-12)
+    ann_gpu = (4256 + 133) * 0.3e-9
+    assert m["ann_energy_per_inference_j"]["gpu"] == pytest.approx(ann_gpu, rel=1e-12)
+    assert m["energy_ratio_to_ann_gpu"] == pytest.approx(loihi_j / ann_gpu, rel=1e-12)
+
+
+def test_other_models_gain_energy_estimates(staged) -> None:
+    ann = staged.metrics["ann"]
+    assert ann["energy_per_inference_j"]["gpu"] == pytest.approx((4256 + 133) * 0.3e-9, rel=1e-12)
+    assert ann["macs_per_inference"] == 4256
+    snn = staged.metrics["snn_converted"]
+    counts = E.snn_counts(snn["synops_per_inference"], snn["neuron_updates_per_inference"], T)
+    assert snn["energy_per_inference_j"]["loihi"] == pytest.approx(E.energy_per_inference(counts, "loihi"))
+    dense = E.snn_dense_counts([16, 64, 32, 32, 5], T)
+    assert snn["energy_per_inference_j"]["gpu"] == pytest.approx(E.energy_per_inference(dense, "gpu"))
+
+
+def test_add_energy_estimates_leaves_existing_entries_alone() -> None:
+    metrics = {"ann": {"energy_per_inference_j": {"gpu": 1.0}},
+               "snn_x": {"timesteps": 4, "synops_per_inference": 100.0},
+               "other": {"accuracy": 0.5}}
+    changed = H.add_energy_estimates(metrics, {"ann": (16, 5), "snn_x": (16, 8, 5)})
+    assert changed == ["snn_x"]
+    assert metrics["ann"]["energy_per_inference_j"] == {"gpu": 1.0}
+    # neuron updates from the sizes when the entry lacks them: (8 + 5) x 4 steps
+    assert metrics["snn_x"]["energy_per_inference_j"]["loihi"] == pytest.approx(100 * 27.1e-12 + 52 * 81e-12)
+    assert "energy_per_inference_j" not in metrics["other"]
+
+
+# --------------------------------------------------------------------------- artifacts and report
+
+
+def test_nir_file_is_the_quantized_network(staged) -> None:
+    pytest.importorskip("nir")
+    from spikejet.hardware.nir_io import dequantize, read_nir
+
+    m = staged.metrics["loihi"]
+    assert m["nir_file"] == H.NIR_FILE and "loihi.nir" in staged.artifacts
+    # the off-chip first layer resets by subtraction on the host; NIR cannot say so, and the file records it
+    assert m["nir_semantic_changes"] == "layer fc0: reset subtract -> zero"
+    back = read_nir(staged.run_dir / H.NIR_FILE)
+    assert back.sizes == (16, 64, 32, 32, 5)
+    net = staged.models["snn_converted"]
+    ref = dequantize(H.evaluate_on_loihi(net, staged.X["test"][:50], staged.y["test"][:50], timesteps=T,
+                                         curve=False).mapping, net)
+    for a, b in zip(back.layers, ref.layers, strict=True):
+        np.testing.assert_array_equal(a.weight, b.weight)
+        np.testing.assert_array_equal(a.bias, b.bias)
+        if b.neuron is not None:
+            assert a.neuron.reset == "zero"
+            assert a.neuron.threshold == pytest.approx(b.neuron.threshold, rel=1e-7)
+
+
+def test_figures_table_and_report(staged) -> None:
+    names = {f.name: f for f in staged.figures}
+    for name in ("hardware_energy_table", "hardware_energy", "hardware_accuracy_vs_timesteps"):
+        assert name in names and names[name].section == "hardware"
+        assert names[name].path.is_file()
+    rows = H.energy_table_rows(staged.metrics)
+    models = {r["stage"] for r in rows}
+    assert models == {"ann", "snn_converted", "loihi"}
+    host = [r for r in rows if r["device"].startswith("loihi + host")]
+    assert len(host) == 1 and host[0]["energy_j"] == staged.metrics["loihi"]["energy_with_host_per_inference_j"]
+    pipeline.write_report(staged)
+    html = (staged.run_dir / "report.html").read_text()
+    assert "<h2>Hardware</h2>" in html and "Loihi fixed-point model" in html
+    assert "69.80 %" in html  # the study's Loihi line in the comparison table
+
+
+def test_stage_is_deterministic(models, tmp_path) -> None:
+    a = _ctx(tmp_path / "a", models, overrides={"max_jets": 300, "curve": False})
+    b = _ctx(tmp_path / "b", models, overrides={"max_jets": 300, "curve": False})
+    H.loihi_stage(a)
+    H.loihi_stage(b)
+    assert a.metrics["loihi"] == b.metrics["loihi"]
+    assert a.metrics["loihi"]["n_jets_evaluated"] == 300
+    assert list(a.metrics["loihi"]["accuracy_vs_timesteps"]) == [str(T)]
+
+
+def test_source_is_picked_by_the_config_key(models, tmp_path) -> None:
+    bundle, net, _, _ = models
+    ctx = _ctx(tmp_path / "a", models, overrides={"max_jets": 100, "curve": False, "write_nir": False},
+               extra_models={"snn_surrogate": net})
+    ctx.metrics["snn_surrogate"] = {"timesteps": 4}
+    H.loihi_stage(ctx)
+    assert ctx.metrics["loihi"]["source"] == "snn_surrogate" and ctx.metrics["loihi"]["timesteps"] == 4
+    ctx = _ctx(tmp_path / "b", models, overrides={"sources": ["snn_rate"]})
+    with pytest.raises(ConfigError, match="none of its source models"):
+        H.loihi_stage(ctx)
+    ctx = _ctx(tmp_path / "c", models, overrides={"sources": ["ann"]})
+    with pytest.raises(ModelError, match="not a spiking network"):
+        H.loihi_stage(ctx)
+
+
+def test_loihi2_keeps_subtraction_and_skips_the_nir_file(models, tmp_path) -> None:
+    ctx = _ctx(tmp_path, models, overrides={"profile": "loihi2", "max_jets": 300, "curve": False,
+                                            "allow_reset_change": False, "time_per_step_s": 1e-5,
+                                            "time_per_step_source": "assumed for a test"})
+    H.loihi_stage(ctx)
+    m = ctx.metrics["loihi"]
+    assert m["reset_changed"] is False and m["resources"]["cores"] == 3
+    assert m["nir_file"] is None and "subtract" in m["nir_note"]
+    assert m["latency"]["seconds"] == pytest.approx((T + 3) * 1e-5)
