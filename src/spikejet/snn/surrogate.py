@@ -1,0 +1,405 @@
+"""Surrogate-gradient spiking networks: IF/LIF layers unrolled over T steps, trainable by BPTT.
+
+The spike is a Heaviside step of the normalized membrane ``x = (v - theta) / theta``
+(``spike = 1`` where ``v >= theta``, exactly the comparison of
+:mod:`spikejet.snn.neurons`). Its derivative is replaced in the backward pass by
+a smooth *surrogate* ``sigma'(x)`` of peak 1 and width ``1 / slope``:
+
+* ``"fast_sigmoid"``: ``sigma'(x) = 1 / (1 + slope |x|)^2`` (Zenke & Ganguli's
+  SuperSpike form), primitive ``sigma(x) = x / (1 + slope |x|)`` (+ 1/2 shift);
+* ``"arctan"``: ``sigma'(x) = 1 / (1 + (pi slope x / 2)^2)``, primitive
+  ``sigma(x) = arctan(pi slope x / 2) * 2 / (pi slope)``.
+
+``surrogate_primitive`` is the function whose derivative the backward pass uses;
+a *relaxed* network (``relaxed=True``) uses it in the forward pass as well, so
+that its autograd gradient can be checked against finite differences
+(``tests/test_train_surrogate.py``): this checks the whole unrolled graph
+(leak, reset, thresholds, read-out) that the hard network's gradient uses.
+
+:class:`SurrogateNet` is a dense feed-forward network with the semantics of
+:class:`~spikejet.snn.network.SpikingNetwork` (``current`` encoding: the first
+layer's ``W0 x + b0`` is a constant input current; ``z_l = W_l s_{l-1} + b_l``
+every step; IF ``v <- v + z`` or LIF ``v <- beta v + z``; spike; reset by
+subtraction or to zero), with per-layer trainable thresholds and leaks, a
+non-spiking membrane read-out (mean output current over T) or a spike-count
+read-out, and optional quantization-aware training (8-bit weights on a per-layer
+symmetric grid, thresholds an integer number of weight steps, 12-bit leaks) for
+the layers that run on the chip (all but the off-chip first layer).
+:meth:`SurrogateNet.to_network` exports the exact float network that
+:func:`spikejet.snn.simulate.simulate` runs (same arithmetic, same spikes).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError, ModelError
+from .encoding import Encoding
+from .network import Layer, SpikingNetwork
+from .neurons import DEFAULT_DT, RESETS, IFParams, LIFParams
+from .readout import Readout
+
+__all__ = [
+    "SURROGATES",
+    "NEURONS",
+    "READOUTS",
+    "surrogate_grad",
+    "surrogate_primitive",
+    "spike",
+    "SpikeFunction",
+    "fake_quantize",
+    "SurrogateOptions",
+    "SurrogateNet",
+    "SurrogateOutput",
+]
+
+#: Surrogate derivatives of the spike.
+SURROGATES: tuple[str, ...] = ("fast_sigmoid", "arctan")
+#: Neuron models a surrogate network trains.
+NEURONS: tuple[str, ...] = ("if", "lif")
+#: Read-outs: mean current of a non-spiking output layer, or output spike counts.
+READOUTS: tuple[str, ...] = ("membrane", "count")
+#: Weight bits of quantization-aware training (Loihi's signed 8-bit mantissa).
+WEIGHT_BITS = 8
+#: Loihi's leak resolution: decay = 1 - d / 2**DECAY_BITS with integer d (12-bit).
+DECAY_BITS = 12
+#: Smallest threshold a trainable threshold may reach (keeps v / theta finite).
+MIN_THRESHOLD = 1e-3
+#: Leak factors are kept inside [MIN_LEAK, MAX_LEAK] (1 = no leak).
+MIN_LEAK = 0.05
+MAX_LEAK = 1.0 - 1e-4
+
+
+# --------------------------------------------------------------------------- the spike
+
+
+def _check_surrogate(kind: str, slope: float) -> None:
+    if kind not in SURROGATES:
+        raise ConfigError(f"surrogate must be one of {', '.join(SURROGATES)}; got {kind!r}")
+    if not (math.isfinite(float(slope)) and float(slope) > 0):
+        raise ConfigError(f"surrogate slope must be a positive number, got {slope!r}")
+
+
+def surrogate_grad(x: torch.Tensor, kind: str, slope: float) -> torch.Tensor:
+    """The surrogate derivative ``sigma'(x)`` (peak 1 at ``x = 0``)."""
+    if kind == "fast_sigmoid":
+        return 1.0 / (1.0 + slope * x.abs()) ** 2
+    if kind == "arctan":
+        return 1.0 / (1.0 + (0.5 * math.pi * slope * x) ** 2)
+    raise ConfigError(f"surrogate must be one of {', '.join(SURROGATES)}; got {kind!r}")
+
+
+def surrogate_primitive(x: torch.Tensor, kind: str, slope: float) -> torch.Tensor:
+    """A smooth step whose derivative is :func:`surrogate_grad` (range ``1/2 +- 1/(2 slope)``-ish)."""
+    if kind == "fast_sigmoid":
+        return 0.5 + x / (1.0 + slope * x.abs())
+    if kind == "arctan":
+        return 0.5 + torch.atan(0.5 * math.pi * slope * x) * (2.0 / (math.pi * slope))
+    raise ConfigError(f"surrogate must be one of {', '.join(SURROGATES)}; got {kind!r}")
+
+
+class SpikeFunction(torch.autograd.Function):
+    """Heaviside ``x >= 0`` forward, ``sigma'(x)`` backward."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, kind: str, slope: float) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        ctx.kind = kind
+        ctx.slope = slope
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        return grad * surrogate_grad(x, ctx.kind, ctx.slope), None, None
+
+
+def spike(x: torch.Tensor, kind: str = "fast_sigmoid", slope: float = 5.0, *, relaxed: bool = False) -> torch.Tensor:
+    """Spikes of the normalized membrane ``x``: hard step with surrogate gradient, or the smooth primitive."""
+    _check_surrogate(kind, slope)
+    if relaxed:
+        return surrogate_primitive(x, kind, float(slope))
+    return SpikeFunction.apply(x, kind, float(slope))
+
+
+def fake_quantize(x: torch.Tensor, step: torch.Tensor | float, *, lo: float | None = None,
+                  hi: float | None = None) -> torch.Tensor:
+    """``round(x / step) * step`` (clamped to ``[lo, hi]`` steps) with a straight-through gradient."""
+    q = torch.round(x / step)
+    if lo is not None or hi is not None:
+        q = torch.clamp(q, min=lo, max=hi)
+    return x + (q * step - x).detach()
+
+
+# --------------------------------------------------------------------------- the network
+
+
+@dataclass(frozen=True)
+class SurrogateOptions:
+    """Everything that defines a surrogate network besides its weights.
+
+    ``neuron``: ``"if"`` or ``"lif"``; ``reset``: ``"subtract"`` or ``"zero"``;
+    ``readout``: ``"membrane"`` (non-spiking output layer, loss on the mean
+    current over T) or ``"count"`` (spiking output layer, loss on spike counts);
+    ``surrogate``/``slope``: the spike's surrogate derivative;
+    ``learn_threshold``/``learn_leak``: train the per-layer threshold / LIF leak;
+    ``leak``: the initial LIF leak factor per step (``beta = exp(-dt/tau_mem)``);
+    ``v_init``: membrane at t = 0 as a fraction of the threshold (1/2 rounds
+    spike counts instead of flooring them); ``quantize``: quantization-aware
+    training of the on-chip layers; ``detach_reset``: no gradient through the
+    reset (the usual choice, snnTorch's default).
+    """
+
+    neuron: str = "if"
+    reset: str = "subtract"
+    readout: str = "membrane"
+    surrogate: str = "fast_sigmoid"
+    slope: float = 5.0
+    learn_threshold: bool = True
+    learn_leak: bool = False
+    leak: float = 0.9
+    v_init: float = 0.5
+    quantize: bool = False
+    detach_reset: bool = True
+    dt: float = DEFAULT_DT
+
+    def __post_init__(self) -> None:
+        if self.neuron not in NEURONS:
+            raise ConfigError(f"surrogate neuron must be one of {', '.join(NEURONS)}; got {self.neuron!r}")
+        if self.reset not in RESETS:
+            raise ConfigError(f"reset must be one of {', '.join(RESETS)}; got {self.reset!r}")
+        if self.readout not in READOUTS:
+            raise ConfigError(f"surrogate read-out must be one of {', '.join(READOUTS)}; got {self.readout!r}")
+        _check_surrogate(self.surrogate, self.slope)
+        if not MIN_LEAK <= float(self.leak) <= MAX_LEAK:
+            raise ConfigError(f"leak (decay of the membrane per step) must be in [{MIN_LEAK}, {MAX_LEAK}], "
+                              f"got {self.leak!r}")
+        if not (math.isfinite(float(self.v_init)) and 0.0 <= float(self.v_init) < 1.0):
+            raise ConfigError(f"v_init (fraction of the threshold) must be in [0, 1), got {self.v_init!r}")
+        if not (math.isfinite(float(self.dt)) and float(self.dt) > 0):
+            raise ConfigError(f"dt must be a positive number of seconds, got {self.dt!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in self.__dataclass_fields__}
+
+
+@dataclass
+class SurrogateOutput:
+    """What one forward pass returns.
+
+    ``logits``: ``[B, C]`` (mean output current, or output spike counts);
+    ``spikes``: per spiking layer, spike counts per jet and neuron over T ``[B, n_l]``;
+    ``synops``: synaptic operations per jet (spikes times fan-out), ``[B]``.
+    """
+
+    logits: torch.Tensor
+    spikes: list[torch.Tensor]
+    synops: torch.Tensor
+
+
+class SurrogateNet(nn.Module):
+    """A feed-forward IF/LIF network unrolled over T steps (see the module docstring).
+
+    ``sizes``: layer widths, input first (``(16, 64, 32, 32, 5)``). Parameters:
+    ``linears`` (one ``nn.Linear`` per layer), ``log_threshold`` (one per
+    spiking layer), ``leak_logit`` (one per spiking layer, LIF only).
+    """
+
+    def __init__(self, sizes: Sequence[int], options: SurrogateOptions | None = None, *,
+                 thresholds: Sequence[float] | None = None) -> None:
+        super().__init__()
+        sizes = tuple(int(s) for s in sizes)
+        if len(sizes) < 3 or any(s < 1 for s in sizes):
+            raise ConfigError(f"a surrogate network needs >= 1 hidden layer; sizes {list(sizes)}")
+        self.sizes = sizes
+        self.options = options or SurrogateOptions()
+        o = self.options
+        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+        n_spiking = len(sizes) - 1 if o.readout == "count" else len(sizes) - 2
+        self.n_spiking = n_spiking
+        th = [1.0] * n_spiking if thresholds is None else [float(t) for t in thresholds]
+        if len(th) != n_spiking or not all(math.isfinite(t) and t > 0 for t in th):
+            raise ConfigError(f"need {n_spiking} positive thresholds, got {list(th)}")
+        self.log_threshold = nn.Parameter(torch.log(torch.tensor(th, dtype=torch.float32)),
+                                          requires_grad=o.learn_threshold)
+        leak = min(max(float(o.leak), MIN_LEAK), MAX_LEAK)
+        logit = math.log(leak / (1.0 - leak))
+        self.leak_logit = nn.Parameter(torch.full((n_spiking,), logit, dtype=torch.float32),
+                                       requires_grad=o.neuron == "lif" and o.learn_leak)
+
+    # ------------------------------------------------------------------ parameters
+    @property
+    def n_layers(self) -> int:
+        return len(self.linears)
+
+    def weight_step(self, i: int) -> torch.Tensor:
+        """The 8-bit grid step of layer ``i``'s weights: ``max|W| / 127``."""
+        w = self.linears[i].weight
+        return (w.detach().abs().max() / (2 ** (WEIGHT_BITS - 1) - 1)).clamp_min(1e-12)
+
+    def _quantized(self, i: int) -> bool:
+        # the first layer runs off-chip (host, float arithmetic): not quantized
+        return self.options.quantize and i > 0
+
+    def weight(self, i: int) -> torch.Tensor:
+        w = self.linears[i].weight
+        if not self._quantized(i):
+            return w
+        qmax = 2 ** (WEIGHT_BITS - 1) - 1
+        return fake_quantize(w, self.weight_step(i), lo=-qmax, hi=qmax)
+
+    def thresholds(self) -> torch.Tensor:
+        """Per spiking layer threshold (on the weight grid of the layer under QAT)."""
+        th = self.log_threshold.exp().clamp_min(MIN_THRESHOLD)
+        if not self.options.quantize:
+            return th
+        out = []
+        for i in range(self.n_spiking):
+            if self._quantized(i):
+                step = self.weight_step(i)
+                out.append(fake_quantize(th[i], step, lo=1.0))
+            else:
+                out.append(th[i])
+        return torch.stack(out)
+
+    def leaks(self) -> torch.Tensor:
+        """Per spiking layer membrane decay per step (1 for IF)."""
+        if self.options.neuron == "if":
+            return torch.ones(self.n_spiking, dtype=self.leak_logit.dtype)
+        beta = torch.sigmoid(self.leak_logit).clamp(MIN_LEAK, MAX_LEAK)
+        if self.options.quantize:
+            unity = 2 ** DECAY_BITS
+            d = fake_quantize((1.0 - beta) * unity, 1.0, lo=1.0, hi=unity - 1)
+            beta = 1.0 - d / unity
+        return beta
+
+    def fan_out(self) -> list[torch.Tensor]:
+        """Synapses leaving each neuron of each spiking layer (non-zero weights of the next layer)."""
+        out = []
+        for i in range(self.n_spiking):
+            if i + 1 < self.n_layers:
+                w = self.weight(i + 1).detach()
+                out.append((w != 0).sum(0).to(w.dtype))
+            else:  # spiking output layer: nothing downstream
+                out.append(torch.zeros(self.sizes[i + 1], dtype=self.linears[i].weight.dtype))
+        return out
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, x: torch.Tensor, T: int, *, relaxed: bool = False,
+                with_spikes: bool = True) -> SurrogateOutput:
+        """Run ``T`` steps on standardized features ``x`` ``[B, n_in]``."""
+        T = int(T)
+        if T < 1:
+            raise ConfigError(f"T must be >= 1, got {T}")
+        o = self.options
+        B = x.shape[0]
+        Ws = [self.weight(i) for i in range(self.n_layers)]
+        bs = [lin.bias for lin in self.linears]
+        ths = self.thresholds()
+        betas = self.leaks()
+        lif = o.neuron == "lif"
+        z0 = F.linear(x, Ws[0], bs[0])
+        v = [(ths[i] * o.v_init).expand(B, self.sizes[i + 1]) for i in range(self.n_spiking)]
+        counts = [x.new_zeros(B, self.sizes[i + 1]) for i in range(self.n_spiking)]
+        acc = x.new_zeros(B, self.sizes[-1])
+        L = self.n_layers
+        for _ in range(T):
+            s = None
+            for i in range(L):
+                z = z0 if i == 0 else F.linear(s, Ws[i], bs[i])
+                if i >= self.n_spiking:  # non-spiking membrane read-out
+                    acc = acc + z
+                    break
+                th = ths[i]
+                vi = v[i] * betas[i] + z if lif else v[i] + z
+                s = spike((vi - th) / th, o.surrogate, o.slope, relaxed=relaxed)
+                r = s.detach() if o.detach_reset else s
+                vi = vi - r * th if o.reset == "subtract" else vi * (1.0 - r)
+                v[i] = vi
+                if with_spikes:
+                    counts[i] = counts[i] + s
+            if o.readout == "count":
+                acc = acc + s
+        logits = acc / T if o.readout == "membrane" else acc
+        fan = self.fan_out()
+        synops = x.new_zeros(B)
+        if with_spikes:
+            for c, f in zip(counts, fan, strict=True):
+                synops = synops + c @ f
+        return SurrogateOutput(logits=logits, spikes=counts, synops=synops)
+
+    # ------------------------------------------------------------------ init / export
+    @classmethod
+    def from_mlp(cls, model: nn.Module, X: np.ndarray, options: SurrogateOptions | None = None, *,
+                 percentile: float = 99.9, seed: int = 0) -> SurrogateNet:
+        """Start from a trained ReLU MLP: each spiking layer's threshold is the ``percentile`` of its
+        non-zero ANN activations on ``X`` (``lambda_l``), and a spike of layer ``l`` stands for the
+        activation ``lambda_l``, so layer ``l + 1`` gets the weights ``W_{l+1} * lambda_l`` (and its
+        own bias): at large T the spike rates times ``lambda_l`` approximate the ANN's activations
+        clipped at ``lambda_l``, and the membrane read-out its logits."""
+        from .convert import activation_scales, ann_activations, ann_layers
+
+        layers = ann_layers(model)
+        sizes = (layers[0][0].shape[1], *(w.shape[0] for w, _ in layers))
+        opts = options or SurrogateOptions()
+        Xs = np.asarray(X, dtype=np.float32)
+        if Xs.shape[0] > 20000:
+            Xs = Xs[np.sort(np.random.default_rng(seed).choice(Xs.shape[0], 20000, replace=False))]
+        acts = ann_activations(model, Xs)
+        scales = activation_scales(acts[:-1], percentile, nonzero=True)
+        if opts.readout == "count":
+            scales = scales + activation_scales([np.maximum(acts[-1], 0.0)], percentile, nonzero=True)
+        net = cls(sizes, opts, thresholds=scales)
+        with torch.no_grad():
+            prev = 1.0
+            for i, (dst, (w, b)) in enumerate(zip(net.linears, layers, strict=True)):
+                # a spike of layer i-1 stands for the activation scales[i-1] of the ANN
+                dst.weight.copy_(torch.from_numpy(w) * prev)
+                dst.bias.copy_(torch.from_numpy(b))
+                prev = scales[i] if i < len(scales) else 1.0
+        return net
+
+    def to_network(self, *, class_names: Sequence[str] = (), feature_names: Sequence[str] = (),
+                   scaler: dict | None = None, meta: dict | None = None) -> SpikingNetwork:
+        """The float :class:`SpikingNetwork` that simulates exactly like this module's forward pass."""
+        o = self.options
+        with torch.no_grad():
+            ths = [float(t) for t in self.thresholds().tolist()]
+            betas = [float(b) for b in self.leaks().tolist()]
+            layers = []
+            for i in range(self.n_layers):
+                w = self.weight(i).detach().numpy().astype(np.float32)
+                b = self.linears[i].bias.detach().numpy().astype(np.float32)
+                neuron = None
+                if i < self.n_spiking:
+                    th = np.float32(ths[i])
+                    v0 = float(np.float32(th) * np.float32(o.v_init))
+                    if o.neuron == "if":
+                        neuron = IFParams(threshold=float(th), reset=o.reset, v_init=v0)
+                    else:
+                        neuron = LIFParams.from_decays(0.0, float(np.float32(betas[i])), threshold=float(th),
+                                                       reset=o.reset, dt=o.dt, v_init=v0)
+                layers.append(Layer(w, b, neuron, name=f"fc{i}"))
+        if not all(np.isfinite(ly.weight).all() for ly in layers):
+            raise ModelError("the surrogate network has non-finite weights; training diverged")
+        m = {"method": "surrogate", "options": o.to_dict(), "thresholds": ths,
+             "leaks": betas if o.neuron == "lif" else None}
+        m.update(meta or {})
+        return SpikingNetwork(
+            tuple(layers),
+            encoding=Encoding("current"),
+            readout=Readout("membrane" if o.readout == "membrane" else "count"),
+            dt=o.dt,
+            class_names=tuple(class_names),
+            feature_names=tuple(feature_names),
+            scaler=scaler,
+            meta=m,
+        )
