@@ -1,0 +1,731 @@
+"""The ``snn_rate`` and ``snn_surrogate`` stages of ``spikejet run``, their config and figures.
+
+Config sections (registered here, light imports only):
+
+* ``snn_rate`` (:class:`SnnRateConfig`): the 2019 study's method -- train with the
+  neurons' analytic rates, evaluate with spikes, with and without an
+  exponential synaptic filter on every connection. The ``seed-2019`` preset
+  is the study's protocol (spiking ReLU, off-chip first layer, 0.1 s at
+  1 ms, 100 Hz maximum rate, amplitude 0.01, 5 ms filters, read at the end).
+* ``snn_surrogate`` (:class:`SnnSurrogateConfig`): backpropagation through
+  time with a surrogate spike derivative, started from the run's ANN, with a
+  synaptic-operation penalty; a penalty sweep gives the accuracy-versus-
+  synaptic-operations curve.
+
+Each stage writes ``metrics.json["snn_rate" | "snn_surrogate"]`` (the usual
+metrics at the headline T, plus ``timesteps``, ``accuracy_vs_timesteps``,
+``firing_rate_hz``, ``synops_per_inference`` ...), the model file
+``snn_rate.pt`` / ``snn_surrogate.pt`` (``spikejet evaluate`` scores it), its
+training history, and report figures (section ``spiking``): accuracy versus T
+of every spiking method with the ANN and the study's numbers, accuracy versus
+synaptic operations, the output activity of one jet per class over time (the
+study's Fig. 7), a spike raster of one jet, and per-layer firing-rate histograms.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import register_section
+from ..errors import ConfigError
+
+__all__ = [
+    "RATE_STAGE",
+    "SURROGATE_STAGE",
+    "SnnRateConfig",
+    "SnnSurrogateConfig",
+    "snn_rate_stage",
+    "snn_surrogate_stage",
+    "STUDY_RATE",
+]
+
+RATE_STAGE = "snn_rate"
+SURROGATE_STAGE = "snn_surrogate"
+#: The study's Nengo-DL results (0.1 s presentation at 1 ms): without and with 5 ms synaptic filters.
+STUDY_RATE = {"without_filter": 0.4683, "with_filter": 0.6508}
+#: The study's other spiking numbers drawn on the accuracy-versus-T figure: (label, T, accuracy).
+STUDY_POINTS: tuple[tuple[str, int, float], ...] = (
+    ("study: Nengo-DL, no filter", 100, 0.4683),
+    ("study: Nengo-DL, 5 ms filter", 100, 0.6508),
+    ("study: SNN Toolbox", 200, 0.6972),
+)
+#: Largest number of steps a stage may simulate.
+MAX_STEPS = 4096
+_RATE_NEURONS = ("spiking_relu", "if")
+_SYN_READOUTS = ("last", "mean")
+_SURR_NEURONS = ("if", "lif")
+_RESETS = ("subtract", "zero")
+_SURR_READOUTS = ("membrane", "count")
+_SURROGATES = ("fast_sigmoid", "arctan")
+_INITS = ("ann", "random")
+
+
+def _bad(section: str, key: str, msg: str) -> ConfigError:
+    return ConfigError(f"config value {section}.{key}: {msg}")
+
+
+def _positive(section: str, key: str, value: float) -> None:
+    if not (math.isfinite(value) and value > 0):
+        raise _bad(section, key, f"must be a positive number, got {value}")
+
+
+def _band(section: str, band: tuple[float, ...]) -> tuple[float, ...]:
+    band = tuple(float(b) for b in band)
+    if band and not (len(band) == 2 and 0 <= band[0] < band[1] and math.isfinite(band[1])):
+        raise _bad(section, "rate_band_hz", f"must be [low, high] Hz with 0 <= low < high, or [] for none; got {list(band)}")
+    return band
+
+
+@register_section(
+    RATE_STAGE,
+    presets={
+        "default": {"neuron": "if", "timesteps": 32, "synapse_tau": None, "readout": "mean",
+                    "rate_band_hz": (), "init": "ann", "epochs": 30, "learning_rate": 1e-3},
+        "seed-2019": {"neuron": "spiking_relu", "timesteps": 100, "synapse_tau": 0.005, "readout": "last",
+                      "max_rate": 100.0, "amplitude": 0.01, "rate_band_hz": (100.0, 200.0), "init": "random",
+                      "learning_rate": 1e-3, "epochs": 100},
+    },
+    quick={"epochs": 4},
+)
+@dataclass(frozen=True)
+class SnnRateConfig:
+    """Rate-based training with spiking evaluation (the study's Nengo-DL method)."""
+
+    #: Hidden neurons: ``spiking_relu`` (Nengo's SpikingRectifiedLinear, the study's) or ``if``.
+    neuron: str = "spiking_relu"
+    #: Spiking ReLU: rate ``max_rate * max(x, 0)`` Hz; each spike carries ``amplitude / dt``.
+    max_rate: float = 100.0
+    amplitude: float = 0.01
+    #: Time steps of the presentation (the study: 0.1 s at dt = 1 ms = 100 steps); the headline T.
+    timesteps: int = 100
+    dt: float = 0.001
+    #: Exponential synaptic filter on every connection at evaluation (seconds); null: none.
+    #: Both variants are always evaluated; this one is the stage's model.
+    synapse_tau: float | None = 0.005
+    #: How the output becomes a class at step t: ``last`` (the output of that step, as the study read
+    #: Nengo's probe) or ``mean`` (mean output over the presentation so far).
+    readout: str = "last"
+    #: Firing-rate band (Hz) that a penalty pulls every hidden neuron's mean rate into; [] for none.
+    rate_band_hz: tuple[float, ...] = (100.0, 200.0)
+    #: Weight of the band penalty (squared distance in units of the band's top, averaged over neurons).
+    rate_weight: float = 1.0
+    #: ``random`` (seeded) or ``ann``: start from the run's ANN weights.
+    init: str = "random"
+    epochs: int = 60
+    learning_rate: float = 1e-3
+    batch_size: int = 1024
+    patience: int = 8
+
+    def __post_init__(self) -> None:
+        s = RATE_STAGE
+        if self.neuron not in _RATE_NEURONS:
+            raise _bad(s, "neuron", f"unknown neuron {self.neuron!r}; choose one of {', '.join(_RATE_NEURONS)}")
+        for key in ("max_rate", "amplitude", "dt", "learning_rate"):
+            _positive(s, key, getattr(self, key))
+        if not 1 <= self.timesteps <= MAX_STEPS:
+            raise _bad(s, "timesteps", f"must be in 1..{MAX_STEPS}, got {self.timesteps}")
+        if self.synapse_tau is not None:
+            _positive(s, "synapse_tau", self.synapse_tau)
+        if self.readout not in _SYN_READOUTS:
+            raise _bad(s, "readout", f"unknown read-out {self.readout!r}; choose one of {', '.join(_SYN_READOUTS)}")
+        object.__setattr__(self, "rate_band_hz", _band(s, self.rate_band_hz))
+        if not (math.isfinite(self.rate_weight) and self.rate_weight >= 0):
+            raise _bad(s, "rate_weight", f"must be >= 0, got {self.rate_weight}")
+        if self.init not in _INITS:
+            raise _bad(s, "init", f"unknown init {self.init!r}; choose one of {', '.join(_INITS)}")
+        for key in ("epochs", "batch_size", "patience"):
+            if getattr(self, key) < 1:
+                raise _bad(s, key, f"must be at least 1, got {getattr(self, key)}")
+
+
+@register_section(
+    SURROGATE_STAGE,
+    presets={},
+    quick={"epochs": 2, "max_train_jets": 3000, "max_timesteps": 32, "sweep_penalties": (0.1,), "sweep_epochs": 1},
+)
+@dataclass(frozen=True)
+class SnnSurrogateConfig:
+    """Surrogate-gradient training through time (see docs/training.md for the measured choices)."""
+
+    #: ``if`` or ``lif`` neurons (LIF: ``v <- leak * v + z``), reset ``subtract`` or ``zero``.
+    neuron: str = "if"
+    reset: str = "subtract"
+    #: ``membrane`` (non-spiking output layer, loss on its mean current) or ``count`` (output spikes).
+    readout: str = "membrane"
+    #: Surrogate derivative of the spike (``fast_sigmoid`` or ``arctan``) and its slope.
+    surrogate: str = "fast_sigmoid"
+    slope: float = 2.0
+    #: Train the per-layer threshold / the LIF leak (else fixed at their start values).
+    learn_threshold: bool = True
+    learn_leak: bool = True
+    #: Initial LIF leak factor per step (1 = no leak).
+    leak: float = 0.95
+    #: Membrane at t = 0 as a fraction of the threshold.
+    v_init: float = 0.5
+    #: Quantization-aware training: 8-bit weights, thresholds in weight steps, 12-bit leaks (on-chip layers).
+    quantize: bool = False
+    #: Time steps unrolled in training; the headline T.
+    timesteps: int = 8
+    #: Steps simulated for the accuracy-versus-T curve.
+    max_timesteps: int = 64
+    #: ``ann`` (thresholds at the ``percentile`` of the ANN's activations) or ``random``.
+    init: str = "ann"
+    percentile: float = 99.9
+    epochs: int = 20
+    learning_rate: float = 3e-3
+    batch_size: int = 512
+    patience: int = 6
+    #: Penalty on synaptic operations per jet, in units of the ANN's MACs per jet.
+    synops_penalty: float = 0.0
+    #: Train on a seeded subset of at most this many jets (null: all training jets).
+    max_train_jets: int | None = None
+    #: Penalties of the accuracy-versus-synops sweep (fine-tuned copies of the trained network).
+    sweep_penalties: tuple[float, ...] = (0.03, 0.1, 0.3, 1.0)
+    sweep_epochs: int = 3
+    dt: float = 0.001
+
+    def __post_init__(self) -> None:
+        s = SURROGATE_STAGE
+        for key, allowed in (("neuron", _SURR_NEURONS), ("reset", _RESETS), ("readout", _SURR_READOUTS),
+                             ("surrogate", _SURROGATES), ("init", _INITS)):
+            if getattr(self, key) not in allowed:
+                raise _bad(s, key, f"unknown value {getattr(self, key)!r}; choose one of {', '.join(allowed)}")
+        for key in ("slope", "learning_rate", "dt"):
+            _positive(s, key, getattr(self, key))
+        if not 0.05 <= self.leak <= 1.0 - 1e-4:
+            raise _bad(s, "leak", f"must be in [0.05, 0.9999] (decay of the membrane per step), got {self.leak}")
+        if not (math.isfinite(self.v_init) and 0 <= self.v_init < 1):
+            raise _bad(s, "v_init", f"must be in [0, 1) (fraction of the threshold), got {self.v_init}")
+        if not 1 <= self.max_timesteps <= MAX_STEPS:
+            raise _bad(s, "max_timesteps", f"must be in 1..{MAX_STEPS}, got {self.max_timesteps}")
+        if not 1 <= self.timesteps <= self.max_timesteps:
+            raise _bad(s, "timesteps", f"must be in 1..max_timesteps ({self.max_timesteps}), got {self.timesteps}")
+        if not (math.isfinite(self.percentile) and 0 < self.percentile <= 100):
+            raise _bad(s, "percentile", f"must be in (0, 100], got {self.percentile}")
+        for key in ("epochs", "batch_size", "patience", "sweep_epochs"):
+            if getattr(self, key) < 1:
+                raise _bad(s, key, f"must be at least 1, got {getattr(self, key)}")
+        if not (math.isfinite(self.synops_penalty) and self.synops_penalty >= 0):
+            raise _bad(s, "synops_penalty", f"must be >= 0, got {self.synops_penalty}")
+        if self.max_train_jets is not None and self.max_train_jets < 100:
+            raise _bad(s, "max_train_jets", f"must be at least 100 (or null for all), got {self.max_train_jets}")
+        pens = tuple(float(p) for p in self.sweep_penalties)
+        if not all(math.isfinite(p) and p >= 0 for p in pens):
+            raise _bad(s, "sweep_penalties", f"must be >= 0, got {list(pens)}")
+        object.__setattr__(self, "sweep_penalties", pens)
+
+
+# =========================================================================== helpers
+
+
+def _threads(fn):
+    """Run a stage with one torch thread (tiny matrices; results independent of the core count)."""
+
+    def wrapped(ctx: Any) -> None:
+        from ..ann.train import ANN_TORCH_THREADS, torch_threads
+
+        with torch_threads(ANN_TORCH_THREADS):
+            fn(ctx)
+
+    wrapped.__name__ = fn.__name__
+    wrapped.__doc__ = fn.__doc__
+    return wrapped
+
+
+def _curve_points(max_t: int, extra: tuple[int, ...] = ()) -> list[int]:
+    pts = {1 << k for k in range(max_t.bit_length()) if (1 << k) <= max_t}
+    pts.add(max_t)
+    pts.update(t for t in extra if 1 <= t <= max_t)
+    return sorted(pts)
+
+
+def _ann_reference(ctx: Any) -> float | None:
+    m = ctx.metrics.get("ann")
+    return float(m["accuracy"]) if m else None
+
+
+def _layer_counts(res: Any, T: int) -> dict[str, Any]:
+    c = res.op_counts(T)
+    return {
+        "firing_rate_hz": {ly["name"]: ly["firing_rate_hz"] for ly in c["layers"] if ly["spiking"]},
+        "spikes_per_inference": c["spikes"],
+        "synops_per_inference": c["synops"],
+        "synops_per_layer": {ly["name"]: ly["synops"] for ly in c["layers"]},
+        "neuron_updates_per_inference": c["neuron_updates"],
+        "input_macs": c["input_macs"],
+        "ann_macs": c["ann_macs"],
+    }
+
+
+def _jet_per_class(y, n_classes: int) -> list[int]:
+    import numpy as np
+
+    out = []
+    for c in range(n_classes):
+        idx = np.flatnonzero(np.asarray(y) == c)
+        if idx.size:
+            out.append(int(idx[0]))
+    return out
+
+
+# =========================================================================== rate stage
+
+
+@_threads
+def snn_rate_stage(ctx: Any) -> None:
+    """Train with rates, evaluate with spikes (with and without synaptic filters), save, plot."""
+    import numpy as np
+    import torch
+
+    from ..ann.bundle import save_bundle
+    from ..ann.model import predict_logits, task_class_names, task_labels
+    from ..io import write_json
+    from .neurons import IFParams, SpikingReLUParams
+    from .train import (
+        rate_activations_hz,
+        rate_network,
+        simulate_synaptic,
+        synaptic_bundle,
+        train_rate,
+    )
+
+    cfg: SnnRateConfig = ctx.config.section(RATE_STAGE)
+    table = ctx.table
+    task = ctx.config.ann.task
+    classes = task_class_names(task, table.class_names)
+    ytr, yva, yte = (task_labels(task, ctx.y[k], table.class_names) for k in ("train", "val", "test"))
+    Xtr, Xva, Xte = ctx.X["train"], ctx.X["val"], ctx.X["test"]
+    sizes = (Xtr.shape[1], *ctx.config.ann.hidden, len(classes))
+    seed = ctx.seed_for(RATE_STAGE)
+    if cfg.neuron == "spiking_relu":
+        neuron = SpikingReLUParams(amplitude=cfg.amplitude, max_rate=cfg.max_rate, dt=cfg.dt)
+    else:
+        neuron = IFParams(threshold=1.0, reset="subtract", v_init=0.5)
+    init = None
+    if cfg.init == "ann":
+        bundle = ctx.models.get("ann")
+        if bundle is None:
+            raise ConfigError("snn_rate.init = 'ann' needs the ANN: run the train_ann stage first (or init: random)")
+        init = bundle.model
+    band = tuple(cfg.rate_band_hz) or None
+    torch.manual_seed(seed)
+    model, hist = train_rate(Xtr, ytr, Xva, yva, sizes=sizes, neuron=neuron, epochs=cfg.epochs,
+                             learning_rate=cfg.learning_rate, batch_size=cfg.batch_size, patience=cfg.patience,
+                             rate_band_hz=band, rate_weight=cfg.rate_weight, dt=cfg.dt, init=init, seed=seed,
+                             progress=ctx.progress)
+    ctx.histories[RATE_STAGE] = hist
+    write_json(ctx.path(f"history_{RATE_STAGE}.json"), hist.to_dict())
+    rate_acc = float((predict_logits(model, Xte).argmax(1) == yte).mean())
+    rate_hz = [float(r.mean()) for r in rate_activations_hz(model, Xte, cfg.dt)]
+    common = {"dt": cfg.dt, "class_names": classes, "feature_names": tuple(table.feature_names),
+              "scaler": ctx.scaler.to_dict()}
+    net = rate_network(model, neuron, meta={"method": "rate", "neuron": cfg.neuron, "synapse_tau": cfg.synapse_tau,
+                                            "readout": cfg.readout}, **common)
+    T = cfg.timesteps
+    variants = {}
+    for name, tau in (("without_filter", None), ("with_filter", cfg.synapse_tau or 0.005)):
+        for ro in ("last", "mean"):
+            variants[(name, ro)] = simulate_synaptic(net, Xte, T, synapse_tau=tau, readout=ro)
+    head_name = "with_filter" if cfg.synapse_tau is not None else "without_filter"
+    head = variants[(head_name, cfg.readout)]
+    acc = {k: v.accuracy(yte) for k, v in variants.items()}
+    ann_acc = _ann_reference(ctx)
+    extra = {
+        "method": "rate",
+        "neuron": cfg.neuron,
+        "timesteps": T,
+        "dt": cfg.dt,
+        "presentation_s": T * cfg.dt,
+        "synapse_tau": cfg.synapse_tau,
+        "readout": cfg.readout,
+        "accuracy_vs_timesteps": {str(t): float(a) for t, a in zip(head.steps.tolist(), acc[(head_name, cfg.readout)],
+                                                                   strict=True)},
+        "accuracy_without_filter": float(acc[("without_filter", cfg.readout)][-1]),
+        "accuracy_with_filter": float(acc[("with_filter", cfg.readout)][-1]),
+        "accuracy_by_variant": {f"{n}/{ro}": float(a[-1]) for (n, ro), a in acc.items()},
+        "filter_tau_evaluated": cfg.synapse_tau or 0.005,
+        "rate_model_accuracy": rate_acc,
+        "rate_model_firing_rate_hz": {f"fc{i}": r for i, r in enumerate(rate_hz)},
+        "rate_band_hz": list(cfg.rate_band_hz),
+        "study_accuracy": dict(STUDY_RATE) if len(classes) == 5 else None,
+        "reference_ann_accuracy": ann_acc,
+        "model_file": f"{RATE_STAGE}.pt",
+        **_layer_counts(head, T),
+    }
+    m = ctx.add_metrics(RATE_STAGE, yte, head.scores, class_names=classes, extra=extra)
+    save_bundle(ctx.path(f"{RATE_STAGE}.pt"), synaptic_bundle(
+        net, T, synapse_tau=cfg.synapse_tau, readout=cfg.readout, kind=RATE_STAGE, task=task,
+        data_class_names=table.class_names, config=ctx.config.to_dict(),
+        meta={"method": "rate", "rate_model_accuracy": rate_acc}))
+    ctx.models[RATE_STAGE] = net
+
+    # ---- figures
+    jets = _jet_per_class(yte, len(classes))
+    tau_fig = cfg.synapse_tau or 0.005
+    probe = simulate_synaptic(net, Xte[jets], T, synapse_tau=tau_fig, readout="last", trace_jets=range(len(jets)))
+    _stage_figures(ctx, RATE_STAGE, probe, np.asarray(yte)[jets], classes, head,
+                   activity_label=f"output with {tau_fig * 1e3:g} ms synaptic filters", band=band)
+    _summary_figures(ctx)
+    ctx.log(
+        f"SNN (rate, {cfg.neuron}) test accuracy at T = {T}: {extra['accuracy_without_filter'] * 100:.2f} % without "
+        f"filter, {extra['accuracy_with_filter'] * 100:.2f} % with {tau_fig * 1e3:g} ms filters "
+        f"(rate model {rate_acc * 100:.2f} %; study 46.83 % / 65.08 %); headline {m['accuracy'] * 100:.2f} %"
+    )
+
+
+# =========================================================================== surrogate stage
+
+
+@_threads
+def snn_surrogate_stage(ctx: Any) -> None:
+    """Train through time, simulate the exported network, sweep the synops penalty, save, plot."""
+    import copy
+
+    import numpy as np
+    import torch
+
+    from ..ann.model import task_class_names, task_labels
+    from ..io import write_json
+    from .bundle import save_network
+    from .simulate import simulate
+    from .surrogate import SurrogateNet, SurrogateOptions
+    from .train import evaluate_surrogate, train_surrogate
+
+    cfg: SnnSurrogateConfig = ctx.config.section(SURROGATE_STAGE)
+    table = ctx.table
+    task = ctx.config.ann.task
+    classes = task_class_names(task, table.class_names)
+    ytr, yva, yte = (task_labels(task, ctx.y[k], table.class_names) for k in ("train", "val", "test"))
+    Xtr, Xva, Xte = ctx.X["train"], ctx.X["val"], ctx.X["test"]
+    seed = ctx.seed_for(SURROGATE_STAGE)
+    if cfg.max_train_jets is not None and len(Xtr) > cfg.max_train_jets:
+        rows = np.sort(np.random.default_rng(seed).choice(len(Xtr), cfg.max_train_jets, replace=False))
+        Xtr, ytr = Xtr[rows], ytr[rows]
+    opts = SurrogateOptions(neuron=cfg.neuron, reset=cfg.reset, readout=cfg.readout, surrogate=cfg.surrogate,
+                            slope=cfg.slope, learn_threshold=cfg.learn_threshold, learn_leak=cfg.learn_leak,
+                            leak=cfg.leak, v_init=cfg.v_init, quantize=cfg.quantize, dt=cfg.dt)
+    torch.manual_seed(seed)
+    if cfg.init == "ann":
+        bundle = ctx.models.get("ann")
+        if bundle is None:
+            raise ConfigError("snn_surrogate.init = 'ann' needs the ANN: run the train_ann stage first (or init: random)")
+        snet = SurrogateNet.from_mlp(bundle.model, Xtr, opts, percentile=cfg.percentile, seed=seed)
+    else:
+        snet = SurrogateNet((Xtr.shape[1], *ctx.config.ann.hidden, len(classes)), opts)
+    T = cfg.timesteps
+    hist = train_surrogate(snet, Xtr, ytr, Xva, yva, timesteps=T, epochs=cfg.epochs, learning_rate=cfg.learning_rate,
+                           batch_size=cfg.batch_size, patience=cfg.patience, synops_penalty=cfg.synops_penalty,
+                           seed=seed, progress=ctx.progress)
+    ctx.histories[SURROGATE_STAGE] = hist
+    write_json(ctx.path(f"history_{SURROGATE_STAGE}.json"), hist.to_dict())
+    common = {"class_names": classes, "feature_names": tuple(table.feature_names), "scaler": ctx.scaler.to_dict()}
+    meta = {"timesteps_trained": T, "synops_penalty": cfg.synops_penalty, "init": cfg.init}
+    net = snet.to_network(meta=meta, **common)
+    T_max = cfg.max_timesteps
+    res = simulate(net, Xte, T_max, seed=seed)
+    curve = res.accuracy(yte)
+    head = simulate(net, Xte, T, seed=seed, steps=[T])
+    ann_acc = _ann_reference(ctx)
+
+    # accuracy versus synaptic operations: the trained network at every T, and the penalty sweep at T
+    pts = _curve_points(T_max, (T,))
+    vs_t = [{"timesteps": t, "accuracy": float(curve[t - 1]), "synops": float(res.synops_per_inference(t).sum())}
+            for t in pts]
+    sweep = [{"synops_penalty": cfg.synops_penalty, "timesteps": T, "accuracy": float(curve[T - 1]),
+              "synops": float(res.synops_per_inference(T).sum())}]
+    for k, pen in enumerate(cfg.sweep_penalties):
+        if pen == cfg.synops_penalty:
+            continue
+        s2 = copy.deepcopy(snet)
+        train_surrogate(s2, Xtr, ytr, Xva, yva, timesteps=T, epochs=cfg.sweep_epochs,
+                        learning_rate=cfg.learning_rate * 0.3, batch_size=cfg.batch_size, patience=cfg.sweep_epochs,
+                        synops_penalty=pen, seed=seed + 1 + k, progress=False)
+        r2 = simulate(s2.to_network(**common), Xte, T, seed=seed, steps=[T])
+        sweep.append({"synops_penalty": pen, "timesteps": T, "accuracy": r2.accuracy_at(yte, T),
+                      "synops": float(r2.synops_per_inference(T).sum())})
+    sweep.sort(key=lambda d: d["synops"])
+    converted = _converted_curve(ctx, Xte, yte, T_max, seed)
+    same_acc = None
+    if converted is not None:
+        target = float(curve[T - 1])
+        reach = [p for p in converted["points"] if p["accuracy"] >= target - 1e-12]
+        same_acc = {"method": converted["method"], "accuracy": target,
+                    "timesteps": reach[0]["timesteps"] if reach else None,
+                    "synops": reach[0]["synops"] if reach else None}
+    val_ev = evaluate_surrogate(snet, Xva, yva, T)
+    extra = {
+        "method": "surrogate",
+        "neuron": cfg.neuron,
+        "readout": cfg.readout,
+        "timesteps": T,
+        "dt": cfg.dt,
+        "quantized": cfg.quantize,
+        "accuracy_vs_timesteps": {str(t): float(a) for t, a in zip(res.steps.tolist(), curve, strict=True)},
+        "thresholds": list(net.meta["thresholds"]),
+        "leaks": net.meta["leaks"],
+        "validation_accuracy": val_ev.accuracy,
+        "reference_ann_accuracy": ann_acc,
+        "accuracy_vs_synops": {
+            "trained_vs_timesteps": vs_t,
+            "penalty_sweep": sweep,
+            "converted_vs_timesteps": None if converted is None else {
+                "method": converted["method"],
+                "points": [p for p in converted["points"] if p["timesteps"] in set(pts)]},
+        },
+        "converted_at_same_accuracy": same_acc,
+        "model_file": f"{SURROGATE_STAGE}.pt",
+        **_layer_counts(head, T),
+    }
+    m = ctx.add_metrics(SURROGATE_STAGE, yte, head.scores, class_names=classes, extra=extra)
+    save_network(ctx.path(f"{SURROGATE_STAGE}.pt"), net, T, kind=SURROGATE_STAGE, task=task,
+                 data_class_names=table.class_names, config=ctx.config.to_dict(), meta=meta)
+    ctx.models[SURROGATE_STAGE] = net
+
+    from .readout import Readout
+    from .simulate import Probes
+
+    jets = _jet_per_class(yte, len(classes))
+    # the study's Fig. 7 view: the output through a 5 ms filter (the network's own read-out is the mean)
+    fnet = net.replace(readout=Readout("filtered", "exp", 0.005))
+    probe = simulate(fnet, Xte[jets], T_max, probes=Probes(output=True, raster=True), seed=seed)
+    _stage_figures(ctx, SURROGATE_STAGE, probe, np.asarray(yte)[jets], classes, head,
+                   activity_label="output current through a 5 ms filter", band=None, converted=converted)
+    _summary_figures(ctx)
+    conv_txt = ""
+    if same_acc and same_acc["synops"] is not None:
+        conv_txt = f"; converted ({same_acc['method']}) needs {same_acc['synops']:.0f} at T = {same_acc['timesteps']}"
+    ctx.log(
+        f"SNN (surrogate, {cfg.neuron}) test accuracy {m['accuracy'] * 100:.2f} % at T = {T} "
+        f"(ANN {ann_acc * 100 if ann_acc is not None else float('nan'):.2f} %), "
+        f"{extra['synops_per_inference']:.0f} synops/jet{conv_txt}"
+    )
+
+
+def _converted_curve(ctx: Any, X, y, T_max: int, seed: int) -> dict | None:
+    """The converted SNN of the run (if any) at every T: accuracy and synops per jet."""
+    from .network import SpikingNetwork
+    from .simulate import simulate
+
+    net = ctx.models.get("snn_converted")
+    if not isinstance(net, SpikingNetwork):
+        return None
+    res = simulate(net, X, T_max, seed=seed)
+    acc = res.accuracy(y)
+    pts = [{"timesteps": t, "accuracy": float(acc[t - 1]), "synops": float(res.synops_per_inference(t).sum())}
+           for t in range(1, T_max + 1)]
+    return {"method": str(net.meta.get("method", "converted")), "points": pts}
+
+
+# =========================================================================== figures
+
+
+def _stage_figures(ctx: Any, stage: str, probe: Any, labels, classes, head: Any, *, activity_label: str,
+                   band, converted: dict | None = None) -> None:
+    from ..report.tables import stage_title
+
+    title = stage_title(stage)
+    T = head.T
+    ctx.add_figure(f"{stage}_output_activity", plot_output_activity(probe.output_trace, labels, classes, probe.dt),
+                   f"{title}: {activity_label} of the {len(classes)} output neurons over time for one test jet of "
+                   "each class (the 2019 study's Fig. 7).", section="spiking")
+    ctx.add_figure(f"{stage}_raster", plot_raster(probe.raster, probe.layer_names, jet=0, dt=probe.dt),
+                   f"{title}: spikes of every neuron of every spiking layer for one test jet "
+                   f"(true class {classes[int(labels[0])]}).", section="spiking")
+    rates = [head.neuron_rate_hz(i, T) for i, sp in enumerate(head.spiking) if sp]
+    names = [n for n, sp in zip(head.layer_names, head.spiking, strict=True) if sp]
+    ctx.add_figure(f"{stage}_rate_histograms", plot_rate_histograms(rates, names, band=band),
+                   f"{title}: mean firing rate of each neuron over the test jets at T = {T} "
+                   f"(dt = {head.dt * 1e3:g} ms), one histogram per spiking layer.", section="spiking")
+
+
+def _summary_figures(ctx: Any) -> None:
+    """Accuracy versus T of every spiking stage so far, and accuracy versus synaptic operations."""
+    ann = _ann_reference(ctx)
+    if ann is None:
+        return
+    curves: dict[str, dict[int, float]] = {}
+    for stage, m in ctx.metrics.items():
+        if stage == "snn_converted":
+            for meth, e in (m.get("methods") or {}).items():
+                curves[f"converted ({meth})"] = {int(t): float(a) for t, a in e["accuracy_vs_timesteps"].items()}
+        elif stage in (RATE_STAGE, SURROGATE_STAGE) and "accuracy_vs_timesteps" in m:
+            label = "surrogate" if stage == SURROGATE_STAGE else f"rate ({m.get('neuron')})"
+            if stage == RATE_STAGE:
+                tau = m.get("synapse_tau")
+                label += f", {tau * 1e3:g} ms filter" if tau else ", no filter"
+            curves[label] = {int(t): float(a) for t, a in m["accuracy_vs_timesteps"].items()}
+    five = all(len(m.get("per_class_accuracy", {})) == 5 for m in ctx.metrics.values())
+    ctx.add_figure(
+        "snn_methods_accuracy_vs_timesteps",
+        plot_methods_vs_timesteps(curves, ann_accuracy=ann, study=STUDY_POINTS if five else ()),
+        "Test accuracy versus time steps of every spiking method of this run, the ANN (dashed) and the 2019 "
+        "study's spiking results (squares; 0.1 s at 1 ms = 100 steps, SNN Toolbox 200 steps).",
+        section="spiking",
+    )
+    sur = ctx.metrics.get(SURROGATE_STAGE)
+    if sur is None:
+        return
+    series: dict[str, list[tuple[float, float, str]]] = {}
+    avs = sur["accuracy_vs_synops"]
+    series["surrogate, trained network at T = 1..max"] = [
+        (p["synops"], p["accuracy"], f"T={p['timesteps']}") for p in avs["trained_vs_timesteps"]]
+    series[f"surrogate, synops penalty sweep at T = {sur['timesteps']}"] = [
+        (p["synops"], p["accuracy"], f"{p['synops_penalty']:g}") for p in avs["penalty_sweep"]]
+    conv = avs.get("converted_vs_timesteps")
+    if conv:
+        series[f"converted ({conv['method']}) at T = 1..max"] = [
+            (p["synops"], p["accuracy"], f"T={p['timesteps']}") for p in conv["points"]]
+    rate = ctx.metrics.get(RATE_STAGE)
+    if rate is not None:
+        series["rate method (headline)"] = [(rate["synops_per_inference"], rate["accuracy"], f"T={rate['timesteps']}")]
+    same = sur.get("converted_at_same_accuracy")
+    ctx.add_figure(
+        "snn_accuracy_vs_synops",
+        plot_accuracy_vs_synops(series, ann_accuracy=ann, ann_macs=sur["ann_macs"], converted=same),
+        "Test accuracy versus synaptic operations per jet (each spike times its fan-out; the off-chip first "
+        "layer's MACs excluded): the surrogate-trained network evaluated at T = 1..max, and copies fine-tuned "
+        "with a larger or smaller penalty on synaptic operations (labels: penalty), next to the ANN's "
+        "multiply-accumulates per jet.",
+        section="spiking",
+    )
+
+
+def plot_methods_vs_timesteps(curves, *, ann_accuracy: float, study=()) -> Any:
+    """Accuracy (%) versus T (log axis) for every method, the ANN line and the study's points."""
+    import numpy as np
+
+    from ..report.style import hep_style, new_figure
+
+    colors = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+    with hep_style():
+        fig = new_figure(6.8, 4.6)
+        ax = fig.subplots()
+        t_max = 1
+        lo = ann_accuracy * 100 - 20
+        for i, (name, curve) in enumerate(curves.items()):
+            ts = np.array(sorted(curve))
+            acc = np.array([curve[t] for t in ts]) * 100
+            t_max = max(t_max, int(ts.max()))
+            ax.plot(ts, acc, "-", marker="o" if len(ts) <= 16 else None, ms=3, lw=1.5, color=colors[i % len(colors)],
+                    label=name)
+        ax.axhline(ann_accuracy * 100, color="k", ls="--", lw=1.2, label=f"ANN {ann_accuracy * 100:.2f} %")
+        for j, (lab, t, a) in enumerate(study):
+            ax.plot([t], [a * 100], "s", color="0.35", ms=6, label="2019 study" if j == 0 else None)
+            ax.annotate(lab.replace("study: ", ""), (t, a * 100), textcoords="offset points", xytext=(-6, 4),
+                        ha="right", fontsize=7)
+            t_max = max(t_max, t)
+            lo = min(lo, a * 100 - 3)
+        ax.set_xscale("log", base=2)
+        ax.set_xlim(1, t_max * 1.1)
+        ax.set_ylim(max(lo, 0), ann_accuracy * 100 + 3)
+        ax.set_xlabel("time steps T")
+        ax.set_ylabel("test accuracy [%]")
+        ax.legend(loc="lower right", fontsize=7)
+    return fig
+
+
+def plot_accuracy_vs_synops(series, *, ann_accuracy: float, ann_macs: float, converted: dict | None = None) -> Any:
+    """Accuracy (%) versus synaptic operations per jet (log axis), one line per series."""
+    import numpy as np
+
+    from ..report.style import hep_style, new_figure
+
+    colors = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00")
+    with hep_style():
+        fig = new_figure(6.8, 4.6)
+        ax = fig.subplots()
+        for i, (name, pts) in enumerate(series.items()):
+            pts = sorted(pts)
+            x = np.maximum([p[0] for p in pts], 1.0)
+            yv = np.array([p[1] for p in pts]) * 100
+            ax.plot(x, yv, "-o" if len(pts) > 1 else "D", ms=4, lw=1.4, color=colors[i % len(colors)], label=name)
+            if len(pts) <= 8:
+                for xx, yy, (_, _, lab) in zip(x, yv, pts, strict=True):
+                    ax.annotate(lab, (xx, yy), textcoords="offset points", xytext=(3, -9), fontsize=6)
+        if converted and converted.get("synops") is not None:
+            ax.plot([converted["synops"]], [converted["accuracy"] * 100], "X", ms=8, color="#D55E00",
+                    label=f"converted ({converted['method']}) at the same accuracy, T = {converted['timesteps']}")
+        ax.axvline(ann_macs, color="0.4", ls=":", lw=1.2, label=f"ANN: {ann_macs:,.0f} MACs per jet")
+        ax.axhline(ann_accuracy * 100, color="k", ls="--", lw=1.2, label=f"ANN {ann_accuracy * 100:.2f} %")
+        ax.set_xscale("log")
+        ax.set_xlabel("synaptic operations per jet")
+        ax.set_ylabel("test accuracy [%]")
+        lo = min([ann_accuracy * 100 - 10] + [p[1] * 100 for pts in series.values() for p in pts if p[1] > 0.3])
+        ax.set_ylim(lo, ann_accuracy * 100 + 2)
+        ax.legend(loc="lower right", fontsize=7)
+    return fig
+
+
+def plot_output_activity(trace, labels, classes, dt: float) -> Any:
+    """One panel per jet: the output neurons' (filtered) activity over time (``trace`` ``[T, k, C]``)."""
+    import numpy as np
+
+    from ..report.style import hep_style, new_figure
+
+    colors = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+    T, k, C = trace.shape
+    t_ms = np.arange(1, T + 1) * dt * 1e3
+    with hep_style():
+        fig = new_figure(2.6 * max(k, 1), 3.0)
+        axes = fig.subplots(1, max(k, 1), squeeze=False, sharey=True)[0]
+        for j in range(k):
+            ax = axes[j]
+            for c in range(C):
+                ax.plot(t_ms, trace[:, j, c], lw=1.2, color=colors[c % len(colors)], label=classes[c])
+            ax.set_title(f"true class: {classes[int(labels[j])]}", fontsize=9)
+            ax.set_xlabel("time [ms]")
+        axes[0].set_ylabel("output activity")
+        axes[-1].legend(fontsize=7)
+    return fig
+
+
+def plot_raster(raster: dict, layer_names, *, jet: int, dt: float) -> Any:
+    """Spike raster of one jet: every spiking layer's neurons stacked (``raster[l]`` ``[T, k, n_l]``)."""
+    import numpy as np
+
+    from ..report.style import hep_style, new_figure
+
+    colors = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00")
+    with hep_style():
+        fig = new_figure(6.8, 4.2)
+        ax = fig.subplots()
+        offset = 0
+        ticks, names = [], []
+        for li, r in sorted(raster.items()):
+            sp = r[:, jet, :]
+            if not sp.any() and li == max(raster):
+                continue
+            t_idx, n_idx = np.nonzero(sp)
+            ax.scatter((t_idx + 1) * dt * 1e3, n_idx + offset, s=4, marker="|", color=colors[li % len(colors)])
+            ticks.append(offset + sp.shape[1] / 2)
+            names.append(layer_names[li])
+            offset += sp.shape[1] + 2
+        ax.set_yticks(ticks, names)
+        ax.set_xlabel("time [ms]")
+        ax.set_ylabel("neuron")
+    return fig
+
+
+def plot_rate_histograms(rates, names, *, band=None) -> Any:
+    """Histogram of per-neuron mean firing rates (Hz), one panel per spiking layer."""
+    import numpy as np
+
+    from ..report.style import hep_style, new_figure
+
+    n = max(len(rates), 1)
+    with hep_style():
+        fig = new_figure(2.8 * n, 3.0)
+        axes = fig.subplots(1, n, squeeze=False)[0]
+        top = max([float(np.max(r)) for r in rates if len(r)] + [1.0])
+        bins = np.linspace(0, top * 1.02, 21)
+        for ax, r, name in zip(axes, rates, names, strict=False):
+            ax.hist(r, bins=bins, color="#0072B2", alpha=0.85)
+            if band:
+                ax.axvspan(*band, color="0.85", alpha=0.6, lw=0, label=f"{band[0]:g}-{band[1]:g} Hz")
+                ax.legend(fontsize=7)
+            ax.set_title(f"{name}: mean {float(np.mean(r)):.0f} Hz", fontsize=9)
+            ax.set_xlabel("firing rate [Hz]")
+        axes[0].set_ylabel("neurons")
+    return fig
