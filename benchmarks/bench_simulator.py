@@ -229,7 +229,7 @@ def main(argv=None) -> int:
     for B, T in CASES:
         X = np.random.default_rng(B + T).normal(size=(B, SIZES[0])).astype(np.float32)
         Xt = torch.from_numpy(X)
-        modes = {"spikejet (eager)": lambda X, T: simulate(net, X, T, steps=[T])}
+        modes = {"spikejet (eager)": lambda X, T: simulate(net, X, T, steps=[T], threads=args.threads)}
         if snt is not None:
             modes["snnTorch eager"] = lambda X, T, Xt=Xt: snt.run(Xt, T)
             if not args.no_compile:

@@ -19,6 +19,15 @@ SIZES = (8, 24, 16, 3)
 #: The equivalence requirement of the issue: same class as the ANN for >= 99 % of jets at large T.
 AGREEMENT = 0.99
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny matrices: one thread is fastest, and immune to other jobs on the shared cores."""
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(prev)
+
+
 
 def _blobs(rng, n):
     centers = np.array([[1.5, 0, 0, 1, 0, 0, 0, 0], [0, 1.5, 0, 0, -1, 0, 0, 0], [0, 0, 1.5, 0, 0, 1, 0, 0]])
@@ -28,6 +37,7 @@ def _blobs(rng, n):
 
 
 def _train(model: nn.Module, X, y, epochs: int = 60, seed: int = 0) -> nn.Module:
+    torch.set_num_threads(1)
     torch.manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
@@ -132,6 +142,22 @@ def test_snntoolbox_normalization(ann, data):
         np.testing.assert_allclose(h, ann_acts[i] / scales[i], rtol=1e-4, atol=1e-5)
     out = h @ net.layers[-1].weight.T + net.layers[-1].bias
     np.testing.assert_allclose(out * net.meta["output_scale"], ann_acts[-1], rtol=1e-4, atol=1e-4)
+
+
+def test_threshold_search_picks_best_agreement(ann, data):
+    Xtr = data[0]
+    cands = (90.0, 99.0, 100.0)
+    scales, chosen, table = C.choose_scales(ann, Xtr, cands, 4)
+    assert set(table) == {"90", "99", "100"}
+    assert chosen in cands
+    assert table[f"{chosen:g}"] == max(table.values())
+    assert scales == C.activation_scales(C.ann_activations(ann, Xtr)[:-1], chosen)
+    # the converted network records the search
+    net = C.convert(ann, Xtr, "calibrated", percentile=cands, search_steps=4)
+    assert net.meta["percentile"] == chosen and net.meta["percentile_search"] == table
+    # one candidate: used as is, nothing simulated
+    _, p, t = C.choose_scales(ann, Xtr, [97.0], 4)
+    assert p == 97.0 and t == {}
 
 
 def test_calibrated_network_shape(ann, data):

@@ -15,6 +15,15 @@ from spikejet.snn.simulate import Probes, simulate
 
 SIZES = (6, 10, 8, 3)
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny matrices: one thread is fastest, and immune to other jobs on the shared cores."""
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(prev)
+
+
 
 def make_net(rng, neuron, *, readout="membrane", encoding=None, sizes=SIZES, out_neuron=None) -> SpikingNetwork:
     layers = []
@@ -263,3 +272,15 @@ def test_bad_features(rng, X):
         simulate(net, bad, 5)
     with pytest.raises(ModelError):
         simulate("not a net", X, 5)
+
+
+def test_threads_are_restored(rng, X):
+    net = make_net(rng, N.IFParams())
+    torch.set_num_threads(2)
+    a = simulate(net, X, 5, threads=1)
+    assert torch.get_num_threads() == 2
+    b = simulate(net, X, 5, threads=None)
+    np.testing.assert_array_equal(a.predictions, b.predictions)
+    with pytest.raises(ConfigError, match="threads"):
+        simulate(net, X, 5, threads=0)
+    assert torch.get_num_threads() == 2

@@ -43,6 +43,8 @@ __all__ = ["Probes", "SimResult", "simulate", "count_ann_macs", "DEFAULT_BATCH_S
 
 #: Jets simulated together; bounds the memory of the state tensors.
 DEFAULT_BATCH_SIZE = 4096
+#: torch intra-op threads while simulating (measured: one thread is fastest for these sizes).
+DEFAULT_THREADS = 1
 #: Largest T accepted (a guard against typos such as 1e9 steps).
 MAX_TIMESTEPS = 1_000_000
 #: Neuron kinds inside the step loop.
@@ -271,14 +273,40 @@ def simulate(
     seed: int = 0,
     steps: Sequence[int] | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    threads: int | None = DEFAULT_THREADS,
 ) -> SimResult:
     """Simulate ``net`` on standardized features ``X`` ([n, n_in]) for ``T`` steps.
 
     ``steps``: the steps at which predictions are recorded (default every step
     1..T). ``seed`` drives the Poisson encoder (results depend on ``seed`` and
     ``batch_size`` only). Raises :class:`ConfigError`/:class:`ModelError` on bad
-    input. Runs under ``torch.no_grad`` on the CPU in float32.
+    input. Runs under ``torch.no_grad`` on the CPU in float32, with ``threads``
+    torch intra-op threads (restored afterwards; ``None`` leaves the setting
+    alone): the matrices are small, so one thread is fastest and does not
+    collapse when other jobs share the cores.
     """
+    if threads is None:
+        return _simulate(net, X, T, probes=probes, seed=seed, steps=steps, batch_size=batch_size)
+    if int(threads) < 1:
+        raise ConfigError(f"threads must be >= 1 (or None), got {threads}")
+    prev = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        return _simulate(net, X, T, probes=probes, seed=seed, steps=steps, batch_size=batch_size)
+    finally:
+        torch.set_num_threads(prev)
+
+
+def _simulate(
+    net: SpikingNetwork,
+    X: np.ndarray | torch.Tensor,
+    T: int,
+    *,
+    probes: Probes | None,
+    seed: int,
+    steps: Sequence[int] | None,
+    batch_size: int,
+) -> SimResult:
     if not isinstance(net, SpikingNetwork):
         raise ModelError(f"expected a SpikingNetwork, got {type(net).__name__}")
     try:

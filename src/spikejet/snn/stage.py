@@ -66,15 +66,20 @@ class ConvertConfig:
     dt: float = 0.001
     #: Normalization percentile of the snntoolbox method (SNN Toolbox's default).
     snntoolbox_percentile: float = 99.9
-    #: Threshold percentile of the calibrated method (and QCFS threshold start).
-    percentile: float = 99.99
+    #: Candidate threshold percentiles of the calibrated method and of the QCFS start; the one
+    #: whose SNN agrees best with the ANN (calibrated: at ``search_steps``, QCFS: at ``qcfs_levels``
+    #: steps) on training jets is used. One value: used as is.
+    percentile: tuple[float, ...] = (95.0, 98.0, 99.0, 99.5, 99.9, 99.99)
+    #: Steps at which the calibrated method compares its candidate thresholds.
+    search_steps: int = 16
     #: Bias calibration steps of the calibrated method (``None``: no calibration).
     calibration_steps: int | None = None
     #: QCFS quantization levels (conversion error vanishes at T = levels).
-    qcfs_levels: int = 16
-    #: QCFS fine-tuning epochs, learning rate and early-stopping patience.
+    qcfs_levels: int = 4
+    #: QCFS fine-tuning epochs, learning rate, mini-batch and early-stopping patience.
     qcfs_epochs: int = 30
     qcfs_learning_rate: float = 1e-3
+    qcfs_batch_size: int = 256
     qcfs_patience: int = 6
 
     def __post_init__(self) -> None:
@@ -98,10 +103,18 @@ class ConvertConfig:
             raise bad("target_gap", f"must be in (0, 1) (0.01 = one point), got {self.target_gap}")
         if not (math.isfinite(self.dt) and self.dt > 0):
             raise bad("dt", f"must be a positive number of seconds, got {self.dt}")
-        for key in ("snntoolbox_percentile", "percentile"):
-            v = getattr(self, key)
-            if not (math.isfinite(v) and 0 < v <= 100):
-                raise bad(key, f"must be in (0, 100], got {v}")
+        pct = tuple(float(v) for v in self.percentile)
+        object.__setattr__(self, "percentile", pct)
+        for key, vals in (("snntoolbox_percentile", (self.snntoolbox_percentile,)), ("percentile", pct)):
+            if not vals:
+                raise bad(key, "needs at least one percentile")
+            for v in vals:
+                if not (math.isfinite(v) and 0 < v <= 100):
+                    raise bad(key, f"must be in (0, 100], got {v}")
+        if not 1 <= self.search_steps <= MAX_STEPS:
+            raise bad("search_steps", f"must be in 1..{MAX_STEPS}, got {self.search_steps}")
+        if self.qcfs_batch_size < 1:
+            raise bad("qcfs_batch_size", f"must be >= 1, got {self.qcfs_batch_size}")
         if self.calibration_steps is not None and not 1 <= self.calibration_steps <= MAX_STEPS:
             raise bad("calibration_steps", f"must be in 1..{MAX_STEPS} or null, got {self.calibration_steps}")
         if not 1 <= self.qcfs_levels <= 1024:
@@ -172,7 +185,7 @@ def _convert_stage(ctx: Any) -> None:
             torch.manual_seed(seed)
             qmodel, hist = finetune_qcfs(
                 model, Xtr, ytr, Xva, yva, levels=cfg.qcfs_levels, percentile=cfg.percentile,
-                epochs=cfg.qcfs_epochs, learning_rate=cfg.qcfs_learning_rate, batch_size=ctx.config.ann.batch_size,
+                epochs=cfg.qcfs_epochs, learning_rate=cfg.qcfs_learning_rate, batch_size=cfg.qcfs_batch_size,
                 patience=cfg.qcfs_patience, seed=seed, progress=ctx.progress,
             )
             ctx.histories["snn_qcfs_ann"] = hist
@@ -181,7 +194,7 @@ def _convert_stage(ctx: Any) -> None:
         elif method == "snntoolbox":
             nets[method] = convert(model, Xtr, method, percentile=cfg.snntoolbox_percentile, **common)
         else:
-            nets[method] = convert(model, Xtr, method, percentile=cfg.percentile,
+            nets[method] = convert(model, Xtr, method, percentile=cfg.percentile, search_steps=cfg.search_steps,
                                    calibration_steps=cfg.calibration_steps, **common)
         ctx.log(f"converted ({method}): {'-'.join(map(str, nets[method].sizes))}")
 
