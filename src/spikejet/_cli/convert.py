@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--percentile", type=float, default=None,
                         help="normalization percentile (default: snntoolbox 99.9; calibrated/qcfs: the best of "
                              "95, 98, 99, 99.5, 99.9, 99.99 by agreement with the ANN on training jets)")
-    parser.add_argument("--levels", type=int, default=4, help="QCFS quantization levels (default 4)")
+    parser.add_argument("--levels", type=int, default=8, help="QCFS quantization levels (default 8; 4 is better below 10 steps, see docs/snn.md)")
     parser.add_argument("--epochs", type=int, default=30, help="QCFS fine-tuning epochs (default 30)")
     parser.add_argument("--dt", type=float, default=1e-3, help="seconds per time step (default 0.001)")
     parser.add_argument("--seed", type=int, default=0, help="seed of fine-tuning and subsampling (default 0)")

@@ -86,7 +86,7 @@ SEARCH_JETS = 5000
 #: Initial membrane, as a fraction of the threshold, of the low-latency methods.
 HALF_THRESHOLD = 0.5
 #: QCFS quantization levels by default (conversion error vanishes at T = levels).
-QCFS_LEVELS = 4
+QCFS_LEVELS = 8
 #: Mini-batch of the QCFS fine-tuning (small batches give the thresholds more updates).
 QCFS_BATCH = 256
 #: Smallest trainable QCFS threshold (keeps x / lambda finite).

@@ -75,7 +75,7 @@ class ConvertConfig:
     #: Bias calibration steps of the calibrated method (``None``: no calibration).
     calibration_steps: int | None = None
     #: QCFS quantization levels (conversion error vanishes at T = levels).
-    qcfs_levels: int = 4
+    qcfs_levels: int = 8
     #: QCFS fine-tuning epochs, learning rate, mini-batch and early-stopping patience.
     qcfs_epochs: int = 30
     qcfs_learning_rate: float = 1e-3
