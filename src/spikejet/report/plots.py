@@ -30,6 +30,8 @@ HIST_BINS = 40
 #: Quantiles bounding the summary histograms (ignore far tails).
 HIST_RANGE_QUANTILES = (0.001, 0.995)
 CONFUSION_CELL_INCHES = 0.62
+#: y-range factor above the tallest bar, leaving room for the legend.
+LEGEND_HEADROOM = 1.3
 
 
 def _title(name: str) -> str:
@@ -61,7 +63,9 @@ def plot_data_summary(
             for j, (name, counts) in enumerate(split_counts.items()):
                 ax.bar(pos + (j - (len(split_counts) - 1) / 2) * width, counts, width,
                        label=name, color=SPLIT_COLORS.get(name))
-            ax.legend()
+            top = max((max(c) for c in split_counts.values() if len(c)), default=1)
+            ax.set_ylim(0, top * LEGEND_HEADROOM)
+            ax.legend(ncol=len(split_counts), loc="upper center")
         else:
             ax.bar(pos, np.bincount(y, minlength=k), 0.7, color=[_color(i) for i in range(k)])
         ax.set_xticks(pos, list(class_names))
