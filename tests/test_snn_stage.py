@@ -179,3 +179,13 @@ def test_cli_convert_errors(stage_run, tmp_path, capsys):
     assert "--data" in capsys.readouterr().err
     assert main(["convert", str(out / "ann.pt"), "--timesteps", "0", "--out", str(tmp_path / "z.pt")]) == 2
     assert not (tmp_path / "z.pt").exists()
+
+
+def test_seed_2019_quick_is_valid_and_round_trips(tmp_path):
+    from spikejet.config import config_to_yaml, load_config_file
+
+    cfg = resolve_config(preset="seed-2019", quick=True)
+    assert cfg.convert.timesteps == 200 <= cfg.convert.max_timesteps
+    p = tmp_path / "c.yaml"
+    p.write_text(config_to_yaml(cfg))
+    assert resolve_config(load_config_file(p)) == cfg

@@ -46,7 +46,7 @@ SIM_BATCH = 4096
 @register_section(
     "convert",
     presets={"seed-2019": {"method": "snntoolbox", "timesteps": 200}},
-    quick={"qcfs_epochs": 4, "max_timesteps": 64},
+    quick={"qcfs_epochs": 4},
 )
 @dataclass(frozen=True)
 class ConvertConfig:
