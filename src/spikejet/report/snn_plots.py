@@ -62,7 +62,8 @@ def plot_accuracy_vs_timesteps(
                        label=f"within {target_gap * 100:g} point{'s' if target_gap != 0.01 else ''}")
         for lab, t, a in study:
             ax.plot([t], [a * 100], "s", color="0.3", ms=6)
-            ax.annotate(lab, (t, a * 100), textcoords="offset points", xytext=(-6, -12), ha="right", fontsize=8)
+            ax.annotate(lab, (t, a * 100), textcoords="offset points", xytext=(-4, 8), ha="right", va="bottom",
+                        fontsize=8, color="0.3")
         if headline is not None:
             name, t, a = headline
             ax.plot([t], [a * 100], "*", ms=13, color=_color(name, 0), mec="k", mew=0.6, zorder=5,
