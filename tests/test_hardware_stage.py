@@ -19,7 +19,7 @@ from spikejet.hardware import stage as H
 from spikejet.snn.convert import convert
 from spikejet.snn.simulate import simulate
 
-N_TRAIN, N_TEST = 3000, 800
+N_TRAIN, N_TEST = 3000, 500
 T = 12
 
 
@@ -110,6 +110,7 @@ def test_metrics_entry(staged) -> None:
     assert m["reset_changed"] is True
     # 16-64-32-32-5 with the first layer off-chip: 69 compartments on 3 cores (docs/hardware.md)
     assert m["resources"]["compartments"] == 69 and m["resources"]["cores"] == 3
+    assert m["delay_bias_compensation"] is True
     assert m["latency"] == {"steps": T + 3, "window_steps": T, "delay_steps": 3, "seconds": None,
                             "time_per_step_s": None,
                             "assumption": "no wall-clock time per step known: steps only"}
@@ -240,3 +241,48 @@ def test_loihi2_keeps_subtraction_and_skips_the_nir_file(models, tmp_path) -> No
     assert m["reset_changed"] is False and m["resources"]["cores"] == 3
     assert m["nir_file"] is None and "subtract" in m["nir_note"]
     assert m["latency"]["seconds"] == pytest.approx((T + 3) * 1e-5)
+
+
+# --------------------------------------------------------------------------- delay-bias compensation
+
+
+def _random_net(rng, neuron):
+    from spikejet.snn.network import Layer, SpikingNetwork
+    from spikejet.snn.readout import Readout
+
+    sizes = (8, 24, 16, 5)
+    layers = [Layer(rng.normal(0, 1.5 / np.sqrt(a), (b, a)), rng.normal(0.05, 0.08, b),
+                    None if i == 2 else neuron, f"fc{i}")
+              for i, (a, b) in enumerate(zip(sizes, sizes[1:], strict=False))]
+    return SpikingNetwork(tuple(layers), readout=Readout("membrane"))
+
+
+def test_delay_bias_compensation_equals_a_network_without_delays(rng) -> None:
+    """IF layers: starting each chip layer D_k biases lower makes the delayed chip compute exactly what the
+    delay-free chip computes (same spikes, same read-out), which plain delays do not."""
+    from spikejet.hardware.loihi import map_network, run_mapped
+    from spikejet.snn.neurons import IFParams
+
+    net = _random_net(rng, IFParams(threshold=1.0, reset="subtract", v_init=0.5))
+    X = rng.normal(0, 1.5, (300, 8)).astype(np.float32)
+    T = 6
+    delayed = map_network(net, profile="loihi2", n_steps=T, axon_delay=1)
+    free = run_mapped(map_network(net, profile="loihi2", n_steps=T, axon_delay=0), X, T)
+    comp = H.compensate_delay_bias(delayed)
+    np.testing.assert_array_equal(run_mapped(comp, X, T).scores, free.scores)
+    assert not np.array_equal(run_mapped(delayed, X, T).scores, free.scores)
+    # layer k (1-based chip layers) integrates k biases before its first input
+    for k, (a, b) in enumerate(zip(delayed.network.layers, comp.network.layers, strict=True), start=1):
+        np.testing.assert_array_equal(np.asarray(b.v_init), np.asarray(a.v_init) - k * a.compartment.bias_eff)
+
+
+def test_delay_bias_compensation_for_leaky_neurons_is_close(rng) -> None:
+    from spikejet.hardware.loihi import map_network, run_mapped
+    from spikejet.snn.neurons import LIFParams
+
+    net = _random_net(rng, LIFParams(tau_mem=0.02, tau_syn=0.0, threshold=0.5, reset="zero"))
+    X = rng.normal(0, 1.5, (300, 8)).astype(np.float32)
+    T = 8
+    free = run_mapped(map_network(net, profile="loihi1", n_steps=T, axon_delay=0), X, T).predictions
+    comp = run_mapped(H.compensate_delay_bias(map_network(net, profile="loihi1", n_steps=T)), X, T).predictions
+    assert (comp == free).mean() >= 0.95

@@ -46,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host-device", default="cpu", metavar="DEVICE",
                         help="device charged for the off-chip first layer in the 'with host' energy (cpu, gpu, arm)")
     parser.add_argument("--no-curve", action="store_true", help="skip the accuracy at the powers of two below T")
+    parser.add_argument("--no-delay-compensation", action="store_true",
+                        help="start every chip layer at its plain initial voltage (default: lowered by the bias it "
+                             "integrates before its first input arrives through the axon delays; docs/hardware.md)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the Poisson encoder and the subset (default 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress messages")
 
@@ -178,6 +181,7 @@ def _loihi(args, net, T, bundle, out: Path, log) -> int:
     X, y, where = jets
     log(f"evaluating on {where}, T = {T}")
     ev = evaluate_on_loihi(net, X, y, timesteps=T, curve=not args.no_curve, seed=args.seed,
+                           compensate_delays=not args.no_delay_compensation,
                            time_per_step_s=args.time_per_step, time_per_step_source=args.time_source,
                            host_device=args.host_device, log=log, **common)
     classes = tuple(bundle.class_names)

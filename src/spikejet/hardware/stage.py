@@ -43,6 +43,7 @@ __all__ = [
     "LoihiEvaluation",
     "loihi_stage",
     "evaluate_on_loihi",
+    "compensate_delay_bias",
     "spiking_network_of",
     "curve_points",
     "add_energy_estimates",
@@ -97,6 +98,9 @@ class HardwareConfig:
     host_device: str = "cpu"
     #: Write the quantized network as ``loihi.nir`` when NIR can express it.
     write_nir: bool = True
+    #: Start each chip layer's voltage below its initial value by the bias it integrates before its
+    #: first input arrives through the axon delays (:func:`compensate_delay_bias`).
+    compensate_delays: bool = True
 
     def __post_init__(self) -> None:
         def bad(key: str, msg: str) -> ConfigError:
@@ -202,14 +206,63 @@ def add_energy_estimates(metrics: Mapping[str, dict[str, Any]],
     return changed
 
 
+# --------------------------------------------------------------------------- delay-bias compensation
+
+
+def compensate_delay_bias(mapping: Any) -> Any:
+    """The mapping with each chip layer's initial voltage lowered by the bias it integrates before its input.
+
+    On the chip every compartment adds its bias from step 0, but layer ``k``'s
+    first input arrives only after the axon delays of layers ``0..k`` (``D_k``
+    steps): for ``D_k`` steps it integrates its bias alone, which a network
+    without delays never does. Starting the voltage at ``v0' = (v0 - b S)/d**D_k``
+    (``d`` the voltage decay per step, ``S = 1 + d + ... + d**(D_k - 1)``; for
+    IF compartments ``v0 - D_k b``, exact in integers) puts it, when the first
+    input arrives, where the delay-free network starts. Per-compartment initial
+    voltages are a chip setting (Lava's LIF takes a ``v`` array); the mapping's
+    weights, thresholds and biases are unchanged. For leaky compartments it is
+    approximate (integer rounding of the decays).
+    """
+    import dataclasses
+
+    import numpy as np
+
+    from .loihi import DECAY_UNITY, DV_OFFSET, V_MAX, V_MIN
+
+    layers, delay = [], 0
+    for layer in mapping.network.layers:
+        delay += int(layer.axon_delay)
+        comp = layer.compartment
+        bias = np.asarray(comp.bias_eff, dtype=np.float64) * np.ones(layer.n_out)
+        v0 = np.asarray(layer.v_init, dtype=np.float64) * np.ones(layer.n_out)
+        d = 1.0 - (comp.dv + DV_OFFSET) / DECAY_UNITY
+        if delay == 0 or not bias.any():
+            layers.append(layer)
+            continue
+        if d == 1.0:
+            v_new = v0 - delay * bias
+        else:
+            geo = (1.0 - d**delay) / (1.0 - d)
+            v_new = (v0 - bias * geo) / d**delay
+        v_new = np.clip(np.rint(v_new), V_MIN, V_MAX).astype(np.int64)
+        layers.append(dataclasses.replace(layer, v_init=v_new))
+    chip = dataclasses.replace(mapping.network, layers=tuple(layers))
+    return dataclasses.replace(mapping, network=chip)
+
+
 # --------------------------------------------------------------------------- evaluation
 
 
 @dataclass
 class LoihiEvaluation:
-    """What :func:`evaluate_on_loihi` measured: the mapping, scores at T and the metrics extras."""
+    """What :func:`evaluate_on_loihi` measured: the mapping, scores at T and the metrics extras.
+
+    ``mapping`` is what :func:`~spikejet.hardware.loihi.map_network` made; ``chip``
+    is what ran (with the delay-bias compensation, if it was asked for).
+    """
 
     mapping: Any
+    chip: Any
     timesteps: int
     scores: Any
     float_scores: Any
@@ -232,6 +285,7 @@ def evaluate_on_loihi(
     time_per_step_s: float | None = None,
     time_per_step_source: str = "",
     host_device: str = "cpu",
+    compensate_delays: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> LoihiEvaluation:
     """Map ``net`` onto Loihi, run the integer model on standardized ``X`` and measure everything.
@@ -242,6 +296,7 @@ def evaluate_on_loihi(
     MACs and neuron updates on each conventional device (the host cost, kept
     separate), the ANN of the same sizes on the conventional devices, and the
     ratios to the ANN on a GPU with and without the host cost.
+    ``compensate_delays``: run :func:`compensate_delay_bias` of the mapping.
     """
     import numpy as np
 
@@ -266,11 +321,12 @@ def evaluate_on_loihi(
     res = mapping.resources
     log(f"mapped onto {profile}: {res.compartments} compartments, {res.synapses} synapses, {res.cores} cores "
         f"({len(mapping.offchip)} layer(s) off-chip)")
+    chip_mapping = compensate_delay_bias(mapping) if compensate_delays else mapping
     points = curve_points(T) if curve else [T]
     acc_curve: dict[str, float] = {}
     head = None
     for t in points:
-        run = run_mapped(mapping, X, t, seed=seed, batch_size=LOIHI_BATCH)
+        run = run_mapped(chip_mapping, X, t, seed=seed, batch_size=LOIHI_BATCH)
         acc_curve[str(t)] = float((run.predictions == y).mean())
         if t == T:
             head = run
@@ -324,9 +380,10 @@ def evaluate_on_loihi(
         "resources": quant["resources"],
         "quantization": quant["layers"],
         "reset_changed": any(q["reset_changed"] for q in quant["layers"]),
+        "delay_bias_compensation": bool(compensate_delays),
         "total_axon_delay": quant["total_axon_delay"],
     }
-    return LoihiEvaluation(mapping=mapping, timesteps=T, scores=head.scores, float_scores=fres.scores, extra=extra)
+    return LoihiEvaluation(mapping=mapping, chip=chip_mapping, timesteps=T, scores=head.scores, float_scores=fres.scores, extra=extra)
 
 
 # --------------------------------------------------------------------------- report table and figure
@@ -482,7 +539,8 @@ def _loihi_stage(ctx: Any) -> None:
         net, X, y, timesteps=int(T), profile=cfg.profile, first_layer_offchip=cfg.first_layer_offchip,
         axon_delay=cfg.axon_delay, max_chips=cfg.max_chips, allow_reset_change=cfg.allow_reset_change,
         curve=cfg.curve, seed=ctx.seed_for(STAGE_NAME), time_per_step_s=cfg.time_per_step_s,
-        time_per_step_source=cfg.time_per_step_source, host_device=cfg.host_device, log=ctx.log,
+        time_per_step_source=cfg.time_per_step_source, host_device=cfg.host_device,
+        compensate_delays=cfg.compensate_delays, log=ctx.log,
     )
     extra = {"source": source, **ev.extra}
     # ---- the quantized network as NIR (when NIR can express it)
