@@ -75,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = resolve_config(None, preset=args.preset, seed=args.seed, quick=args.quick or None,
                          data_source=args.data, overrides=_overrides(args.set))
-    print(f"machine: {_machine()}")
+    from spikejet.ann.train import ANN_TORCH_THREADS
+
+    print(f"machine: {_machine()}; ANN stages use {ANN_TORCH_THREADS} torch thread(s)")
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"config: preset {cfg.preset}, seed {cfg.seed}, quick {cfg.quick}, data {cfg.data.source}")
     print("ann: " + json.dumps(cfg.to_dict()["ann"]))
