@@ -31,8 +31,8 @@ from spikejet.physics.config import (
 from spikejet.physics.processes import class_process, match_jets
 
 TINY_SEED = 7
-#: The engineering runs: one class (the cheapest to initialise), 3 chunks of 2 jets.
-TINY = dict(jets_per_class=6, classes=("q",), chunk_size=2, seed=TINY_SEED)
+#: The engineering runs: one class (the cheapest to initialise), 2 chunks of 2 jets.
+TINY = dict(jets_per_class=4, classes=("q",), chunk_size=2, seed=TINY_SEED)
 
 
 def _stub_features(constituents: list[np.ndarray]) -> np.ndarray:
@@ -59,7 +59,7 @@ def reference(tmp_path_factory) -> bytes:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(events, "compute_features", _stub_features)
         res = gen.generate(GenerateConfig(**TINY), out, workers=1, quiet=True)
-    assert res.counts == {"q": 6}
+    assert res.counts == {"q": 4}
     assert not gen.chunk_dir_for(out).exists()  # merged, chunks removed
     return out.read_bytes()
 
@@ -152,7 +152,7 @@ def test_interrupt_then_resume_gives_same_bytes(reference, tmp_path, stub_featur
 
     def interrupted(cfg, cls, n, seeds):
         calls.append(cls)
-        if len(calls) == 3:
+        if len(calls) == 2:
             raise KeyboardInterrupt
         return real(cfg, cls, n, seeds)
 
@@ -161,15 +161,16 @@ def test_interrupt_then_resume_gives_same_bytes(reference, tmp_path, stub_featur
         gen.generate(GenerateConfig(**TINY), out, workers=1, quiet=True)
     chunk_dir = gen.chunk_dir_for(out)
     finished = sorted(p.name for p in chunk_dir.glob("*.npz") if not p.name.startswith("."))
-    assert len(finished) == 2 and not out.exists()
+    assert len(finished) == 1 and not out.exists()
     # a killed writer may leave a temporary file; a chunk copied half-way must not count
-    (chunk_dir / ".q-00002-n2-xx.part.npz").write_bytes(b"PK\x03\x04 half")
+    (chunk_dir / ".q-00001-n2-xx.part.npz").write_bytes(b"PK\x03\x04 half")
     tasks = gen.plan_chunks(GenerateConfig(**TINY))
-    (chunk_dir / tasks[2].filename).write_bytes((chunk_dir / finished[0]).read_bytes()[:100])
+    (chunk_dir / tasks[1].filename).write_bytes((chunk_dir / finished[0]).read_bytes()[:100])
 
     monkeypatch.setattr(events, "generate_chunk", real)
     res = gen.generate(GenerateConfig(**TINY), out, workers=1, quiet=True)
-    assert res.chunks_reused == 2 and res.chunks_total == 3
+    assert res.chunks_reused == 1 and res.chunks_total == 2
+    assert not list(chunk_dir.parent.glob(".*part*"))
     assert out.read_bytes() == reference
 
 
@@ -180,7 +181,7 @@ def test_dask_local_cluster_gives_same_bytes(reference, tmp_path, stub_features)
         n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
     ) as cluster:
         res = gen.generate(GenerateConfig(**TINY), out, scheduler=cluster.scheduler_address, quiet=True)
-    assert res.counts == {"q": 6}
+    assert res.counts == {"q": 4}
     assert out.read_bytes() == reference
 
 
