@@ -54,3 +54,15 @@ def test_jettable_subset_and_counts(rng):
     s = t.subset(np.array([5, 0]))
     assert s.y.tolist() == [4, 0] and s.extra["pt"].tolist() == [5.0, 0.0]
     assert s.feature_names == FEATURE_NAMES
+
+
+def test_atomic_path_uses_umask_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "p.txt") as tmp:
+            tmp.write_text("x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "p.txt").stat().st_mode & 0o777 == 0o644
