@@ -73,6 +73,14 @@ def test_figures_render_to_png(metrics, rng, monkeypatch):
     assert figure_png(plot_roc(roc_curves(y, s, class_names=CLASSES))).startswith(PNG_MAGIC)
 
 
+def test_many_confusion_matrices_wrap_into_rows(metrics):
+    m, _, _ = metrics
+    fig = plot_confusions({f"model {i}": m["ann"]["confusion_matrix"] for i in range(5)}, class_names=CLASSES)
+    visible = [a for a in fig.axes if a.get_visible() and a.images]
+    assert len(visible) == 5
+    assert len({round(a.get_position().y0, 3) for a in visible}) == 2  # 3 + 2 on two rows
+
+
 def test_confusion_plot_tolerates_missing_class_rows():
     cm = [[1.0, 0.0], [None, None]]
     assert figure_png(plot_confusions({"x": cm}, class_names=("rest", "t"))).startswith(PNG_MAGIC)

@@ -30,6 +30,8 @@ HIST_BINS = 40
 #: Quantiles bounding the summary histograms (ignore far tails).
 HIST_RANGE_QUANTILES = (0.001, 0.995)
 CONFUSION_CELL_INCHES = 0.62
+#: Confusion matrices per row before wrapping.
+CONFUSION_MAX_COLUMNS = 3
 #: y-range factor above the tallest bar, leaving room for the legend.
 LEGEND_HEADROOM = 1.3
 
@@ -124,9 +126,15 @@ def plot_confusions(
     n = max(1, len(matrices))
     k = len(class_names)
     side = max(3.2, CONFUSION_CELL_INCHES * k + 1.4)
+    ncols = min(n, CONFUSION_MAX_COLUMNS)
+    nrows = -(-n // ncols)
     with hep_style():
-        fig = new_figure(side * n, side)
-        axes = fig.subplots(1, n, squeeze=False)[0]
+        fig = new_figure(side * ncols + 0.8, side * nrows)
+        grid = fig.subplots(nrows, ncols, squeeze=False)
+        axes = list(grid.ravel())
+        for ax in axes[n:]:
+            ax.set_visible(False)
+        axes = axes[:n]
         ticks = [_title(c) for c in class_names]
         im = None
         for ax, (label, cm) in zip(axes, matrices.items(), strict=False):
@@ -145,7 +153,7 @@ def plot_confusions(
             acc = (accuracies or {}).get(label)
             ax.set_title(label if acc is None else f"{label} ({acc * 100:.1f} %)")
         if im is not None:
-            fig.colorbar(im, ax=list(axes), shrink=0.8, label="fraction of true class [%]")
+            fig.colorbar(im, ax=list(grid.ravel()), shrink=0.8, label="fraction of true class [%]")
     return fig
 
 
