@@ -41,7 +41,10 @@ import numpy as np
 from . import __version__
 from .config import RunConfig, config_to_yaml
 from .errors import ConfigError, DataError
+from .hardware.stage import loihi_stage  # importing a stage module registers its config section
 from .io import atomic_path, write_json, write_text
+from .snn.stage import convert_stage
+from .snn.train_stage import snn_rate_stage, snn_surrogate_stage
 
 __all__ = [
     "Stage",
@@ -358,6 +361,10 @@ STAGES: list[Stage] = [
     Stage("split", split_and_scale),
     Stage("train_ann", train_ann_stage),
     Stage("evaluate_ann", evaluate_ann),
+    Stage("convert_snn", convert_stage),
+    Stage("snn_rate", snn_rate_stage),
+    Stage("snn_surrogate", snn_surrogate_stage),
+    Stage("loihi", loihi_stage),
     Stage("report", write_report),
 ]
 

@@ -20,6 +20,7 @@ Later stages reuse it: register a builder for a new ``arch["type"]`` with
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,14 @@ FORMAT_VERSION = 1
 
 _ARCH_BUILDERS: dict[str, Callable[[Mapping[str, Any]], nn.Module]] = {
     "mlp": lambda arch: MLP(tuple(arch["sizes"])),
+}
+
+
+#: Modules that register the builders of model types made by later stages; imported on
+#: demand so that loading an ANN does not import the spiking code.
+_ARCH_MODULES: dict[str, str] = {
+    "snn": "spikejet.snn.bundle",
+    "snn_synaptic": "spikejet.snn.train",
 }
 
 
@@ -178,7 +187,10 @@ def load_bundle(path: str | os.PathLike[str]) -> ModelBundle:
     if missing:
         raise ModelError(f"{p} is a damaged spikejet model file (missing {', '.join(missing)})")
     arch = payload["arch"]
-    builder = _ARCH_BUILDERS.get(arch.get("type") if isinstance(arch, dict) else None)
+    arch_type = arch.get("type") if isinstance(arch, dict) else None
+    if arch_type not in _ARCH_BUILDERS and arch_type in _ARCH_MODULES:
+        importlib.import_module(_ARCH_MODULES[arch_type])  # registers its builder
+    builder = _ARCH_BUILDERS.get(arch_type)
     if builder is None:
         raise ModelError(f"{p}: unknown model architecture {arch!r}; is the stage that made it installed?")
     try:

@@ -28,6 +28,7 @@ SECTION_TITLES: dict[str, str] = {
     "training": "Training",
     "confusion": "Confusion matrices",
     "roc": "ROC curves",
+    "spiking": "Spiking networks",
 }
 
 _CSS = """

@@ -33,6 +33,8 @@ STAGE_TITLES: dict[str, str] = {
     "snn_surrogate": "SNN, surrogate-gradient training",
     "loihi": "Loihi fixed-point model",
 }
+#: Titles of auxiliary trainings (curves only; not model rows of the comparison table).
+STAGE_TITLES_AUX: dict[str, str] = {"snn_qcfs_ann": "QCFS fine-tuning (for conversion)"}
 STAGE_ORDER: tuple[str, ...] = tuple(STAGE_TITLES)
 
 
@@ -50,7 +52,7 @@ class ComparisonRow:
 
 
 def stage_title(stage: str) -> str:
-    return STAGE_TITLES.get(stage, stage)
+    return STAGE_TITLES.get(stage) or STAGE_TITLES_AUX.get(stage, stage)
 
 
 def comparison_rows(metrics: Mapping[str, Mapping[str, Any]]) -> list[ComparisonRow]:
