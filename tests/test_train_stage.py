@@ -181,6 +181,19 @@ def test_cli_train_snn(jets_file, tmp_path, capsys, patched_stages):
     assert set(m) == {"ann", "snn_rate"}
 
 
+def test_cli_train_snn_surrogate_runs_the_conversion_it_starts_from(jets_file, tmp_path, capsys, patched_stages):
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("snn_surrogate: {timesteps: 4, sweep_penalties: []}\nconvert: {compare: [qcfs]}\n")
+    out = tmp_path / "run"
+    rc = main(["train-snn", "--method", "surrogate", "--data", str(jets_file), "--quick", "--quiet", "--out", str(out),
+               "--config", str(cfg_file)])
+    assert rc == 0
+    assert "SNN (surrogate, if)" in capsys.readouterr().out
+    m = json.loads((out / "metrics.json").read_text())
+    assert set(m) == {"ann", "snn_converted", "snn_surrogate"}
+    assert m["snn_surrogate"]["converted_at_same_accuracy"]["method"] == "qcfs"
+
+
 def test_cli_train_snn_errors(jets_file, tmp_path, capsys, patched_stages):
     with pytest.raises(SystemExit) as exc:
         main(["train-snn", "--method", "slayer", "--data", str(jets_file)])

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from spikejet.ann.model import MLP
-from spikejet.errors import ConfigError, DataError
+from spikejet.errors import ConfigError, DataError, ModelError
 from spikejet.snn.bundle import load_network, save_network
 from spikejet.snn.simulate import simulate
 from spikejet.snn.surrogate import (
@@ -333,3 +333,40 @@ def test_training_rejects_bad_data(blobs):
         train_surrogate(net, bad, ytr, Xva, yva, timesteps=2, epochs=1)
     with pytest.raises(ConfigError, match="penalty"):
         train_surrogate(net, Xtr, ytr, Xva, yva, timesteps=2, epochs=1, synops_penalty=-1)
+
+
+@pytest.mark.parametrize("calibration_steps", [None, 8])
+def test_start_from_a_converted_network_is_exact(ann, blobs, calibration_steps):
+    from spikejet.snn.convert import convert
+
+    Xtr, _, Xva, _ = blobs
+    conv = convert(ann, Xtr, "calibrated", calibration_steps=calibration_steps)
+    net = SurrogateNet.from_network(conv, SurrogateOptions(readout="count", v_init=0.1, slope=3.0))
+    # read-out and initial membrane follow the network, the rest the options
+    assert (net.options.neuron, net.options.readout, net.options.v_init, net.options.slope) == ("if", "membrane",
+                                                                                                 0.5, 3.0)
+    T = 12
+    with torch.no_grad():
+        out = net(torch.from_numpy(Xva), T)
+    res = simulate(conv, Xva, T, steps=[T])
+    assert float((res.predictions_at(T) == out.logits.argmax(1).numpy()).mean()) >= 0.99
+    back = net.to_network()
+    for a, b in zip(conv.layers, back.layers, strict=True):
+        np.testing.assert_array_equal(a.weight, b.weight)
+        np.testing.assert_array_equal(a.bias, b.bias)
+        if a.neuron is not None:
+            assert b.neuron.threshold == pytest.approx(a.neuron.threshold, rel=1e-6)
+            assert b.neuron.v_init == pytest.approx(a.neuron.v_init, rel=1e-6)
+    # other neuron models and resets are the options' (the network is then only a starting point)
+    lif = SurrogateNet.from_network(conv, SurrogateOptions(neuron="lif", reset="zero", leak=0.9)).to_network()
+    assert all(ly.neuron.reset == "zero" and ly.neuron.decay_mem == pytest.approx(0.9, rel=1e-6)
+               for ly in lif.layers[:-1])
+
+
+def test_start_from_network_rejects_what_it_cannot_train(ann, blobs):
+    from spikejet.snn.convert import convert
+    from spikejet.snn.readout import Readout
+
+    conv = convert(ann, blobs[0], "calibrated", calibration_steps=None)
+    with pytest.raises(ModelError, match="read-out"):
+        SurrogateNet.from_network(conv.replace(readout=Readout("filtered")))

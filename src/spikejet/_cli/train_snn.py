@@ -35,7 +35,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"this spikejet has no '{stage}' stage in its pipeline; reinstall spikejet")
     cfg = config_from_args(args)
     out = args.out or default_out(cfg) + f"-{args.method}"
-    ctx = pipeline.run(cfg, out, overwrite=args.overwrite, progress=not args.quiet, stages=(*BEFORE, stage))
+    before = BEFORE
+    if args.method == "surrogate" and cfg.snn_surrogate.init == "converted":
+        before = (*BEFORE, "convert_snn")  # the surrogate network starts from the converted one
+    ctx = pipeline.run(cfg, out, overwrite=args.overwrite, progress=not args.quiet, stages=(*before, stage))
     m = ctx.metrics[stage]
     ann = ctx.metrics.get("ann", {}).get("accuracy")
     ann_txt = f" (ANN {ann * 100:.2f} %)" if ann is not None else ""

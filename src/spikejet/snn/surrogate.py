@@ -367,6 +367,43 @@ class SurrogateNet(nn.Module):
                 prev = scales[i] if i < len(scales) else 1.0
         return net
 
+    @classmethod
+    def from_network(cls, net: SpikingNetwork, options: SurrogateOptions | None = None) -> SurrogateNet:
+        """Start from a spiking network (e.g. the QCFS-converted one): its weights, biases, per-layer
+        thresholds, initial membranes (as a fraction of the threshold) and read-out; LIF leaks start
+        at its decays (at ``options.leak`` if it is IF and ``options.neuron`` is ``lif``). ``neuron``,
+        ``reset`` and the training options come from ``options``: with the network's own neuron and
+        reset the module computes exactly what the network does."""
+        import dataclasses
+
+        if net.encoding.kind != "current":
+            raise ModelError("a surrogate network starts from a network with the 'current' encoding")
+        if net.readout.kind not in ("membrane", "count"):
+            raise ModelError(f"cannot start a surrogate network from a {net.readout.kind!r} read-out "
+                             "(membrane or count)")
+        spiking = [ly for ly in net.layers if ly.spiking]
+        if not all(isinstance(ly.neuron, IFParams | LIFParams) for ly in spiking):
+            raise ModelError("a surrogate network starts from a network of IF or LIF layers")
+        if any(isinstance(ly.neuron, LIFParams) and ly.neuron.tau_syn != 0 for ly in spiking):
+            raise ModelError("a surrogate network has no synaptic current filter (LIF tau_syn must be 0)")
+        v_frac = {round(ly.neuron.v_init / ly.neuron.threshold, 6) for ly in spiking}
+        if len(v_frac) != 1:
+            raise ModelError("every layer must start at the same fraction of its threshold")
+        opts = dataclasses.replace(
+            options or SurrogateOptions(),
+            readout="membrane" if net.readout.kind == "membrane" else "count",
+            v_init=float(v_frac.pop()), dt=net.dt,
+        )
+        out = cls(net.sizes, opts, thresholds=[ly.neuron.threshold for ly in spiking])
+        with torch.no_grad():
+            for dst, ly in zip(out.linears, net.layers, strict=True):
+                dst.weight.copy_(torch.from_numpy(np.array(ly.weight)))
+                dst.bias.copy_(torch.from_numpy(np.array(ly.bias)))
+            beta = torch.tensor([min(max(ly.neuron.decay_mem if isinstance(ly.neuron, LIFParams) else opts.leak,
+                                         MIN_LEAK), MAX_LEAK) for ly in spiking])
+            out.leak_logit.copy_(torch.log(beta / (1 - beta)))
+        return out
+
     def to_network(self, *, class_names: Sequence[str] = (), feature_names: Sequence[str] = (),
                    scaler: dict | None = None, meta: dict | None = None) -> SpikingNetwork:
         """The float :class:`SpikingNetwork` that simulates exactly like this module's forward pass."""

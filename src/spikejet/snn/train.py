@@ -204,10 +204,9 @@ def rate_activations_hz(model: nn.Module, X: np.ndarray, dt: float = DEFAULT_DT)
 def _fit(
     model: nn.Module,
     params: Sequence[nn.Parameter],
-    batch_loss: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+    batch_loss: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
     val_score: Callable[[], tuple[float, float]],
-    Xt: torch.Tensor,
-    yt: torch.Tensor,
+    n: int,
     *,
     epochs: int,
     learning_rate: float,
@@ -220,7 +219,8 @@ def _fit(
 ) -> TrainHistory:
     """Adam over shuffled mini-batches; keeps the weights of the best validation objective.
 
-    ``batch_loss(x, y) -> (objective, cross_entropy)``; ``val_score() -> (objective, accuracy)``.
+    ``batch_loss(rows) -> (objective, cross_entropy)`` for a batch of training rows;
+    ``val_score() -> (objective, accuracy)``.
     ``schedule``: ``"cosine"`` (annealed to 0 over ``epochs``) or ``"plateau"`` (halve after 3 flat epochs).
     """
     from tqdm.auto import tqdm
@@ -235,7 +235,6 @@ def _fit(
     best = math.inf
     best_state = copy.deepcopy(model.state_dict())
     wait = 0
-    n = Xt.shape[0]
     t0 = time.perf_counter()
     bar = tqdm(total=epochs, desc=desc, unit="epoch", disable=not progress, leave=False)
     try:
@@ -245,7 +244,7 @@ def _fit(
             total = 0.0
             for start in range(0, n, batch_size):
                 idx = order[start:start + batch_size]
-                obj, ce = batch_loss(Xt[idx], yt[idx])
+                obj, ce = batch_loss(idx)
                 total += float(ce.detach()) * idx.numel()
                 opt.zero_grad(set_to_none=True)
                 obj.backward()
@@ -326,9 +325,9 @@ def train_rate(
                 dst.load_state_dict(s.state_dict())
     use_band = rate_band_hz is not None and rate_weight > 0
 
-    def batch_loss(x, y):
-        logits, rates = _hidden_rates(model, x, dt)
-        ce = F.cross_entropy(logits, y)
+    def batch_loss(idx):
+        logits, rates = _hidden_rates(model, Xt[idx], dt)
+        ce = F.cross_entropy(logits, yt[idx])
         obj = ce
         if use_band:
             obj = ce + rate_weight * sum(band_penalty(r, rate_band_hz) for r in rates) / len(rates)
@@ -343,7 +342,7 @@ def train_rate(
                 obj = ce + rate_weight * sum(band_penalty(r, rate_band_hz) for r in rates) / len(rates)
             return float(obj), float((logits.argmax(1) == yv).double().mean())
 
-    hist = _fit(model, list(model.parameters()), batch_loss, val_score, Xt, yt, epochs=epochs,
+    hist = _fit(model, list(model.parameters()), batch_loss, val_score, Xt.shape[0], epochs=epochs,
                 learning_rate=learning_rate, batch_size=batch_size, patience=patience, seed=seed,
                 schedule="plateau", progress=progress, desc="train SNN (rate)")
     return model, hist
@@ -594,6 +593,9 @@ def train_surrogate(
     batch_size: int = 512,
     patience: int = 5,
     synops_penalty: float = 0.0,
+    teacher_logits: np.ndarray | None = None,
+    distill_weight: float = 0.0,
+    temperature: float = 2.0,
     seed: int = 0,
     progress: bool = False,
 ) -> TrainHistory:
@@ -602,6 +604,9 @@ def train_surrogate(
     Objective: cross entropy of the read-out plus ``synops_penalty`` times the
     mean synaptic operations per jet divided by the equivalent ANN's MACs
     (so ``synops_penalty = 0.1`` costs 0.1 for a network as busy as the ANN).
+    With ``teacher_logits`` (e.g. the ANN's logits on ``X_train``) and
+    ``distill_weight = a > 0`` the cross entropy becomes ``(1 - a) CE + a t^2
+    KL(teacher || student)`` at temperature ``t`` (knowledge distillation).
     Cosine-annealed Adam; the weights with the best validation objective are
     kept. Returns the history (``val_loss`` holds the validation objective).
     """
@@ -616,13 +621,31 @@ def train_surrogate(
     if Xv.shape[0] > MAX_VAL_JETS:
         idx = torch.from_numpy(np.sort(np.random.default_rng(seed).choice(Xv.shape[0], MAX_VAL_JETS, replace=False)))
         Xv, yv = Xv[idx], yv[idx]
+    if not 0.0 <= distill_weight <= 1.0:
+        raise ConfigError(f"distillation weight must be in [0, 1], got {distill_weight}")
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise ConfigError(f"distillation temperature must be positive, got {temperature}")
+    soft = None
+    if distill_weight > 0:
+        if teacher_logits is None:
+            raise ConfigError("distillation needs the teacher's logits on the training jets")
+        soft = torch.as_tensor(np.asarray(teacher_logits, dtype=np.float32))
+        if soft.shape != (Xt.shape[0], net.sizes[-1]):
+            raise DataError(f"teacher logits must have shape {(Xt.shape[0], net.sizes[-1])}, got {tuple(soft.shape)}")
+        soft = F.log_softmax(soft / temperature, dim=1)
     macs = float(count_ann_macs(net.sizes))
     T = int(timesteps)
 
-    def batch_loss(x, y):
-        out = net(x, T)
-        ce = F.cross_entropy(out.logits, y)
-        obj = ce + synops_penalty * out.synops.mean() / macs if synops_penalty > 0 else ce
+    def batch_loss(idx):
+        out = net(Xt[idx], T)
+        ce = F.cross_entropy(out.logits, yt[idx])
+        obj = ce
+        if soft is not None:
+            kl = F.kl_div(F.log_softmax(out.logits / temperature, dim=1), soft[idx], log_target=True,
+                          reduction="batchmean")
+            obj = (1.0 - distill_weight) * ce + distill_weight * temperature**2 * kl
+        if synops_penalty > 0:
+            obj = obj + synops_penalty * out.synops.mean() / macs
         return obj, ce
 
     def val_score():
@@ -630,6 +653,6 @@ def train_surrogate(
         return ev.loss + synops_penalty * ev.synops / macs, ev.accuracy
 
     params = [p for p in net.parameters() if p.requires_grad]
-    return _fit(net, params, batch_loss, val_score, Xt, yt, epochs=epochs, learning_rate=learning_rate,
+    return _fit(net, params, batch_loss, val_score, Xt.shape[0], epochs=epochs, learning_rate=learning_rate,
                 batch_size=batch_size, patience=patience, seed=seed, schedule="cosine", progress=progress,
                 desc=f"train SNN (surrogate, T={T})")

@@ -60,6 +60,7 @@ _RESETS = ("subtract", "zero")
 _SURR_READOUTS = ("membrane", "count")
 _SURROGATES = ("fast_sigmoid", "arctan")
 _INITS = ("ann", "random")
+_SURR_INITS = ("ann", "converted", "random")
 
 
 def _bad(section: str, key: str, msg: str) -> ConfigError:
@@ -81,7 +82,7 @@ def _band(section: str, band: tuple[float, ...]) -> tuple[float, ...]:
 @register_section(
     RATE_STAGE,
     presets={
-        "default": {"neuron": "if", "timesteps": 32, "synapse_tau": None, "readout": "mean",
+        "default": {"neuron": "if", "timesteps": 8, "synapse_tau": None, "readout": "mean",
                     "rate_band_hz": (), "init": "ann", "epochs": 30, "learning_rate": 1e-3},
         "seed-2019": {"neuron": "spiking_relu", "timesteps": 100, "synapse_tau": 0.005, "readout": "last",
                       "max_rate": 100.0, "amplitude": 0.01, "rate_band_hz": (100.0, 200.0), "init": "random",
@@ -142,7 +143,7 @@ class SnnRateConfig:
 
 @register_section(
     SURROGATE_STAGE,
-    presets={},
+    presets={"seed-2019": {"init": "ann"}},
     quick={"epochs": 2, "max_train_jets": 3000, "max_timesteps": 32, "sweep_penalties": (0.1,), "sweep_epochs": 1},
 )
 @dataclass(frozen=True)
@@ -156,7 +157,7 @@ class SnnSurrogateConfig:
     readout: str = "membrane"
     #: Surrogate derivative of the spike (``fast_sigmoid`` or ``arctan``) and its slope.
     surrogate: str = "fast_sigmoid"
-    slope: float = 2.0
+    slope: float = 5.0
     #: Train the per-layer threshold / the LIF leak (else fixed at their start values).
     learn_threshold: bool = True
     learn_leak: bool = True
@@ -170,26 +171,30 @@ class SnnSurrogateConfig:
     timesteps: int = 8
     #: Steps simulated for the accuracy-versus-T curve.
     max_timesteps: int = 64
-    #: ``ann`` (thresholds at the ``percentile`` of the ANN's activations) or ``random``.
-    init: str = "ann"
+    #: ``ann`` (thresholds at the ``percentile`` of the ANN's activations), ``converted`` (the run's
+    #: converted SNN of the ``convert_snn`` stage; ``neuron``/``reset``/``v_init`` follow it) or ``random``.
+    init: str = "converted"
     percentile: float = 99.9
-    epochs: int = 20
-    learning_rate: float = 3e-3
+    epochs: int = 25
+    learning_rate: float = 1e-3
     batch_size: int = 512
-    patience: int = 6
+    patience: int = 8
     #: Penalty on synaptic operations per jet, in units of the ANN's MACs per jet.
-    synops_penalty: float = 0.0
+    synops_penalty: float = 0.03
+    #: Knowledge distillation from the ANN: weight in [0, 1] of the KL term (0: off) and its temperature.
+    distill_weight: float = 0.0
+    temperature: float = 2.0
     #: Train on a seeded subset of at most this many jets (null: all training jets).
     max_train_jets: int | None = None
     #: Penalties of the accuracy-versus-synops sweep (fine-tuned copies of the trained network).
-    sweep_penalties: tuple[float, ...] = (0.03, 0.1, 0.3, 1.0)
-    sweep_epochs: int = 3
+    sweep_penalties: tuple[float, ...] = (0.003, 0.01, 0.1, 0.3)
+    sweep_epochs: int = 4
     dt: float = 0.001
 
     def __post_init__(self) -> None:
         s = SURROGATE_STAGE
         for key, allowed in (("neuron", _SURR_NEURONS), ("reset", _RESETS), ("readout", _SURR_READOUTS),
-                             ("surrogate", _SURROGATES), ("init", _INITS)):
+                             ("surrogate", _SURROGATES), ("init", _SURR_INITS)):
             if getattr(self, key) not in allowed:
                 raise _bad(s, key, f"unknown value {getattr(self, key)!r}; choose one of {', '.join(allowed)}")
         for key in ("slope", "learning_rate", "dt"):
@@ -209,6 +214,9 @@ class SnnSurrogateConfig:
                 raise _bad(s, key, f"must be at least 1, got {getattr(self, key)}")
         if not (math.isfinite(self.synops_penalty) and self.synops_penalty >= 0):
             raise _bad(s, "synops_penalty", f"must be >= 0, got {self.synops_penalty}")
+        if not (math.isfinite(self.distill_weight) and 0 <= self.distill_weight <= 1):
+            raise _bad(s, "distill_weight", f"must be in [0, 1], got {self.distill_weight}")
+        _positive(s, "temperature", self.temperature)
         if self.max_train_jets is not None and self.max_train_jets < 100:
             raise _bad(s, "max_train_jets", f"must be at least 100 (or null for all), got {self.max_train_jets}")
         pens = tuple(float(p) for p in self.sweep_penalties)
@@ -412,12 +420,26 @@ def snn_surrogate_stage(ctx: Any) -> None:
         if bundle is None:
             raise ConfigError("snn_surrogate.init = 'ann' needs the ANN: run the train_ann stage first (or init: random)")
         snet = SurrogateNet.from_mlp(bundle.model, Xtr, opts, percentile=cfg.percentile, seed=seed)
+    elif cfg.init == "converted":
+        conv = ctx.models.get("snn_converted")
+        if conv is None:
+            raise ConfigError("snn_surrogate.init = 'converted' needs the convert_snn stage to run first "
+                              "(or init: ann)")
+        snet = SurrogateNet.from_network(conv, opts)
     else:
         snet = SurrogateNet((Xtr.shape[1], *ctx.config.ann.hidden, len(classes)), opts)
     T = cfg.timesteps
+    teacher = None
+    if cfg.distill_weight > 0:
+        from ..ann.model import predict_logits
+
+        if ctx.models.get("ann") is None:
+            raise ConfigError("snn_surrogate.distill_weight > 0 needs the ANN: run the train_ann stage first")
+        teacher = predict_logits(ctx.models["ann"].model, Xtr)
+    distill = {"teacher_logits": teacher, "distill_weight": cfg.distill_weight, "temperature": cfg.temperature}
     hist = train_surrogate(snet, Xtr, ytr, Xva, yva, timesteps=T, epochs=cfg.epochs, learning_rate=cfg.learning_rate,
                            batch_size=cfg.batch_size, patience=cfg.patience, synops_penalty=cfg.synops_penalty,
-                           seed=seed, progress=ctx.progress)
+                           seed=seed, progress=ctx.progress, **distill)
     ctx.histories[SURROGATE_STAGE] = hist
     write_json(ctx.path(f"history_{SURROGATE_STAGE}.json"), hist.to_dict())
     common = {"class_names": classes, "feature_names": tuple(table.feature_names), "scaler": ctx.scaler.to_dict()}
@@ -440,8 +462,8 @@ def snn_surrogate_stage(ctx: Any) -> None:
             continue
         s2 = copy.deepcopy(snet)
         train_surrogate(s2, Xtr, ytr, Xva, yva, timesteps=T, epochs=cfg.sweep_epochs,
-                        learning_rate=cfg.learning_rate * 0.3, batch_size=cfg.batch_size, patience=cfg.sweep_epochs,
-                        synops_penalty=pen, seed=seed + 1 + k, progress=False)
+                        learning_rate=cfg.learning_rate, batch_size=cfg.batch_size, patience=cfg.sweep_epochs,
+                        synops_penalty=pen, seed=seed + 1 + k, progress=False, **distill)
         r2 = simulate(s2.to_network(**common), Xte, T, seed=seed, steps=[T])
         sweep.append({"synops_penalty": pen, "timesteps": T, "accuracy": r2.accuracy_at(yte, T),
                       "synops": float(r2.synops_per_inference(T).sum())})
