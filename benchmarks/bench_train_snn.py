@@ -18,6 +18,9 @@ Parts (``--parts``, comma separated; default all):
 ``tsweep``  the surrogate stage's settings trained at T = 4, 8, 16 on the main run's split and
             ANN: test accuracy, gap to the ANN, synaptic operations, and the converted (QCFS)
             SNN's operations at the same accuracy -- the issue's target.
+``qat``     the surrogate stage's settings with reset by subtraction or to zero, with and without
+            quantization-aware training, each run on the float simulator and on the Loihi
+            integer model (loihi1 and loihi2 profiles, first layer off-chip) on every test jet.
 ``timing``  seconds per training epoch and peak memory of surrogate training at T = 8..64
             on the full training split (one torch thread).
 
@@ -36,7 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
-PARTS = ("main", "study", "tsweep", "timing")
+PARTS = ("main", "study", "tsweep", "qat", "timing")
 #: The issue's target: within this many points (fraction) of the ANN at T <= TARGET_T.
 TARGET_GAP = 0.005
 TARGET_T = 16
@@ -136,37 +139,94 @@ def part_study(args, out: Path, results: dict) -> None:
                         "snn_rate": {k: v for k, v in r.items() if k != "confusion_matrix"}}
 
 
-def part_tsweep(args, ctx, results: dict) -> None:
-    import numpy as np
+def _start(ctx, opts, seed: int):
+    """The surrogate stage's starting network for ``ctx`` (its config's ``init``)."""
     import torch
 
-    from spikejet.ann.train import torch_threads
-    from spikejet.snn.simulate import simulate
-    from spikejet.snn.surrogate import SurrogateNet, SurrogateOptions
-    from spikejet.snn.train import train_surrogate
+    from spikejet.snn.surrogate import SurrogateNet
 
     cfg = ctx.config.snn_surrogate
-    ann = ctx.metrics["ann"]["accuracy"]
-    Xtr, ytr, Xva, yva, Xte, yte = (ctx.X["train"], ctx.y["train"], ctx.X["val"], ctx.y["val"], ctx.X["test"],
-                                    ctx.y["test"])
-    conv = ctx.models.get("snn_converted")
-    conv_res = simulate(conv, Xte, 256) if conv is not None else None
-    conv_acc = conv_res.accuracy(yte) if conv_res is not None else None
-    print(f"\n== tsweep: surrogate settings of the default preset at T = 4, 8, 16 (ANN {_pct(ann)})")
-    rows = []
+    torch.manual_seed(seed)
+    if cfg.init == "converted":
+        return SurrogateNet.from_network(ctx.models["snn_converted"], opts)
+    if cfg.init == "ann":
+        return SurrogateNet.from_mlp(ctx.models["ann"].model, ctx.X["train"], opts, percentile=cfg.percentile)
+    return SurrogateNet(ctx.models["snn_converted"].sizes, opts)
+
+
+def _options(cfg, **changes):
+    import dataclasses
+
+    from spikejet.snn.surrogate import SurrogateOptions
+
     opts = SurrogateOptions(neuron=cfg.neuron, reset=cfg.reset, readout=cfg.readout, surrogate=cfg.surrogate,
                             slope=cfg.slope, learn_threshold=cfg.learn_threshold, learn_leak=cfg.learn_leak,
                             leak=cfg.leak, v_init=cfg.v_init, quantize=cfg.quantize, dt=cfg.dt)
+    return dataclasses.replace(opts, **changes)
+
+
+def _train(ctx, net, T: int, seed: int) -> float:
+    from spikejet.ann.train import torch_threads
+    from spikejet.snn.train import train_surrogate
+
+    cfg = ctx.config.snn_surrogate
+    t0 = time.perf_counter()
+    with torch_threads(1):
+        train_surrogate(net, ctx.X["train"], ctx.y["train"], ctx.X["val"], ctx.y["val"], timesteps=T,
+                        epochs=cfg.epochs, learning_rate=cfg.learning_rate, batch_size=cfg.batch_size,
+                        patience=cfg.patience, synops_penalty=cfg.synops_penalty, seed=seed)
+    return time.perf_counter() - t0
+
+
+def part_qat(args, ctx, results: dict) -> None:
+    from spikejet.hardware.stage import evaluate_on_loihi
+    from spikejet.snn.simulate import simulate
+
+    cfg = ctx.config.snn_surrogate
+    T = cfg.timesteps
+    Xte, yte = ctx.X["test"], ctx.y["test"]
+    print(f"\n== qat: surrogate at T = {T}, float simulator vs the Loihi integer model ({len(yte)} test jets)")
+    rows = []
+    for reset in ("subtract", "zero"):
+        for quantize in (False, True):
+            net = _start(ctx, _options(cfg, reset=reset, quantize=quantize), args.seed)
+            sec = _train(ctx, net, T, args.seed)
+            snn = net.to_network()
+            res = simulate(snn, Xte, T, steps=[T])
+            row = {"reset": reset, "quantize": quantize, "float_accuracy": res.accuracy_at(yte, T),
+                   "synops": float(res.synops_per_inference(T).sum()), "train_seconds": sec}
+            for prof in ("loihi1", "loihi2"):
+                ev = evaluate_on_loihi(snn, Xte, yte, timesteps=T, profile=prof, curve=False, seed=args.seed)
+                row[prof] = {"accuracy": ev.extra["accuracy_vs_timesteps"][str(T)],
+                             "agreement_with_float": ev.extra["agreement_with_float"],
+                             "reset_changed": ev.extra["reset_changed"]}
+            rows.append(row)
+            print(f"  reset {reset:8s} QAT {'on ' if quantize else 'off'}: float {row['float_accuracy'] * 100:.2f} %, "
+                  f"{row['synops']:.0f} synops/jet; " + "; ".join(
+                      f"{p} {row[p]['accuracy'] * 100:.2f} % (same class as float for "
+                      f"{row[p]['agreement_with_float'] * 100:.1f} %{', reset changed to zero' if row[p]['reset_changed'] else ''})"
+                      for p in ("loihi1", "loihi2")))
+    results["qat"] = rows
+
+
+def part_tsweep(args, ctx, results: dict) -> None:
+    import numpy as np
+
+    from spikejet.snn.simulate import simulate
+
+    cfg = ctx.config.snn_surrogate
+    ann = ctx.metrics["ann"]["accuracy"]
+    Xte, yte = ctx.X["test"], ctx.y["test"]
+    conv = ctx.models.get("snn_converted")
+    conv_res = simulate(conv, Xte, 256) if conv is not None else None
+    conv_acc = conv_res.accuracy(yte) if conv_res is not None else None
+    print(f"\n== tsweep: surrogate settings of the default preset (init {cfg.init}) at T = 4, 8, 16 "
+          f"(ANN {_pct(ann)})")
+    rows = []
     for T in (4, 8, 16):
-        with torch_threads(1):
-            torch.manual_seed(args.seed)
-            net = SurrogateNet.from_mlp(ctx.models["ann"].model, Xtr, opts, percentile=cfg.percentile)
-            t0 = time.perf_counter()
-            train_surrogate(net, Xtr, ytr, Xva, yva, timesteps=T, epochs=cfg.epochs, learning_rate=cfg.learning_rate,
-                            batch_size=cfg.batch_size, patience=cfg.patience, synops_penalty=cfg.synops_penalty,
-                            seed=args.seed)
-            sec = time.perf_counter() - t0
-            res = simulate(net.to_network(), Xte, T, steps=[T])
+        net = _start(ctx, _options(cfg), args.seed)
+        sec = _train(ctx, net, T, args.seed)
+        res = simulate(net.to_network(), Xte, T, steps=[T])
         acc = res.accuracy_at(yte, T)
         syn = float(res.synops_per_inference(T).sum())
         row = {"timesteps": T, "accuracy": acc, "gap_points": (ann - acc) * 100, "synops": syn,
@@ -187,27 +247,24 @@ def part_tsweep(args, ctx, results: dict) -> None:
 
 
 def part_timing(args, ctx, results: dict) -> None:
-    import torch
-
     from spikejet.ann.train import torch_threads
-    from spikejet.snn.surrogate import SurrogateNet, SurrogateOptions
     from spikejet.snn.train import train_surrogate
 
     Xtr, ytr, Xva, yva = ctx.X["train"], ctx.y["train"], ctx.X["val"], ctx.y["val"]
     cfg = ctx.config.snn_surrogate
-    print(f"\n== timing: one surrogate training epoch on {len(Xtr)} jets (batch {cfg.batch_size}, 1 thread)")
+    print(f"\n== timing: one surrogate training epoch on {len(Xtr)} jets (batch {cfg.batch_size}, "
+          f"penalty {cfg.synops_penalty:g}, 1 thread; validation on 2,000 jets)")
     rows = []
     for T in (8, 16, 32, 64):
+        net = _start(ctx, _options(cfg), 0)
         with torch_threads(1):
-            torch.manual_seed(0)
-            net = SurrogateNet.from_mlp(ctx.models["ann"].model, Xtr, SurrogateOptions(neuron=cfg.neuron))
             t0 = time.perf_counter()
             train_surrogate(net, Xtr, ytr, Xva[:2000], yva[:2000], timesteps=T, epochs=1,
-                            batch_size=cfg.batch_size, seed=0)
+                            batch_size=cfg.batch_size, synops_penalty=cfg.synops_penalty, seed=0)
             sec = time.perf_counter() - t0
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         rows.append({"timesteps": T, "seconds_per_epoch": sec, "peak_rss_mib": rss})
-        print(f"  T = {T:2d}: {sec:.1f} s per epoch, peak memory of the process {rss:.0f} MiB")
+        print(f"  T = {T:2d}: {sec:.1f} s per epoch; peak memory of the process so far {rss:.0f} MiB")
     results["timing"] = rows
 
 
@@ -231,12 +288,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     results: dict = {"machine": _machine(), "argv": sys.argv}
     ctx = None
-    if "main" in parts or "tsweep" in parts or "timing" in parts:
+    if any(p in parts for p in ("main", "tsweep", "qat", "timing")):
         ctx = part_main(args, out, results)
     if "study" in parts:
         part_study(args, out, results)
     if "tsweep" in parts:
         part_tsweep(args, ctx, results)
+    if "qat" in parts:
+        part_qat(args, ctx, results)
     if "timing" in parts:
         part_timing(args, ctx, results)
     (out / "bench_train_snn.json").write_text(json.dumps(results, indent=1, default=float))

@@ -166,7 +166,7 @@ class SnnSurrogateConfig:
     #: Membrane at t = 0 as a fraction of the threshold.
     v_init: float = 0.5
     #: Quantization-aware training: 8-bit weights, thresholds in weight steps, 12-bit leaks (on-chip layers).
-    quantize: bool = False
+    quantize: bool = True
     #: Time steps unrolled in training; the headline T.
     timesteps: int = 8
     #: Steps simulated for the accuracy-versus-T curve.
@@ -397,7 +397,8 @@ def snn_surrogate_stage(ctx: Any) -> None:
     from ..ann.model import task_class_names, task_labels
     from ..io import write_json
     from .bundle import save_network
-    from .simulate import simulate
+    from .readout import Readout
+    from .simulate import Probes, simulate
     from .surrogate import SurrogateNet, SurrogateOptions
     from .train import evaluate_surrogate, train_surrogate
 
@@ -505,15 +506,12 @@ def snn_surrogate_stage(ctx: Any) -> None:
                  data_class_names=table.class_names, config=ctx.config.to_dict(), meta=meta)
     ctx.models[SURROGATE_STAGE] = net
 
-    from .readout import Readout
-    from .simulate import Probes
-
     jets = _jet_per_class(yte, len(classes))
     # the study's Fig. 7 view: the output through a 5 ms filter (the network's own read-out is the mean)
     fnet = net.replace(readout=Readout("filtered", "exp", 0.005))
     probe = simulate(fnet, Xte[jets], T_max, probes=Probes(output=True, raster=True), seed=seed)
     _stage_figures(ctx, SURROGATE_STAGE, probe, np.asarray(yte)[jets], classes, head,
-                   activity_label="output current through a 5 ms filter", band=None, converted=converted)
+                   activity_label="output current through a 5 ms filter", band=None)
     _summary_figures(ctx)
     conv_txt = ""
     if same_acc and same_acc["synops"] is not None:
@@ -544,7 +542,7 @@ def _converted_curve(ctx: Any, X, y, T_max: int, seed: int) -> dict | None:
 
 
 def _stage_figures(ctx: Any, stage: str, probe: Any, labels, classes, head: Any, *, activity_label: str,
-                   band, converted: dict | None = None) -> None:
+                   band) -> None:
     from ..report.tables import stage_title
 
     title = stage_title(stage)
@@ -591,17 +589,20 @@ def _summary_figures(ctx: Any) -> None:
         return
     series: dict[str, list[tuple[float, float, str]]] = {}
     avs = sur["accuracy_vs_synops"]
-    series["surrogate, trained network at T = 1..max"] = [
-        (p["synops"], p["accuracy"], f"T={p['timesteps']}") for p in avs["trained_vs_timesteps"]]
-    series[f"surrogate, synops penalty sweep at T = {sur['timesteps']}"] = [
+    series["surrogate, trained network at T = 1, 2, 4, ..."] = [
+        (p["synops"], p["accuracy"], f"T={p['timesteps']}" if p["timesteps"] in (4, 8, 16) else "")
+        for p in avs["trained_vs_timesteps"]]
+    series[f"surrogate, penalty sweep at T = {sur['timesteps']} (labels: penalty)"] = [
         (p["synops"], p["accuracy"], f"{p['synops_penalty']:g}") for p in avs["penalty_sweep"]]
     conv = avs.get("converted_vs_timesteps")
     if conv:
-        series[f"converted ({conv['method']}) at T = 1..max"] = [
-            (p["synops"], p["accuracy"], f"T={p['timesteps']}") for p in conv["points"]]
+        series[f"converted ({conv['method']}) at T = 1, 2, 4, ..."] = [
+            (p["synops"], p["accuracy"], f"T={p['timesteps']}" if p["timesteps"] in (4, 8, 16) else "")
+            for p in conv["points"]]
     rate = ctx.metrics.get(RATE_STAGE)
     if rate is not None:
-        series["rate method (headline)"] = [(rate["synops_per_inference"], rate["accuracy"], f"T={rate['timesteps']}")]
+        series[f"rate method ({rate.get('neuron')}, T = {rate['timesteps']})"] = [
+            (rate["synops_per_inference"], rate["accuracy"], "")]
     same = sur.get("converted_at_same_accuracy")
     ctx.add_figure(
         "snn_accuracy_vs_synops",
@@ -622,7 +623,7 @@ def plot_methods_vs_timesteps(curves, *, ann_accuracy: float, study=()) -> Any:
 
     colors = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
     with hep_style():
-        fig = new_figure(6.8, 4.6)
+        fig = new_figure(9.0, 4.8)
         ax = fig.subplots()
         t_max = 1
         lo = ann_accuracy * 100 - 20
@@ -644,39 +645,46 @@ def plot_methods_vs_timesteps(curves, *, ann_accuracy: float, study=()) -> Any:
         ax.set_ylim(max(lo, 0), ann_accuracy * 100 + 3)
         ax.set_xlabel("time steps T")
         ax.set_ylabel("test accuracy [%]")
-        ax.legend(loc="lower right", fontsize=7)
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7)
     return fig
 
 
 def plot_accuracy_vs_synops(series, *, ann_accuracy: float, ann_macs: float, converted: dict | None = None) -> Any:
-    """Accuracy (%) versus synaptic operations per jet (log axis), one line per series."""
+    """Accuracy (%) versus synaptic operations per jet (log axis), one line per series of
+    ``(synops, accuracy, label)`` points (empty labels are not written)."""
     import numpy as np
 
     from ..report.style import hep_style, new_figure
 
     colors = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00")
+    lo = ann_accuracy * 100 - 6.0
     with hep_style():
-        fig = new_figure(6.8, 4.6)
+        fig = new_figure(9.0, 4.8)
         ax = fig.subplots()
+        xs = [ann_macs]
         for i, (name, pts) in enumerate(series.items()):
             pts = sorted(pts)
             x = np.maximum([p[0] for p in pts], 1.0)
             yv = np.array([p[1] for p in pts]) * 100
             ax.plot(x, yv, "-o" if len(pts) > 1 else "D", ms=4, lw=1.4, color=colors[i % len(colors)], label=name)
-            if len(pts) <= 8:
-                for xx, yy, (_, _, lab) in zip(x, yv, pts, strict=True):
-                    ax.annotate(lab, (xx, yy), textcoords="offset points", xytext=(3, -9), fontsize=6)
+            xs += [float(v) for v, a in zip(x, yv, strict=True) if a >= lo]
+            for xx, yy, (_, _, lab) in zip(x, yv, pts, strict=True):
+                if lab and yy >= lo:
+                    ax.annotate(lab, (xx, yy), textcoords="offset points", xytext=(4, -10), fontsize=7,
+                                color=colors[i % len(colors)])
         if converted and converted.get("synops") is not None:
-            ax.plot([converted["synops"]], [converted["accuracy"] * 100], "X", ms=8, color="#D55E00",
-                    label=f"converted ({converted['method']}) at the same accuracy, T = {converted['timesteps']}")
+            ax.plot([converted["synops"]], [converted["accuracy"] * 100], "X", ms=9, color="#009E73", mec="k",
+                    mew=0.6, label=f"converted ({converted['method']}) at the surrogate's accuracy: "
+                                   f"T = {converted['timesteps']}")
+            xs.append(converted["synops"])
         ax.axvline(ann_macs, color="0.4", ls=":", lw=1.2, label=f"ANN: {ann_macs:,.0f} MACs per jet")
         ax.axhline(ann_accuracy * 100, color="k", ls="--", lw=1.2, label=f"ANN {ann_accuracy * 100:.2f} %")
         ax.set_xscale("log")
+        ax.set_xlim(min(xs) / 1.5, max(xs) * 1.5)
+        ax.set_ylim(lo, ann_accuracy * 100 + 1.0)
         ax.set_xlabel("synaptic operations per jet")
         ax.set_ylabel("test accuracy [%]")
-        lo = min([ann_accuracy * 100 - 10] + [p[1] * 100 for pts in series.values() for p in pts if p[1] > 0.3])
-        ax.set_ylim(lo, ann_accuracy * 100 + 2)
-        ax.legend(loc="lower right", fontsize=7)
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7)
     return fig
 
 
@@ -743,9 +751,9 @@ def plot_rate_histograms(rates, names, *, band=None) -> Any:
         top = max([float(np.max(r)) for r in rates if len(r)] + [1.0])
         bins = np.linspace(0, top * 1.02, 21)
         for ax, r, name in zip(axes, rates, names, strict=False):
-            ax.hist(r, bins=bins, color="#0072B2", alpha=0.85)
+            ax.hist(r, bins=bins, color="#0072B2", zorder=2)
             if band:
-                ax.axvspan(*band, color="0.85", alpha=0.6, lw=0, label=f"{band[0]:g}-{band[1]:g} Hz")
+                ax.axvspan(*band, color="0.88", lw=0, zorder=0, label=f"target band {band[0]:g}-{band[1]:g} Hz")
                 ax.legend(fontsize=7)
             ax.set_title(f"{name}: mean {float(np.mean(r)):.0f} Hz", fontsize=9)
             ax.set_xlabel("firing rate [Hz]")
