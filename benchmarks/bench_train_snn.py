@@ -246,6 +246,30 @@ def part_tsweep(args, ctx, results: dict) -> None:
     results["tsweep"] = {"ann_accuracy": ann, "rows": rows, "target": verdict}
 
 
+def _graph_bytes(T: int, batch: int) -> int:
+    """Bytes the autograd graph of one batch keeps for the backward pass over T steps (sum of the
+    saved tensors; storage shared between them is counted once per use, so an upper bound)."""
+    import torch
+
+    from spikejet.snn.surrogate import SurrogateNet, SurrogateOptions
+
+    torch.manual_seed(0)
+    net = SurrogateNet((16, 64, 32, 32, 5), SurrogateOptions(quantize=True))
+    x, y = torch.randn(batch, 16), torch.randint(0, 5, (batch,))
+    total = 0
+
+    def pack(t):
+        nonlocal total
+        total += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = net(x, T)
+        loss = torch.nn.functional.cross_entropy(out.logits, y) + 1e-5 * out.synops.mean()
+    loss.backward()
+    return total
+
+
 def part_timing(args, ctx, results: dict) -> None:
     from spikejet.ann.train import torch_threads
     from spikejet.snn.train import train_surrogate
@@ -263,8 +287,11 @@ def part_timing(args, ctx, results: dict) -> None:
                             batch_size=cfg.batch_size, synops_penalty=cfg.synops_penalty, seed=0)
             sec = time.perf_counter() - t0
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        rows.append({"timesteps": T, "seconds_per_epoch": sec, "peak_rss_mib": rss})
-        print(f"  T = {T:2d}: {sec:.1f} s per epoch; peak memory of the process so far {rss:.0f} MiB")
+        graph = _graph_bytes(T, cfg.batch_size)
+        rows.append({"timesteps": T, "seconds_per_epoch": sec, "peak_rss_mib": rss, "graph_bytes": graph,
+                     "graph_bytes_per_jet_step": graph / (cfg.batch_size * T)})
+        print(f"  T = {T:2d}: {sec:.1f} s per epoch; the autograd graph of one batch keeps {graph / 2**20:.1f} MiB "
+              f"({graph / (cfg.batch_size * T):.0f} bytes per jet and step); process peak so far {rss:.0f} MiB")
     results["timing"] = rows
 
 
