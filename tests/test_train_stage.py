@@ -125,6 +125,20 @@ def test_model_files_reproduce_metrics_and_load(stage_run, tmp_path):
     assert ev.metrics["snn_rate"]["accuracy"] == pytest.approx(ctx.metrics["snn_rate"]["accuracy"], abs=1e-12)
 
 
+def test_same_seed_same_numbers(stage_run, tmp_path):
+    cfg, out, ctx = stage_run
+    again = pipeline.run(cfg, tmp_path / "again", progress=False, stages=STAGES)
+    first = json.loads((out / "metrics.json").read_text())
+    second = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    for stage in ("snn_rate", "snn_surrogate"):
+        assert first[stage] == second[stage], stage
+    a, _, _ = load_network(out / "snn_surrogate.pt")
+    b, _, _ = load_network(tmp_path / "again" / "snn_surrogate.pt")
+    for la, lb in zip(a.layers, b.layers, strict=True):
+        np.testing.assert_array_equal(la.weight, lb.weight)
+    assert again.metrics["snn_surrogate"]["accuracy"] == ctx.metrics["snn_surrogate"]["accuracy"]
+
+
 def test_histories_and_figures(stage_run):
     cfg, out, ctx = stage_run
     for stage in ("snn_rate", "snn_surrogate"):
