@@ -205,7 +205,7 @@ def _fit(
     model: nn.Module,
     params: Sequence[nn.Parameter],
     batch_loss: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
-    val_score: Callable[[], tuple[float, float]],
+    val_score: Callable[[], tuple[float, float, float]],
     n: int,
     *,
     epochs: int,
@@ -220,7 +220,9 @@ def _fit(
     """Adam over shuffled mini-batches; keeps the weights of the best validation objective.
 
     ``batch_loss(rows) -> (objective, cross_entropy)`` for a batch of training rows;
-    ``val_score() -> (objective, accuracy)``.
+    ``val_score() -> (objective, cross_entropy, accuracy)``. The history's losses are cross
+    entropies (comparable between training and validation); the best epoch is the one with
+    the lowest validation objective (cross entropy plus penalties).
     ``schedule``: ``"cosine"`` (annealed to 0 over ``epochs``) or ``"plateau"`` (halve after 3 flat epochs).
     """
     from tqdm.auto import tqdm
@@ -250,11 +252,11 @@ def _fit(
                 obj.backward()
                 opt.step()
             model.eval()
-            vobj, vacc = val_score()
+            vobj, vce, vacc = val_score()
             if not math.isfinite(vobj):
                 raise ConfigError(f"{desc}: training diverged (validation loss is not finite); lower the learning rate")
             hist.train_loss.append(total / n)
-            hist.val_loss.append(vobj)
+            hist.val_loss.append(vce)
             hist.val_accuracy.append(vacc)
             hist.learning_rate.append(float(opt.param_groups[0]["lr"]))
             if vobj < best - 1e-5:
@@ -340,7 +342,7 @@ def train_rate(
             obj = ce
             if use_band:
                 obj = ce + rate_weight * sum(band_penalty(r, rate_band_hz) for r in rates) / len(rates)
-            return float(obj), float((logits.argmax(1) == yv).double().mean())
+            return float(obj), float(ce), float((logits.argmax(1) == yv).double().mean())
 
     hist = _fit(model, list(model.parameters()), batch_loss, val_score, Xt.shape[0], epochs=epochs,
                 learning_rate=learning_rate, batch_size=batch_size, patience=patience, seed=seed,
@@ -608,7 +610,8 @@ def train_surrogate(
     ``distill_weight = a > 0`` the cross entropy becomes ``(1 - a) CE + a t^2
     KL(teacher || student)`` at temperature ``t`` (knowledge distillation).
     Cosine-annealed Adam; the weights with the best validation objective are
-    kept. Returns the history (``val_loss`` holds the validation objective).
+    kept. Returns the history (losses are cross entropies; the best epoch minimizes the
+    validation objective).
     """
     Xt, yt = _xy(X_train, y_train, "training set")
     Xv, yv = _xy(X_val, y_val, "validation set")
@@ -650,7 +653,7 @@ def train_surrogate(
 
     def val_score():
         ev = evaluate_surrogate(net, Xv, yv, T)
-        return ev.loss + synops_penalty * ev.synops / macs, ev.accuracy
+        return ev.loss + synops_penalty * ev.synops / macs, ev.loss, ev.accuracy
 
     params = [p for p in net.parameters() if p.requires_grad]
     return _fit(net, params, batch_loss, val_score, Xt.shape[0], epochs=epochs, learning_rate=learning_rate,
