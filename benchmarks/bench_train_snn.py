@@ -81,8 +81,6 @@ def _run(preset: str, args, out: Path, stages: tuple[str, ...]):
 
     pipeline = _with_snn_stages()
     over: dict = {"data": {"max_jets": args.max_jets}} if args.max_jets else {}
-    if args.quick and preset == "seed-2019":
-        over["convert"] = {"timesteps": None}  # the study's 200 steps exceed --quick's 64
     cfg = resolve_config(preset=preset, seed=args.seed, quick=args.quick or None, data_source=args.data,
                          overrides=over or None)
     t0 = time.perf_counter()
