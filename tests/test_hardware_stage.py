@@ -59,7 +59,9 @@ def models():
 
 def _ctx(tmp_path, models, *, overrides=None, extra_models=None):
     bundle, net, Xte, yte = models
-    cfg = resolve_config(seed=5, data_source="unused.h5", overrides={"loihi": dict(overrides or {})})
+    # these tests exercise the Loihi 1 path (reset to zero on the chip); the default preset uses loihi2
+    cfg = resolve_config(seed=5, data_source="unused.h5",
+                         overrides={"loihi": {"profile": "loihi1", **dict(overrides or {})}})
     ctx = pipeline.RunContext(config=cfg, run_dir=tmp_path, progress=False)
     ctx.X, ctx.y = {"test": Xte}, {"test": yte}
     ctx.models = {"ann": bundle, "snn_converted": net, **(extra_models or {})}
@@ -86,7 +88,8 @@ def staged(models, tmp_path_factory):
 
 def test_config_section_defaults_and_validation() -> None:
     cfg = resolve_config(data_source="x.h5")
-    assert cfg.loihi.profile == "loihi1" and cfg.loihi.sources == ("snn_surrogate", "snn_converted")
+    assert cfg.loihi.profile == "loihi2" and cfg.loihi.sources == ("snn_surrogate", "snn_converted")
+    assert resolve_config(data_source="x.h5", preset="seed-2019").loihi.profile == "loihi1"
     assert resolve_config(data_source="x.h5", quick=True).loihi.max_jets == 2000
     for bad, match in [({"profile": "loihi3"}, "loihi.profile"), ({"max_chips": 0}, "loihi.max_chips"),
                        ({"time_per_step_s": 1e-5}, "time_per_step_source"), ({"host_device": "loihi"}, "host_device"),

@@ -6,7 +6,8 @@ import argparse
 import sys
 
 NAME = "run"
-HELP = "run the whole study (load -> split -> train ANN -> evaluate -> report) into a run directory"
+HELP = ("run the whole study (load -> split -> ANN -> ANN->SNN conversion -> rate and surrogate SNN "
+        "training -> Loihi model -> report) into a run directory")
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:

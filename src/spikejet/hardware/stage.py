@@ -66,7 +66,9 @@ REFERENCE_DEVICE = "gpu"
 LOIHI_BATCH = 4096
 
 
-@register_section("loihi", quick={"max_jets": 2000})
+#: The default preset deploys on Loihi 2, which keeps reset by subtraction (with the surrogate
+#: stage's 8-bit QAT the integer model then equals the float SNN); seed-2019 uses the study's Loihi 1.
+@register_section("loihi", presets={"default": {"profile": "loihi2"}}, quick={"max_jets": 2000})
 @dataclass(frozen=True)
 class HardwareConfig:
     """Settings of the "loihi" stage (docs/hardware.md)."""
