@@ -106,7 +106,8 @@ def balanced_class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     return w
 
 
-def _as_xy(X: np.ndarray, y: np.ndarray, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+def as_xy_tensors(X: np.ndarray, y: np.ndarray, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validated float32 feature and int64 label tensors of one data set (DataError if unusable)."""
     X = np.asarray(X)
     y = np.asarray(y)
     if X.ndim != 2 or y.shape != (X.shape[0],):
@@ -137,8 +138,8 @@ def train_ann(
     """
     from tqdm.auto import tqdm
 
-    Xt, yt = _as_xy(X_train, y_train, "training set")
-    Xv, yv = _as_xy(X_val, y_val, "validation set")
+    Xt, yt = as_xy_tensors(X_train, y_train, "training set")
+    Xv, yv = as_xy_tensors(X_val, y_val, "validation set")
     with torch.no_grad():
         n_out = int(model(Xt[:1]).shape[1])
     if int(yt.max()) >= n_out or int(yv.max()) >= n_out:

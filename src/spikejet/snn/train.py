@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..ann.bundle import ModelBundle, register_arch
-from ..ann.train import TrainHistory
+from ..ann.train import TrainHistory, as_xy_tensors
 from ..errors import ConfigError, DataError, ModelError
 from .bundle import SpikingModule
 from .encoding import Encoding
@@ -80,16 +80,7 @@ SYNAPTIC_ARCH = "snn_synaptic"
 MAX_VAL_JETS = 10000
 
 
-def _xy(X: np.ndarray, y: np.ndarray, what: str) -> tuple[torch.Tensor, torch.Tensor]:
-    X = np.asarray(X)
-    y = np.asarray(y)
-    if X.ndim != 2 or y.shape != (X.shape[0],):
-        raise DataError(f"{what}: features must be [n, k] and labels [n], got {X.shape} and {y.shape}")
-    if X.shape[0] == 0:
-        raise DataError(f"{what}: no jets; use more jets")
-    if not np.isfinite(X).all():
-        raise DataError(f"{what}: features contain NaN or inf; clean the data first")
-    return torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32)), torch.as_tensor(y.astype(np.int64))
+_xy = as_xy_tensors  # the ANN trainer's validation of (X, y)
 
 
 # =========================================================================== rate method
