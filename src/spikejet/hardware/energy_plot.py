@@ -20,7 +20,7 @@ from ..io import atomic_path
 __all__ = ["plot_energy"]
 
 #: Figure size in inches (two panels side by side).
-FIGSIZE = (11.0, 4.2)
+FIGSIZE = (13.0, 4.6)
 DPI = 130
 
 
@@ -55,6 +55,7 @@ def plot_energy(rows: Sequence[dict], path: str | os.PathLike[str], *, title: st
 
     markers = "osD^v<>p*h"
     have_acc = False
+    legends = []
     for k, model in enumerate(models):
         for j, d in enumerate(devices):
             r = table.get((model, d))
@@ -62,21 +63,34 @@ def plot_energy(rows: Sequence[dict], path: str | os.PathLike[str], *, title: st
                 continue
             have_acc = True
             ax_a.scatter(r["energy_j"], 100.0 * r["accuracy"], marker=markers[j % len(markers)],
-                         color=f"C{k}", label=f"{model} / {d}")
+                         color=f"C{k}")
     ax_a.set_xscale("log")
     ax_a.set_xlabel("energy per inference [J]")
     ax_a.set_ylabel("accuracy [%]")
     ax_a.set_title("accuracy vs energy")
     ax_a.grid(alpha=0.3, which="both")
     if have_acc:
-        ax_a.legend(fontsize="x-small", ncol=2)
+        # colour = model, marker = device: two short legends beside the panel instead of one per point
+        from matplotlib.lines import Line2D
+
+        model_handles = [Line2D([], [], marker="o", ls="", color=f"C{k}", label=m) for k, m in enumerate(models)]
+        device_handles = [Line2D([], [], marker=markers[j % len(markers)], ls="", color="0.3", label=d)
+                          for j, d in enumerate(devices)]
+        first = ax_a.legend(handles=model_handles, fontsize="x-small", loc="upper left",
+                            bbox_to_anchor=(1.02, 1.0), title="model", title_fontsize="x-small")
+        ax_a.add_artist(first)
+        legends.append(first)
+        second = ax_a.legend(handles=device_handles, fontsize="x-small", loc="lower left",
+                    bbox_to_anchor=(1.02, 0.0), title="device", title_fontsize="x-small")
+        legends.append(second)
     else:
         ax_a.text(0.5, 0.5, "no accuracies given", ha="center", va="center", transform=ax_a.transAxes)
     if title:
-        fig.suptitle(title)
+        legends.append(fig.suptitle(title))
     fig.tight_layout()
     dest = Path(path)
     with atomic_path(dest) as tmp:
-        fig.savefig(tmp, dpi=DPI, format=dest.suffix.lstrip(".") or "png")
+        fig.savefig(tmp, dpi=DPI, format=dest.suffix.lstrip(".") or "png", bbox_inches="tight",
+                    bbox_extra_artists=legends)
     plt.close(fig)
     return dest
