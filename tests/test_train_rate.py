@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from _synthetic import blobs as _blobs_data
 from spikejet.ann.bundle import load_bundle, save_bundle
 from spikejet.errors import ConfigError, DataError, ModelError
 from spikejet.snn.neurons import IFParams, LIFParams, SpikingReLUParams, init_state, rate, step
@@ -26,29 +27,14 @@ STUDY_NEURON = SpikingReLUParams(amplitude=0.01, max_rate=100.0, dt=1e-3)
 IF_NEURON = IFParams(threshold=1.0, reset="subtract", v_init=0.5)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
-
-
-def _blobs(rng: np.random.Generator, n: int, d: int = 6, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    centers = np.zeros((k, d))
-    for c in range(k):
-        centers[c, c] = 2.0
-        centers[c, (c + 3) % d] = -1.0
-    y = rng.integers(0, k, size=n)
-    X = rng.normal(size=(n, d)) + centers[y]
-    return X.astype(np.float32), y.astype(np.int64)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
 def blobs():
     rng = np.random.default_rng(77)
-    Xtr, ytr = _blobs(rng, 1200)
-    Xva, yva = _blobs(rng, 150)
+    Xtr, ytr = _blobs_data(rng, 1200)
+    Xva, yva = _blobs_data(rng, 150)
     return Xtr, ytr, Xva, yva
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from _synthetic import blobs as _blobs_data
 from spikejet.ann.model import MLP
 from spikejet.errors import ConfigError, DataError, ModelError
 from spikejet.snn.bundle import load_network, save_network
@@ -25,29 +26,14 @@ from spikejet.snn.train import evaluate_surrogate, train_surrogate
 SIZES = (6, 10, 8, 3)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
-
-
-def _blobs(rng: np.random.Generator, n: int, d: int = 6, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    centers = np.zeros((k, d))
-    for c in range(k):
-        centers[c, c] = 2.0
-        centers[c, (c + 3) % d] = -1.0
-    y = rng.integers(0, k, size=n)
-    X = rng.normal(size=(n, d)) + centers[y]
-    return X.astype(np.float32), y.astype(np.int64)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
 def blobs():
     rng = np.random.default_rng(2024)
-    Xtr, ytr = _blobs(rng, 1200)
-    Xva, yva = _blobs(rng, 300)
+    Xtr, ytr = _blobs_data(rng, 1200)
+    Xva, yva = _blobs_data(rng, 300)
     return Xtr, ytr, Xva, yva
 
 
