@@ -65,3 +65,13 @@ def test_first_w_chunk_regenerates_bit_identically(tmp_path):
     np.testing.assert_array_equal(again.X, shipped.X[w_rows])
     np.testing.assert_array_equal(again.extra["pt"], shipped.extra["pt"][w_rows])
     assert again.counts().tolist() == [0, 0, 500, 0, 0]
+
+
+def test_data_info_json_to_stdout(capsys, tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["data", "info", "default", "--json", "-"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["n_jets"] == 100_000
+    assert list(tmp_path.iterdir()) == []

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "write_json", "write_text", "write_bytes"]
+__all__ = ["atomic_path", "json_text", "write_json", "write_text", "write_bytes"]
 
 
 @contextlib.contextmanager
@@ -67,5 +67,10 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(obj).__name__}")
 
 
+def json_text(obj: Any) -> str:
+    """``obj`` as indented JSON text (numpy arrays and scalars, paths allowed), newline-terminated."""
+    return json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n"
+
+
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
-    write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+    write_text(path, json_text(obj))

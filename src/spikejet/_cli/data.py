@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("info", help="counts, per-class feature summaries and mass peaks")
     p.add_argument("source", metavar="FILE|default", help=SOURCE_HELP)
     p.add_argument("--drop-invalid", action="store_true", help="drop jets with NaN/inf features (reported)")
-    p.add_argument("--json", metavar="FILE", help="also write the summary as JSON")
+    p.add_argument("--json", metavar="FILE", help="also write the summary as JSON ('-': only JSON, on stdout)")
 
     p = sub.add_parser("plot", help="figure of the 16 feature distributions per class")
     p.add_argument("source", metavar="FILE|default", help=SOURCE_HELP)
@@ -66,6 +66,11 @@ def _info(args: argparse.Namespace) -> int:
 
     table, _ = _load(args.source, args.drop_invalid)
     summary = summarize(table)
+    if args.json == "-":
+        from spikejet.io import json_text
+
+        sys.stdout.write(json_text(summary))
+        return 0
     sys.stdout.write(format_summary(summary))
     if args.json:
         write_json(args.json, summary)
