@@ -16,29 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import yaml
-
-
-def _machine() -> str:
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (
-        f"{cpu}; {os.cpu_count()} logical CPUs; Python {platform.python_version()}; "
-        f"torch {torch.__version__} ({torch.get_num_threads()} threads); {platform.system()} {platform.release()}"
-    )
+from _machine import torch_machine
 
 
 def _overrides(pairs: list[str]) -> dict:
@@ -77,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
                          data_source=args.data, overrides=_overrides(args.set))
     from spikejet.ann.train import ANN_TORCH_THREADS
 
-    print(f"machine: {_machine()}; ANN stages use {ANN_TORCH_THREADS} torch thread(s)")
+    print(f"machine: {torch_machine()}; ANN stages use {ANN_TORCH_THREADS} torch thread(s)")
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"config: preset {cfg.preset}, seed {cfg.seed}, quick {cfg.quick}, data {cfg.data.source}")
     print("ann: " + json.dumps(cfg.to_dict()["ann"]))

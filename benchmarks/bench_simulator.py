@@ -28,6 +28,7 @@ import time
 
 import numpy as np
 import torch
+from _machine import cpu_model
 
 SIZES = (16, 64, 32, 32, 5)
 CASES = ((1024, 16), (1024, 64), (1, 16), (1, 64))
@@ -97,15 +98,7 @@ class SnnTorchNet:
 
 
 def machine() -> dict:
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_model()
     out = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
            "torch_threads": torch.get_num_threads()}
     try:

@@ -31,31 +31,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _machine import torch_machine
+
 PARTS = ("main", "study", "tsweep", "qat", "timing")
 #: The issue's target: within this many points (fraction) of the ANN at T <= TARGET_T.
 TARGET_GAP = 0.005
 TARGET_T = 16
-
-
-def _machine() -> str:
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (f"{cpu}; {os.cpu_count()} logical CPUs; Python {platform.python_version()}; torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads); {platform.system()} {platform.release()}")
 
 
 def _with_snn_stages():
@@ -309,9 +296,9 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="bench_train_snn_"))
     out.mkdir(parents=True, exist_ok=True)
-    print(f"machine: {_machine()}")
+    print(f"machine: {torch_machine()}")
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
-    results: dict = {"machine": _machine(), "argv": sys.argv}
+    results: dict = {"machine": torch_machine(), "argv": sys.argv}
     ctx = None
     if any(p in parts for p in ("main", "tsweep", "qat", "timing")):
         ctx = part_main(args, out, results)
