@@ -33,13 +33,7 @@ def _blobs(rng, n, *, sep=1.5, weights=None):
     return X, y.astype(np.int64)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks: one thread is fastest and leaves the shared cores to others."""
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

@@ -30,12 +30,7 @@ def synthetic_table(rng: np.random.Generator, n: int = N_JETS) -> JetTable:
     return JetTable(X, y)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -18,14 +18,7 @@ from spikejet.snn.neurons import IFParams, LIFParams, SpikingReLUParams
 from spikejet.snn.readout import Readout
 from spikejet.snn.simulate import simulate
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny matrices: one thread is fastest, and immune to other jobs on the shared cores."""
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 

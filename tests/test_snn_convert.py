@@ -19,13 +19,7 @@ SIZES = (8, 24, 16, 3)
 #: The equivalence requirement of the issue: same class as the ANN for >= 99 % of jets at large T.
 AGREEMENT = 0.99
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny matrices: one thread is fastest, and immune to other jobs on the shared cores."""
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 

@@ -17,13 +17,7 @@ from spikejet.snn import neurons as N
 #: by at most one period's worth of spikes, so rates agree within ~1/STEPS.
 STEPS = 2000
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny matrices: one thread is fastest, and immune to other jobs on the shared cores."""
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 

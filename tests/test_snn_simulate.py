@@ -15,13 +15,7 @@ from spikejet.snn.simulate import Probes, simulate
 
 SIZES = (6, 10, 8, 3)
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny matrices: one thread is fastest, and immune to other jobs on the shared cores."""
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 
