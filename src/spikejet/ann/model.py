@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import AnnConfig
+from ..config.sections import AnnConfig
 from ..errors import ConfigError
 
 __all__ = ["MLP", "build_mlp", "task_class_names", "predict_logits", "predict_proba"]

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import AnnConfig
+from ..config.sections import AnnConfig
 from ..errors import ConfigError, DataError
 
 __all__ = [

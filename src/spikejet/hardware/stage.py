@@ -28,12 +28,11 @@ Only light imports at module level: the config section must register cheaply.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import register_section
+from ..config.sections import CONVENTIONAL_HOSTS, HardwareConfig
 from ..errors import ConfigError, HardwareError, ModelError
 
 __all__ = [
@@ -56,79 +55,10 @@ __all__ = [
 STAGE_NAME = "loihi"
 #: The quantized network of the stage, as a NIR graph.
 NIR_FILE = "loihi.nir"
-#: Spiking stages whose models the stage may take, best first.
-DEFAULT_SOURCES: tuple[str, ...] = ("snn_surrogate", "snn_converted")
-_PROFILES: tuple[str, ...] = ("loihi1", "loihi2")
-_CONVENTIONAL: tuple[str, ...] = ("cpu", "gpu", "arm")
 #: The ANN device of the energy target ("at most 1/5 of the ANN on a GPU").
 REFERENCE_DEVICE = "gpu"
 #: Jets run by the integer model at once (memory bound, not speed).
 LOIHI_BATCH = 4096
-
-
-#: The default preset deploys on Loihi 2, which keeps reset by subtraction (with the surrogate
-#: stage's 8-bit QAT the integer model then equals the float SNN); seed-2019 uses the study's Loihi 1.
-@register_section("loihi", presets={"default": {"profile": "loihi2"}}, quick={"max_jets": 2000})
-@dataclass(frozen=True)
-class HardwareConfig:
-    """Settings of the "loihi" stage (docs/hardware.md)."""
-
-    #: Stages whose spiking model is deployed, in order of preference (the first the run has).
-    sources: tuple[str, ...] = DEFAULT_SOURCES
-    #: Chip generation: loihi1 (reset to zero only) or loihi2 (keeps reset by subtraction).
-    profile: str = "loihi1"
-    #: Time steps; ``None``: the source stage's headline T.
-    timesteps: int | None = None
-    #: Keep the first layer on the host in float (the 2019 study's setup).
-    first_layer_offchip: bool = True
-    #: Axon delay of every chip layer, in steps (Loihi: 1).
-    axon_delay: int = 1
-    #: Turn reset by subtraction into reset to zero where the target cannot subtract (loihi1: what the
-    #: chip does; the NIR file: recorded in its metadata) instead of refusing.
-    allow_reset_change: bool = True
-    #: Chips the network may use.
-    max_chips: int = 1
-    #: Test jets run on the integer model (``None``: all; a seeded random subset otherwise).
-    max_jets: int | None = None
-    #: Also measure the accuracy at the powers of two below T (one run each).
-    curve: bool = True
-    #: Wall-clock seconds per chip step for the latency in microseconds (``None``: steps only).
-    time_per_step_s: float | None = None
-    #: Where ``time_per_step_s`` comes from (required with it).
-    time_per_step_source: str = ""
-    #: Conventional device charged for the off-chip first layer in the "with host" totals.
-    host_device: str = "cpu"
-    #: Write the quantized network as ``loihi.nir`` when NIR can express it.
-    write_nir: bool = True
-    #: Start each chip layer's voltage below its initial value by the bias it integrates before its
-    #: first input arrives through the axon delays (:func:`compensate_delay_bias`).
-    compensate_delays: bool = True
-
-    def __post_init__(self) -> None:
-        def bad(key: str, msg: str) -> ConfigError:
-            return ConfigError(f"config value loihi.{key}: {msg}")
-
-        sources = tuple(self.sources)
-        if not sources or not all(isinstance(s, str) and s for s in sources):
-            raise bad("sources", f"must be a non-empty list of stage names, got {list(self.sources)!r}")
-        object.__setattr__(self, "sources", sources)
-        if self.profile not in _PROFILES:
-            raise bad("profile", f"unknown profile {self.profile!r}; choose one of {', '.join(_PROFILES)}")
-        if self.timesteps is not None and not 1 <= self.timesteps <= 100_000:
-            raise bad("timesteps", f"must be in 1..100000 or null, got {self.timesteps}")
-        if not 0 <= self.axon_delay <= 62:
-            raise bad("axon_delay", f"must be in 0..62 steps, got {self.axon_delay}")
-        if self.max_chips < 1:
-            raise bad("max_chips", f"must be >= 1, got {self.max_chips}")
-        if self.max_jets is not None and self.max_jets < 1:
-            raise bad("max_jets", f"must be >= 1 or null, got {self.max_jets}")
-        if self.time_per_step_s is not None:
-            if not (math.isfinite(self.time_per_step_s) and self.time_per_step_s > 0):
-                raise bad("time_per_step_s", f"must be a positive number of seconds or null, got {self.time_per_step_s}")
-            if not self.time_per_step_source.strip():
-                raise bad("time_per_step_source", "say where time_per_step_s comes from (a measurement, a paper)")
-        if self.host_device not in _CONVENTIONAL:
-            raise bad("host_device", f"must be one of {', '.join(_CONVENTIONAL)}, got {self.host_device!r}")
 
 
 # --------------------------------------------------------------------------- models
@@ -343,9 +273,9 @@ def evaluate_on_loihi(
     chip = snn_counts(per["synops"], per["neuron_updates"], T, per["spikes"])
     energy = {d: energy_per_inference(chip, d) for d in _devices("snn_events")}
     host = OpCounts(synops=per["offchip_macs"], neuron_updates=per["offchip_neuron_updates"], kind="ann")
-    host_energy = {d: energy_per_inference(host, d) for d in _CONVENTIONAL}
+    host_energy = {d: energy_per_inference(host, d) for d in CONVENTIONAL_HOSTS}
     ann = ann_counts(net.sizes)
-    ann_energy = {d: energy_per_inference(ann, d) for d in _CONVENTIONAL}
+    ann_energy = {d: energy_per_inference(ann, d) for d in CONVENTIONAL_HOSTS}
     ref = ann_energy[REFERENCE_DEVICE]
     with_host = energy["loihi"] + host_energy[host_device]
     delays = [int(layer.axon_delay) for layer in mapping.network.layers]

@@ -447,7 +447,7 @@ def finetune_qcfs(
     start is ``qcfs_model.init_percentile``.
     """
     from ..ann.train import train_ann
-    from ..config import AnnConfig
+    from ..config.sections import AnnConfig
 
     if activation_kind(model) != "relu":
         raise ModelError("QCFS fine-tuning starts from a ReLU network")

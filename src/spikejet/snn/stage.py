@@ -20,111 +20,21 @@ Only light imports at module level: the config section must register cheaply.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import Any
 
-from ..config import register_section
+from ..config.sections import ConvertConfig
 from ..errors import ConfigError
 
 __all__ = ["ConvertConfig", "convert_stage", "STAGE_NAME", "MODEL_FILE", "curve_points"]
 
 STAGE_NAME = "snn_converted"
 MODEL_FILE = "snn_converted.pt"
-#: Conversion methods (kept in sync with spikejet.snn.convert.METHODS, checked by a test).
-_METHODS: tuple[str, ...] = ("snntoolbox", "calibrated", "qcfs")
-#: Largest number of steps a run may simulate.
-MAX_STEPS = 4096
 #: The 2019 study's conversion result (SNN Toolbox, 200 steps), drawn on the accuracy-vs-T figure.
 STUDY_CONVERSION = ("2019 study (SNN Toolbox)", 200, 0.6972)
 #: Gaps (in accuracy, fraction) for which the smallest T reaching them is reported.
 REPORTED_GAPS: tuple[float, ...] = (0.01, 0.005, 0.003)
 #: Simulation chunk: bounds memory on large splits.
 SIM_BATCH = 4096
-
-
-@register_section(
-    "convert",
-    presets={"seed-2019": {"method": "snntoolbox", "timesteps": 200}},
-    quick={"qcfs_epochs": 4},
-)
-@dataclass(frozen=True)
-class ConvertConfig:
-    """ANN -> SNN conversion settings (see docs/snn.md for the measured choice of ``method``)."""
-
-    #: The method whose network is the stage's model: snntoolbox, calibrated or qcfs.
-    method: str = "qcfs"
-    #: Methods converted and drawn side by side (``method`` is always included).
-    compare: tuple[str, ...] = _METHODS
-    #: Headline time steps; ``None``: the smallest T within ``target_gap`` of the ANN (on validation).
-    timesteps: int | None = None
-    #: Steps simulated (the accuracy-vs-T curve runs 1..max_timesteps).
-    max_timesteps: int = 256
-    #: Accuracy gap to the ANN (fraction: 0.01 = one point) that the headline T must meet.
-    target_gap: float = 0.01
-    #: Seconds per step (the study: 1 ms); firing rates in Hz use it.
-    dt: float = 0.001
-    #: Normalization percentile of the snntoolbox method (SNN Toolbox's default).
-    snntoolbox_percentile: float = 99.9
-    #: Candidate threshold percentiles of the calibrated method and of the QCFS start; the one
-    #: whose SNN agrees best with the ANN (calibrated: at ``search_steps``, QCFS: at ``qcfs_levels``
-    #: steps) on training jets is used. One value: used as is.
-    percentile: tuple[float, ...] = (95.0, 98.0, 99.0, 99.5, 99.9, 99.99)
-    #: Steps at which the calibrated method compares its candidate thresholds.
-    search_steps: int = 16
-    #: Bias calibration steps of the calibrated method (``None``: no calibration).
-    calibration_steps: int | None = None
-    #: QCFS quantization levels (conversion error vanishes at T = levels).
-    qcfs_levels: int = 8
-    #: QCFS fine-tuning epochs, learning rate, mini-batch and early-stopping patience.
-    qcfs_epochs: int = 30
-    qcfs_learning_rate: float = 1e-3
-    qcfs_batch_size: int = 256
-    qcfs_patience: int = 6
-
-    def __post_init__(self) -> None:
-        def bad(key: str, msg: str) -> ConfigError:
-            return ConfigError(f"config value convert.{key}: {msg}")
-
-        if self.method not in _METHODS:
-            raise bad("method", f"unknown method {self.method!r}; choose one of {', '.join(_METHODS)}")
-        compare = tuple(self.compare)
-        for m in compare:
-            if m not in _METHODS:
-                raise bad("compare", f"unknown method {m!r}; choose from {', '.join(_METHODS)}")
-        if self.method not in compare:
-            compare = (*compare, self.method)
-        object.__setattr__(self, "compare", tuple(dict.fromkeys(compare)))
-        if not 1 <= self.max_timesteps <= MAX_STEPS:
-            raise bad("max_timesteps", f"must be in 1..{MAX_STEPS}, got {self.max_timesteps}")
-        if self.timesteps is not None and not 1 <= self.timesteps <= self.max_timesteps:
-            raise bad("timesteps", f"must be in 1..max_timesteps ({self.max_timesteps}) or null, got {self.timesteps}")
-        if not (math.isfinite(self.target_gap) and 0 < self.target_gap < 1):
-            raise bad("target_gap", f"must be in (0, 1) (0.01 = one point), got {self.target_gap}")
-        if not (math.isfinite(self.dt) and self.dt > 0):
-            raise bad("dt", f"must be a positive number of seconds, got {self.dt}")
-        pct = tuple(float(v) for v in self.percentile)
-        object.__setattr__(self, "percentile", pct)
-        for key, vals in (("snntoolbox_percentile", (self.snntoolbox_percentile,)), ("percentile", pct)):
-            if not vals:
-                raise bad(key, "needs at least one percentile")
-            for v in vals:
-                if not (math.isfinite(v) and 0 < v <= 100):
-                    raise bad(key, f"must be in (0, 100], got {v}")
-        if not 1 <= self.search_steps <= MAX_STEPS:
-            raise bad("search_steps", f"must be in 1..{MAX_STEPS}, got {self.search_steps}")
-        if self.qcfs_batch_size < 1:
-            raise bad("qcfs_batch_size", f"must be >= 1, got {self.qcfs_batch_size}")
-        if self.calibration_steps is not None and not 1 <= self.calibration_steps <= MAX_STEPS:
-            raise bad("calibration_steps", f"must be in 1..{MAX_STEPS} or null, got {self.calibration_steps}")
-        if not 1 <= self.qcfs_levels <= 1024:
-            raise bad("qcfs_levels", f"must be in 1..1024, got {self.qcfs_levels}")
-        if self.qcfs_epochs < 1:
-            raise bad("qcfs_epochs", f"must be >= 1, got {self.qcfs_epochs}")
-        if not (math.isfinite(self.qcfs_learning_rate) and self.qcfs_learning_rate > 0):
-            raise bad("qcfs_learning_rate", f"must be a positive number, got {self.qcfs_learning_rate}")
-        if self.qcfs_patience < 1:
-            raise bad("qcfs_patience", f"must be >= 1, got {self.qcfs_patience}")
 
 
 def curve_points(max_t: int, extra: tuple[int, ...] = ()) -> list[int]:

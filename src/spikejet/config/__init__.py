@@ -1,4 +1,4 @@
-"""Run configuration: a tree of frozen dataclasses, presets, YAML at the edge.
+"""Run configuration: a tree of frozen dataclasses, one preset table, YAML at the edge.
 
 Resolution order (later wins)::
 
@@ -7,19 +7,15 @@ Resolution order (later wins)::
 (``--quick`` wins for the few values it sets: subset size, epochs, bootstrap count;
 everything is validated before it is applied).
 
-``RunConfig`` holds the sections every run has (``data``, ``ann``, ``evaluate``) as
-typed fields. Later stages add their own section without touching this file::
+* :mod:`spikejet.config.sections` -- every section (torch-free frozen dataclasses; the
+  only home of each default);
+* :mod:`spikejet.config.presets` -- the one preset table (``default``, ``seed-2019``)
+  and the ``--quick`` overlay;
+* this module -- :class:`RunConfig`, :func:`resolve_config`, YAML in/out.
 
-    @register_section("convert", presets={"seed-2019": {"timesteps": 200}},
-                      quick={"timesteps": 32})
-    @dataclass(frozen=True)
-    class ConvertConfig:
-        timesteps: int = 64
-        def __post_init__(self): ...   # raise ConfigError on bad values
-
-and reach it as ``cfg.convert`` (or ``cfg.section("convert")``). The module that
-defines the section must be imported before a config is resolved; the pipeline
-imports every stage module, and :func:`resolve_config` imports the pipeline.
+``RunConfig`` holds ``data``, ``ann`` and ``evaluate`` as typed fields and every other
+section in ``sections`` (reach it as ``cfg.convert`` or ``cfg.section("convert")``).
+:func:`register_section` adds a section from outside the package (a plugin, a test).
 
 Every user error (unknown key, wrong type, bad value, unknown preset) raises
 :class:`~spikejet.errors.ConfigError` naming the key and what to do.
@@ -29,8 +25,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import importlib
-import math
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -38,15 +32,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from ..errors import ConfigError
+from .presets import DEFAULT_PRESET, PRESET_NAMES, PRESETS, QUICK
+from .sections import (
+    ANN_TASKS,
+    DEFAULT_HIDDEN,
+    AnnConfig,
+    ConvertConfig,
+    DataConfig,
+    EvalConfig,
+    HardwareConfig,
+    SnnRateConfig,
+    SnnSurrogateConfig,
+    check,
+)
 
 __all__ = [
     "PRESET_NAMES",
+    "PRESETS",
+    "QUICK",
     "DEFAULT_SEED",
+    "ANN_TASKS",
+    "DEFAULT_HIDDEN",
     "DataConfig",
     "AnnConfig",
     "EvalConfig",
+    "ConvertConfig",
+    "SnnRateConfig",
+    "SnnSurrogateConfig",
+    "HardwareConfig",
     "RunConfig",
+    "SECTIONS",
     "register_section",
     "registered_sections",
     "resolve_config",
@@ -54,123 +70,22 @@ __all__ = [
     "config_to_yaml",
 ]
 
-#: The presets a run can start from.
-PRESET_NAMES: tuple[str, ...] = ("default", "seed-2019")
-DEFAULT_PRESET = "default"
 DEFAULT_SEED = 1
-#: Tasks the ANN can be trained for.
-ANN_TASKS: tuple[str, ...] = ("multiclass", "top_vs_rest")
-#: Hidden layer widths per task when ``ann.hidden`` is not given.
-#: multiclass: the study's 16-64-32-32-5 network; top_vs_rest: one hidden layer
-#: (the study's binary tagger of its Fig. 4 right; its width is our choice).
-DEFAULT_HIDDEN: dict[str, tuple[int, ...]] = {"multiclass": (64, 32, 32), "top_vs_rest": (32,)}
 MAX_SEED = 2**32 - 1
 
 
-def _check(cond: bool, key: str, msg: str) -> None:
-    if not cond:
-        raise ConfigError(f"config value {key}: {msg}")
-
-
-def _finite_positive(x: float) -> bool:
-    return math.isfinite(x) and x > 0
-
-
-# --------------------------------------------------------------------------- sections
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Which jets to use and how to split them (fractions of the whole sample)."""
-
-    source: str = "default"
-    val_fraction: float = 0.2
-    test_fraction: float = 0.2
-    drop_invalid: bool = False
-    #: Use a seeded random subset of at most this many jets (``None``: all).
-    max_jets: int | None = None
-
-    def __post_init__(self) -> None:
-        _check(bool(self.source), "data.source", "must be 'default' or a file path")
-        _check(0 < self.val_fraction < 1, "data.val_fraction", f"must be in (0, 1), got {self.val_fraction}")
-        _check(0 < self.test_fraction < 1, "data.test_fraction", f"must be in (0, 1), got {self.test_fraction}")
-        _check(
-            self.val_fraction + self.test_fraction < 1,
-            "data.val_fraction + data.test_fraction",
-            f"must be below 1 to leave jets for training, got {self.val_fraction + self.test_fraction}",
-        )
-        _check(
-            self.max_jets is None or self.max_jets >= 100,
-            "data.max_jets",
-            f"must be at least 100 (or null for all jets), got {self.max_jets}",
-        )
-
-
-@dataclass(frozen=True)
-class AnnConfig:
-    """The conventional network and its training recipe."""
-
-    task: str = "multiclass"
-    #: Hidden layer widths; ``None`` picks the task's default (:data:`DEFAULT_HIDDEN`).
-    hidden: tuple[int, ...] | None = None
-    learning_rate: float = 1e-3
-    batch_size: int = 1024
-    max_epochs: int = 100
-    #: Early stopping: epochs without a validation-loss improvement before stopping.
-    patience: int = 10
-    #: An improvement must lower the validation loss by more than this.
-    min_delta: float = 1e-4
-    #: Learning-rate decay on plateau: factor and patience (epochs).
-    lr_decay_factor: float = 0.5
-    lr_decay_patience: int = 3
-    min_learning_rate: float = 1e-6
-    #: L1 penalty on weights (not biases), added to the training loss.
-    l1: float = 0.0
-    #: Weight the loss by inverse class frequency of the training set.
-    class_weights: bool = False
-
-    def __post_init__(self) -> None:
-        _check(self.task in ANN_TASKS, "ann.task", f"unknown task {self.task!r}; choose one of {', '.join(ANN_TASKS)}")
-        hidden = DEFAULT_HIDDEN[self.task] if self.hidden is None else tuple(self.hidden)
-        _check(len(hidden) >= 1, "ann.hidden", "needs at least one hidden layer width")
-        _check(all(h >= 1 for h in hidden), "ann.hidden", f"widths must be positive, got {list(hidden)}")
-        object.__setattr__(self, "hidden", hidden)
-        _check(_finite_positive(self.learning_rate), "ann.learning_rate", f"must be a positive number, got {self.learning_rate}")
-        _check(self.batch_size >= 1, "ann.batch_size", f"must be at least 1, got {self.batch_size}")
-        _check(self.max_epochs >= 1, "ann.max_epochs", f"must be at least 1, got {self.max_epochs}")
-        _check(self.patience >= 1, "ann.patience", f"must be at least 1, got {self.patience}")
-        _check(math.isfinite(self.min_delta) and self.min_delta >= 0, "ann.min_delta", f"must be >= 0, got {self.min_delta}")
-        _check(0 < self.lr_decay_factor <= 1, "ann.lr_decay_factor", f"must be in (0, 1], got {self.lr_decay_factor}")
-        _check(self.lr_decay_patience >= 0, "ann.lr_decay_patience", f"must be >= 0, got {self.lr_decay_patience}")
-        _check(
-            math.isfinite(self.min_learning_rate) and 0 <= self.min_learning_rate <= self.learning_rate,
-            "ann.min_learning_rate",
-            f"must be in [0, learning_rate], got {self.min_learning_rate}",
-        )
-        _check(math.isfinite(self.l1) and self.l1 >= 0, "ann.l1", f"must be >= 0, got {self.l1}")
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    """How every model is scored (the same for ANN, SNN and hardware models)."""
-
-    #: Bootstrap resamples for the accuracy interval.
-    n_bootstrap: int = 1000
-    #: Central probability of the accuracy interval (0.68: "1 sigma").
-    interval: float = 0.68
-    #: Signal efficiencies at which background rejection (1/FPR) is quoted.
-    efficiencies: tuple[float, ...] = (0.5, 0.1)
-
-    def __post_init__(self) -> None:
-        _check(self.n_bootstrap >= 10, "evaluate.n_bootstrap", f"must be at least 10, got {self.n_bootstrap}")
-        _check(0 < self.interval < 1, "evaluate.interval", f"must be in (0, 1), got {self.interval}")
-        effs = tuple(float(e) for e in self.efficiencies)
-        _check(len(effs) >= 1, "evaluate.efficiencies", "needs at least one efficiency")
-        _check(all(0 < e <= 1 for e in effs), "evaluate.efficiencies", f"must be in (0, 1], got {list(effs)}")
-        object.__setattr__(self, "efficiencies", effs)
-
-
 # --------------------------------------------------------------------------- registry
+
+
+#: The built-in sections, in the order of the stages that use them (config.yaml keeps it).
+_BUILTIN_SECTIONS: dict[str, type] = {"data": DataConfig, "ann": AnnConfig, "evaluate": EvalConfig}
+SECTIONS: dict[str, type] = {
+    **_BUILTIN_SECTIONS,
+    "convert": ConvertConfig,
+    "snn_rate": SnnRateConfig,
+    "snn_surrogate": SnnSurrogateConfig,
+    "loihi": HardwareConfig,
+}
 
 
 @dataclass(frozen=True)
@@ -181,8 +96,8 @@ class _SectionSpec:
     quick: dict[str, Any]
 
 
+#: Sections registered from outside the package (:func:`register_section`).
 _SECTIONS: dict[str, _SectionSpec] = {}
-_BUILTIN_SECTIONS: dict[str, type] = {"data": DataConfig, "ann": AnnConfig, "evaluate": EvalConfig}
 _TOP_KEYS: tuple[str, ...] = ("preset", "seed", "quick")
 
 
@@ -198,7 +113,7 @@ def register_section(
     holds the overrides ``--quick`` applies. Registering the same class twice (module
     reload) is allowed; a different class under a taken name raises ``ValueError``.
     """
-    if name in _BUILTIN_SECTIONS or name in _TOP_KEYS or not name.isidentifier():
+    if name in SECTIONS or name in _TOP_KEYS or not name.isidentifier():
         raise ValueError(f"config section name {name!r} is reserved or not an identifier")
     for p in presets or {}:
         if p not in PRESET_NAMES:
@@ -220,7 +135,7 @@ def register_section(
 
 def registered_sections() -> dict[str, type]:
     """Every section name -> its dataclass (built-in first, then registered)."""
-    return {**_BUILTIN_SECTIONS, **{k: s.cls for k, s in _SECTIONS.items()}}
+    return {**SECTIONS, **{k: s.cls for k, s in _SECTIONS.items()}}
 
 
 # --------------------------------------------------------------------------- run config
@@ -240,8 +155,8 @@ class RunConfig:
     sections: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _check(self.preset in PRESET_NAMES, "preset", f"unknown preset {self.preset!r}; choose one of {', '.join(PRESET_NAMES)}")
-        _check(
+        check(self.preset in PRESET_NAMES, "preset", f"unknown preset {self.preset!r}; choose one of {', '.join(PRESET_NAMES)}")
+        check(
             isinstance(self.seed, int) and not isinstance(self.seed, bool) and 0 <= self.seed <= MAX_SEED,
             "seed",
             f"must be an integer in 0..{MAX_SEED}, got {self.seed!r}",
@@ -282,49 +197,6 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [_plain(v) for v in obj]
     return obj
-
-
-# --------------------------------------------------------------------------- presets
-
-#: Per-preset overrides of the built-in sections. ``default`` holds our best settings
-#: (chosen by measurement on the default sample, see docs/run.md); ``seed-2019`` the
-#: study's (Keras MLP, Adam lr 1e-4, batch 1024).
-PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    # Measured on the default sample (docs/run.md, "Choosing the default preset"): every
-    # learning rate from 1e-3 to 1e-2, L1 0 to 1e-4 and batch 256 or 1024 reached the
-    # same validation accuracy within 0.2 points; 3e-3 without L1 had the lowest
-    # validation loss and stops early after about 80 epochs (about 20 s on 2 cores).
-    "default": {
-        "ann": {
-            "learning_rate": 3e-3,
-            "batch_size": 1024,
-            "max_epochs": 150,
-            "patience": 10,
-            "lr_decay_factor": 0.5,
-            "lr_decay_patience": 3,
-            "l1": 0.0,
-        },
-    },
-    # The study's optimizer settings; with lr 1e-4 early stopping ends near epoch 390 on
-    # the default sample (about 70 s on 2 cores), so 500 epochs bound it.
-    "seed-2019": {
-        "ann": {
-            "learning_rate": 1e-4,
-            "batch_size": 1024,
-            "max_epochs": 500,
-            "patience": 10,
-            "lr_decay_factor": 1.0,
-            "l1": 0.0,
-        },
-    },
-}
-
-#: What ``--quick`` overrides: a small subset and few epochs, the whole chain in seconds.
-QUICK: dict[str, dict[str, Any]] = {
-    "data": {"max_jets": 10000},
-    "ann": {"max_epochs": 8, "batch_size": 256, "patience": 3, "lr_decay_patience": 1},
-    "evaluate": {"n_bootstrap": 200},
-}
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -405,11 +277,6 @@ def _build_section(cls: type, values: Mapping[str, Any], name: str) -> Any:
     return cls(**kwargs)
 
 
-def _ensure_stage_modules() -> None:
-    """Import the pipeline so that every stage module has registered its section."""
-    importlib.import_module("spikejet.pipeline")
-
-
 def resolve_config(
     file_values: Mapping[str, Any] | None = None,
     *,
@@ -424,7 +291,6 @@ def resolve_config(
     Every value is validated before ``quick`` replaces it, so a bad file fails the
     same way with and without ``--quick``.
     """
-    _ensure_stage_modules()
     file_values = dict(file_values or {})
     sections = registered_sections()
     for k in file_values:

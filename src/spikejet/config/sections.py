@@ -1,0 +1,435 @@
+"""Every config section of a run: frozen dataclasses validated in ``__post_init__``.
+
+Torch-free and light: importing this module imports nothing heavy. Each section is the
+single home of its defaults; library functions take the section (``train_surrogate(X, y,
+cfg=SnnSurrogateConfig())``), so calling the library gives what ``spikejet run`` gives.
+Preset and ``--quick`` overrides live in :mod:`spikejet.config.presets`.
+
+One validation idiom: :func:`check` (or :func:`bad`) raises
+:class:`~spikejet.errors.ConfigError` "config value <section>.<key>: <what is wrong>".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..errors import ConfigError
+
+#: Tasks the ANN can be trained for.
+ANN_TASKS: tuple[str, ...] = ("multiclass", "top_vs_rest")
+#: Hidden layer widths per task when ``ann.hidden`` is not given.
+#: multiclass: the study's 16-64-32-32-5 network; top_vs_rest: one hidden layer
+#: (the study's binary tagger of its Fig. 4 right; its width is our choice).
+DEFAULT_HIDDEN: dict[str, tuple[int, ...]] = {"multiclass": (64, 32, 32), "top_vs_rest": (32,)}
+#: Conversion methods (the registry of :mod:`spikejet.snn.convert` holds exactly these; a test checks).
+CONVERT_METHODS: tuple[str, ...] = ("snntoolbox", "calibrated", "qcfs")
+#: Largest number of time steps any stage may simulate.
+MAX_STEPS = 4096
+#: Spiking stages whose models the loihi stage may take, best first.
+DEFAULT_SOURCES: tuple[str, ...] = ("snn_surrogate", "snn_converted")
+LOIHI_PROFILES: tuple[str, ...] = ("loihi1", "loihi2")
+CONVENTIONAL_HOSTS: tuple[str, ...] = ("cpu", "gpu", "arm")
+_RATE_NEURONS = ("spiking_relu", "if")
+_SYN_READOUTS = ("last", "mean")
+_SURR_NEURONS = ("if", "lif")
+_RESETS = ("subtract", "zero")
+_SURR_READOUTS = ("membrane", "count")
+_SURROGATES = ("fast_sigmoid", "arctan")
+_INITS = ("ann", "random")
+_SURR_INITS = ("ann", "converted", "random")
+
+
+def bad(key: str, msg: str) -> ConfigError:
+    """The one error of a bad config value: ``key`` is ``section.name``."""
+    return ConfigError(f"config value {key}: {msg}")
+
+
+def check(cond: bool, key: str, msg: str) -> None:
+    if not cond:
+        raise bad(key, msg)
+
+
+def _finite_positive(x: float) -> bool:
+    return math.isfinite(x) and x > 0
+
+
+def _positive(section: str, key: str, value: float) -> None:
+    check(_finite_positive(value), f"{section}.{key}", f"must be a positive number, got {value}")
+
+
+def _band(section: str, band: tuple[float, ...]) -> tuple[float, ...]:
+    band = tuple(float(b) for b in band)
+    if band and not (len(band) == 2 and 0 <= band[0] < band[1] and math.isfinite(band[1])):
+        raise bad(f"{section}.rate_band_hz",
+                  f"must be [low, high] Hz with 0 <= low < high, or [] for none; got {list(band)}")
+    return band
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which jets to use and how to split them (fractions of the whole sample)."""
+
+    source: str = "default"
+    val_fraction: float = 0.2
+    test_fraction: float = 0.2
+    drop_invalid: bool = False
+    #: Use a seeded random subset of at most this many jets (``None``: all).
+    max_jets: int | None = None
+
+    def __post_init__(self) -> None:
+        check(bool(self.source), "data.source", "must be 'default' or a file path")
+        check(0 < self.val_fraction < 1, "data.val_fraction", f"must be in (0, 1), got {self.val_fraction}")
+        check(0 < self.test_fraction < 1, "data.test_fraction", f"must be in (0, 1), got {self.test_fraction}")
+        check(
+            self.val_fraction + self.test_fraction < 1,
+            "data.val_fraction + data.test_fraction",
+            f"must be below 1 to leave jets for training, got {self.val_fraction + self.test_fraction}",
+        )
+        check(
+            self.max_jets is None or self.max_jets >= 100,
+            "data.max_jets",
+            f"must be at least 100 (or null for all jets), got {self.max_jets}",
+        )
+
+
+@dataclass(frozen=True)
+class AnnConfig:
+    """The conventional network and its training recipe."""
+
+    task: str = "multiclass"
+    #: Hidden layer widths; ``None`` picks the task's default (:data:`DEFAULT_HIDDEN`).
+    hidden: tuple[int, ...] | None = None
+    learning_rate: float = 1e-3
+    batch_size: int = 1024
+    max_epochs: int = 100
+    #: Early stopping: epochs without a validation-loss improvement before stopping.
+    patience: int = 10
+    #: An improvement must lower the validation loss by more than this.
+    min_delta: float = 1e-4
+    #: Learning-rate decay on plateau: factor and patience (epochs).
+    lr_decay_factor: float = 0.5
+    lr_decay_patience: int = 3
+    min_learning_rate: float = 1e-6
+    #: L1 penalty on weights (not biases), added to the training loss.
+    l1: float = 0.0
+    #: Weight the loss by inverse class frequency of the training set.
+    class_weights: bool = False
+
+    def __post_init__(self) -> None:
+        check(self.task in ANN_TASKS, "ann.task", f"unknown task {self.task!r}; choose one of {', '.join(ANN_TASKS)}")
+        hidden = DEFAULT_HIDDEN[self.task] if self.hidden is None else tuple(self.hidden)
+        check(len(hidden) >= 1, "ann.hidden", "needs at least one hidden layer width")
+        check(all(h >= 1 for h in hidden), "ann.hidden", f"widths must be positive, got {list(hidden)}")
+        object.__setattr__(self, "hidden", hidden)
+        check(_finite_positive(self.learning_rate), "ann.learning_rate", f"must be a positive number, got {self.learning_rate}")
+        check(self.batch_size >= 1, "ann.batch_size", f"must be at least 1, got {self.batch_size}")
+        check(self.max_epochs >= 1, "ann.max_epochs", f"must be at least 1, got {self.max_epochs}")
+        check(self.patience >= 1, "ann.patience", f"must be at least 1, got {self.patience}")
+        check(math.isfinite(self.min_delta) and self.min_delta >= 0, "ann.min_delta", f"must be >= 0, got {self.min_delta}")
+        check(0 < self.lr_decay_factor <= 1, "ann.lr_decay_factor", f"must be in (0, 1], got {self.lr_decay_factor}")
+        check(self.lr_decay_patience >= 0, "ann.lr_decay_patience", f"must be >= 0, got {self.lr_decay_patience}")
+        check(
+            math.isfinite(self.min_learning_rate) and 0 <= self.min_learning_rate <= self.learning_rate,
+            "ann.min_learning_rate",
+            f"must be in [0, learning_rate], got {self.min_learning_rate}",
+        )
+        check(math.isfinite(self.l1) and self.l1 >= 0, "ann.l1", f"must be >= 0, got {self.l1}")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How every model is scored (the same for ANN, SNN and hardware models)."""
+
+    #: Bootstrap resamples for the accuracy interval.
+    n_bootstrap: int = 1000
+    #: Central probability of the accuracy interval (0.68: "1 sigma").
+    interval: float = 0.68
+    #: Signal efficiencies at which background rejection (1/FPR) is quoted.
+    efficiencies: tuple[float, ...] = (0.5, 0.1)
+
+    def __post_init__(self) -> None:
+        check(self.n_bootstrap >= 10, "evaluate.n_bootstrap", f"must be at least 10, got {self.n_bootstrap}")
+        check(0 < self.interval < 1, "evaluate.interval", f"must be in (0, 1), got {self.interval}")
+        effs = tuple(float(e) for e in self.efficiencies)
+        check(len(effs) >= 1, "evaluate.efficiencies", "needs at least one efficiency")
+        check(all(0 < e <= 1 for e in effs), "evaluate.efficiencies", f"must be in (0, 1], got {list(effs)}")
+        object.__setattr__(self, "efficiencies", effs)
+
+
+
+@dataclass(frozen=True)
+class ConvertConfig:
+    """ANN -> SNN conversion settings (see docs/snn.md for the measured choice of ``method``)."""
+
+    #: The method whose network is the stage's model: snntoolbox, calibrated or qcfs.
+    method: str = "qcfs"
+    #: Methods converted and drawn side by side (``method`` is always included).
+    compare: tuple[str, ...] = CONVERT_METHODS
+    #: Headline time steps; ``None``: the smallest T within ``target_gap`` of the ANN (on validation).
+    timesteps: int | None = None
+    #: Steps simulated (the accuracy-vs-T curve runs 1..max_timesteps).
+    max_timesteps: int = 256
+    #: Accuracy gap to the ANN (fraction: 0.01 = one point) that the headline T must meet.
+    target_gap: float = 0.01
+    #: Seconds per step (the study: 1 ms); firing rates in Hz use it.
+    dt: float = 0.001
+    #: Normalization percentile of the snntoolbox method (SNN Toolbox's default).
+    snntoolbox_percentile: float = 99.9
+    #: Candidate threshold percentiles of the calibrated method and of the QCFS start; the one
+    #: whose SNN agrees best with the ANN (calibrated: at ``search_steps``, QCFS: at ``qcfs_levels``
+    #: steps) on training jets is used. One value: used as is.
+    percentile: tuple[float, ...] = (95.0, 98.0, 99.0, 99.5, 99.9, 99.99)
+    #: Steps at which the calibrated method compares its candidate thresholds.
+    search_steps: int = 16
+    #: Bias calibration steps of the calibrated method (``None``: no calibration).
+    calibration_steps: int | None = None
+    #: QCFS quantization levels (conversion error vanishes at T = levels).
+    qcfs_levels: int = 8
+    #: QCFS fine-tuning epochs, learning rate, mini-batch and early-stopping patience.
+    qcfs_epochs: int = 30
+    qcfs_learning_rate: float = 1e-3
+    qcfs_batch_size: int = 256
+    qcfs_patience: int = 6
+
+    def __post_init__(self) -> None:
+
+        if self.method not in CONVERT_METHODS:
+            raise bad("convert.method", f"unknown method {self.method!r}; choose one of {', '.join(CONVERT_METHODS)}")
+        compare = tuple(self.compare)
+        for m in compare:
+            if m not in CONVERT_METHODS:
+                raise bad("convert.compare", f"unknown method {m!r}; choose from {', '.join(CONVERT_METHODS)}")
+        if self.method not in compare:
+            compare = (*compare, self.method)
+        object.__setattr__(self, "compare", tuple(dict.fromkeys(compare)))
+        if not 1 <= self.max_timesteps <= MAX_STEPS:
+            raise bad("convert.max_timesteps", f"must be in 1..{MAX_STEPS}, got {self.max_timesteps}")
+        if self.timesteps is not None and not 1 <= self.timesteps <= self.max_timesteps:
+            raise bad("convert.timesteps", f"must be in 1..max_timesteps ({self.max_timesteps}) or null, got {self.timesteps}")
+        if not (math.isfinite(self.target_gap) and 0 < self.target_gap < 1):
+            raise bad("convert.target_gap", f"must be in (0, 1) (0.01 = one point), got {self.target_gap}")
+        if not (math.isfinite(self.dt) and self.dt > 0):
+            raise bad("convert.dt", f"must be a positive number of seconds, got {self.dt}")
+        pct = tuple(float(v) for v in self.percentile)
+        object.__setattr__(self, "percentile", pct)
+        for key, vals in (("snntoolbox_percentile", (self.snntoolbox_percentile,)), ("percentile", pct)):
+            if not vals:
+                raise bad(f"convert.{key}", "needs at least one percentile")
+            for v in vals:
+                if not (math.isfinite(v) and 0 < v <= 100):
+                    raise bad(f"convert.{key}", f"must be in (0, 100], got {v}")
+        if not 1 <= self.search_steps <= MAX_STEPS:
+            raise bad("convert.search_steps", f"must be in 1..{MAX_STEPS}, got {self.search_steps}")
+        if self.qcfs_batch_size < 1:
+            raise bad("convert.qcfs_batch_size", f"must be >= 1, got {self.qcfs_batch_size}")
+        if self.calibration_steps is not None and not 1 <= self.calibration_steps <= MAX_STEPS:
+            raise bad("convert.calibration_steps", f"must be in 1..{MAX_STEPS} or null, got {self.calibration_steps}")
+        if not 1 <= self.qcfs_levels <= 1024:
+            raise bad("convert.qcfs_levels", f"must be in 1..1024, got {self.qcfs_levels}")
+        if self.qcfs_epochs < 1:
+            raise bad("convert.qcfs_epochs", f"must be >= 1, got {self.qcfs_epochs}")
+        if not (math.isfinite(self.qcfs_learning_rate) and self.qcfs_learning_rate > 0):
+            raise bad("convert.qcfs_learning_rate", f"must be a positive number, got {self.qcfs_learning_rate}")
+        if self.qcfs_patience < 1:
+            raise bad("convert.qcfs_patience", f"must be >= 1, got {self.qcfs_patience}")
+
+
+
+
+@dataclass(frozen=True)
+class SnnRateConfig:
+    """Rate-based training with spiking evaluation (the study's Nengo-DL method)."""
+
+    #: Hidden neurons: ``spiking_relu`` (Nengo's SpikingRectifiedLinear, the study's) or ``if``.
+    neuron: str = "spiking_relu"
+    #: Spiking ReLU: rate ``max_rate * max(x, 0)`` Hz; each spike carries ``amplitude / dt``.
+    max_rate: float = 100.0
+    amplitude: float = 0.01
+    #: Time steps of the presentation (the study: 0.1 s at dt = 1 ms = 100 steps); the headline T.
+    timesteps: int = 100
+    dt: float = 0.001
+    #: Exponential synaptic filter on every connection at evaluation (seconds); null: none.
+    #: Both variants are always evaluated; this one is the stage's model.
+    synapse_tau: float | None = 0.005
+    #: How the output becomes a class at step t: ``last`` (the output of that step, as the study read
+    #: Nengo's probe) or ``mean`` (mean output over the presentation so far).
+    readout: str = "last"
+    #: Firing-rate band (Hz) that a penalty pulls every hidden neuron's mean rate into; [] for none.
+    rate_band_hz: tuple[float, ...] = (100.0, 200.0)
+    #: Weight of the band penalty (squared distance in units of the band's top, averaged over neurons).
+    rate_weight: float = 1.0
+    #: ``random`` (seeded) or ``ann``: start from the run's ANN weights.
+    init: str = "random"
+    epochs: int = 60
+    learning_rate: float = 1e-3
+    batch_size: int = 1024
+    patience: int = 8
+
+    def __post_init__(self) -> None:
+        s = "snn_rate"
+        if self.neuron not in _RATE_NEURONS:
+            raise bad(f"{s}.neuron", f"unknown neuron {self.neuron!r}; choose one of {', '.join(_RATE_NEURONS)}")
+        for key in ("max_rate", "amplitude", "dt", "learning_rate"):
+            _positive(s, key, getattr(self, key))
+        if not 1 <= self.timesteps <= MAX_STEPS:
+            raise bad(f"{s}.timesteps", f"must be in 1..{MAX_STEPS}, got {self.timesteps}")
+        if self.synapse_tau is not None:
+            _positive(s, "synapse_tau", self.synapse_tau)
+        if self.readout not in _SYN_READOUTS:
+            raise bad(f"{s}.readout", f"unknown read-out {self.readout!r}; choose one of {', '.join(_SYN_READOUTS)}")
+        object.__setattr__(self, "rate_band_hz", _band(s, self.rate_band_hz))
+        if not (math.isfinite(self.rate_weight) and self.rate_weight >= 0):
+            raise bad(f"{s}.rate_weight", f"must be >= 0, got {self.rate_weight}")
+        if self.init not in _INITS:
+            raise bad(f"{s}.init", f"unknown init {self.init!r}; choose one of {', '.join(_INITS)}")
+        for key in ("epochs", "batch_size", "patience"):
+            if getattr(self, key) < 1:
+                raise bad(f"{s}.{key}", f"must be at least 1, got {getattr(self, key)}")
+
+
+
+
+@dataclass(frozen=True)
+class SnnSurrogateConfig:
+    """Surrogate-gradient training through time (see docs/training.md for the measured choices)."""
+
+    #: ``if`` or ``lif`` neurons (LIF: ``v <- leak * v + z``), reset ``subtract`` or ``zero``.
+    neuron: str = "if"
+    reset: str = "subtract"
+    #: ``membrane`` (non-spiking output layer, loss on its mean current) or ``count`` (output spikes).
+    readout: str = "membrane"
+    #: Surrogate derivative of the spike (``fast_sigmoid`` or ``arctan``) and its slope.
+    surrogate: str = "fast_sigmoid"
+    slope: float = 5.0
+    #: Train the per-layer threshold / the LIF leak (else fixed at their start values).
+    learn_threshold: bool = True
+    learn_leak: bool = True
+    #: Initial LIF leak factor per step (1 = no leak).
+    leak: float = 0.95
+    #: Membrane at t = 0 as a fraction of the threshold.
+    v_init: float = 0.5
+    #: Quantization-aware training: 8-bit weights, thresholds in weight steps, 12-bit leaks (on-chip layers).
+    quantize: bool = True
+    #: Time steps unrolled in training; the headline T.
+    timesteps: int = 8
+    #: Steps simulated for the accuracy-versus-T curve.
+    max_timesteps: int = 64
+    #: ``ann`` (thresholds at the ``percentile`` of the ANN's activations), ``converted`` (the run's
+    #: converted SNN of the ``convert_snn`` stage; ``neuron``/``reset``/``v_init`` follow it) or ``random``.
+    init: str = "converted"
+    percentile: float = 99.9
+    epochs: int = 25
+    learning_rate: float = 1e-3
+    batch_size: int = 512
+    patience: int = 8
+    #: Penalty on synaptic operations per jet, in units of the ANN's MACs per jet.
+    synops_penalty: float = 0.03
+    #: Knowledge distillation from the ANN: weight in [0, 1] of the KL term (0: off) and its temperature.
+    distill_weight: float = 0.0
+    temperature: float = 2.0
+    #: Train on a seeded subset of at most this many jets (null: all training jets).
+    max_train_jets: int | None = None
+    #: Penalties of the accuracy-versus-synops sweep (fine-tuned copies of the trained network).
+    sweep_penalties: tuple[float, ...] = (0.003, 0.01, 0.1, 0.3)
+    sweep_epochs: int = 4
+    dt: float = 0.001
+
+    def __post_init__(self) -> None:
+        s = "snn_surrogate"
+        for key, allowed in (("neuron", _SURR_NEURONS), ("reset", _RESETS), ("readout", _SURR_READOUTS),
+                             ("surrogate", _SURROGATES), ("init", _SURR_INITS)):
+            if getattr(self, key) not in allowed:
+                raise bad(f"{s}.{key}", f"unknown value {getattr(self, key)!r}; choose one of {', '.join(allowed)}")
+        for key in ("slope", "learning_rate", "dt"):
+            _positive(s, key, getattr(self, key))
+        if not 0.05 <= self.leak <= 1.0 - 1e-4:
+            raise bad(f"{s}.leak", f"must be in [0.05, 0.9999] (decay of the membrane per step), got {self.leak}")
+        if not (math.isfinite(self.v_init) and 0 <= self.v_init < 1):
+            raise bad(f"{s}.v_init", f"must be in [0, 1) (fraction of the threshold), got {self.v_init}")
+        if not 1 <= self.max_timesteps <= MAX_STEPS:
+            raise bad(f"{s}.max_timesteps", f"must be in 1..{MAX_STEPS}, got {self.max_timesteps}")
+        if not 1 <= self.timesteps <= self.max_timesteps:
+            raise bad(f"{s}.timesteps", f"must be in 1..max_timesteps ({self.max_timesteps}), got {self.timesteps}")
+        if not (math.isfinite(self.percentile) and 0 < self.percentile <= 100):
+            raise bad(f"{s}.percentile", f"must be in (0, 100], got {self.percentile}")
+        for key in ("epochs", "batch_size", "patience", "sweep_epochs"):
+            if getattr(self, key) < 1:
+                raise bad(f"{s}.{key}", f"must be at least 1, got {getattr(self, key)}")
+        if not (math.isfinite(self.synops_penalty) and self.synops_penalty >= 0):
+            raise bad(f"{s}.synops_penalty", f"must be >= 0, got {self.synops_penalty}")
+        if not (math.isfinite(self.distill_weight) and 0 <= self.distill_weight <= 1):
+            raise bad(f"{s}.distill_weight", f"must be in [0, 1], got {self.distill_weight}")
+        _positive(s, "temperature", self.temperature)
+        if self.max_train_jets is not None and self.max_train_jets < 100:
+            raise bad(f"{s}.max_train_jets", f"must be at least 100 (or null for all), got {self.max_train_jets}")
+        pens = tuple(float(p) for p in self.sweep_penalties)
+        if not all(math.isfinite(p) and p >= 0 for p in pens):
+            raise bad(f"{s}.sweep_penalties", f"must be >= 0, got {list(pens)}")
+        object.__setattr__(self, "sweep_penalties", pens)
+
+
+
+
+#: The default preset deploys on Loihi 2, which keeps reset by subtraction (with the surrogate
+#: stage's 8-bit QAT the integer model then equals the float SNN); seed-2019 uses the study's Loihi 1.
+@dataclass(frozen=True)
+class HardwareConfig:
+    """Settings of the "loihi" stage (docs/hardware.md)."""
+
+    #: Stages whose spiking model is deployed, in order of preference (the first the run has).
+    sources: tuple[str, ...] = DEFAULT_SOURCES
+    #: Chip generation: loihi1 (reset to zero only) or loihi2 (keeps reset by subtraction).
+    profile: str = "loihi1"
+    #: Time steps; ``None``: the source stage's headline T.
+    timesteps: int | None = None
+    #: Keep the first layer on the host in float (the 2019 study's setup).
+    first_layer_offchip: bool = True
+    #: Axon delay of every chip layer, in steps (Loihi: 1).
+    axon_delay: int = 1
+    #: Turn reset by subtraction into reset to zero where the target cannot subtract (loihi1: what the
+    #: chip does; the NIR file: recorded in its metadata) instead of refusing.
+    allow_reset_change: bool = True
+    #: Chips the network may use.
+    max_chips: int = 1
+    #: Test jets run on the integer model (``None``: all; a seeded random subset otherwise).
+    max_jets: int | None = None
+    #: Also measure the accuracy at the powers of two below T (one run each).
+    curve: bool = True
+    #: Wall-clock seconds per chip step for the latency in microseconds (``None``: steps only).
+    time_per_step_s: float | None = None
+    #: Where ``time_per_step_s`` comes from (required with it).
+    time_per_step_source: str = ""
+    #: Conventional device charged for the off-chip first layer in the "with host" totals.
+    host_device: str = "cpu"
+    #: Write the quantized network as ``loihi.nir`` when NIR can express it.
+    write_nir: bool = True
+    #: Start each chip layer's voltage below its initial value by the bias it integrates before its
+    #: first input arrives through the axon delays (:func:`compensate_delay_bias`).
+    compensate_delays: bool = True
+
+    def __post_init__(self) -> None:
+
+        sources = tuple(self.sources)
+        if not sources or not all(isinstance(s, str) and s for s in sources):
+            raise bad("loihi.sources", f"must be a non-empty list of stage names, got {list(self.sources)!r}")
+        object.__setattr__(self, "sources", sources)
+        if self.profile not in LOIHI_PROFILES:
+            raise bad("loihi.profile", f"unknown profile {self.profile!r}; choose one of {', '.join(LOIHI_PROFILES)}")
+        if self.timesteps is not None and not 1 <= self.timesteps <= 100_000:
+            raise bad("loihi.timesteps", f"must be in 1..100000 or null, got {self.timesteps}")
+        if not 0 <= self.axon_delay <= 62:
+            raise bad("loihi.axon_delay", f"must be in 0..62 steps, got {self.axon_delay}")
+        if self.max_chips < 1:
+            raise bad("loihi.max_chips", f"must be >= 1, got {self.max_chips}")
+        if self.max_jets is not None and self.max_jets < 1:
+            raise bad("loihi.max_jets", f"must be >= 1 or null, got {self.max_jets}")
+        if self.time_per_step_s is not None:
+            if not (math.isfinite(self.time_per_step_s) and self.time_per_step_s > 0):
+                raise bad("loihi.time_per_step_s", f"must be a positive number of seconds or null, got {self.time_per_step_s}")
+            if not self.time_per_step_source.strip():
+                raise bad("loihi.time_per_step_source", "say where time_per_step_s comes from (a measurement, a paper)")
+        if self.host_device not in CONVENTIONAL_HOSTS:
+            raise bad("loihi.host_device", f"must be one of {', '.join(CONVENTIONAL_HOSTS)}, got {self.host_device!r}")
+
+
