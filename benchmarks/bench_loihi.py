@@ -64,8 +64,8 @@ def _run_stages(data: str, preset: str, seed: int, out: Path, quick: bool):
 
 
 def _from_model(model: str, test: str | None):
-    from spikejet.ann.bundle import apply_scaler
     from spikejet.data import load
+    from spikejet.models.file import apply_scaler
     from spikejet.snn.bundle import load_network
 
     net, T, bundle = load_network(model)
@@ -154,7 +154,7 @@ def main(argv=None) -> int:
     import numpy as np
     import torch
 
-    from spikejet.hardware.stage import evaluate_on_loihi
+    from spikejet.stages.loihi import evaluate_on_loihi
 
     torch.set_num_threads(1)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "

@@ -6,7 +6,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spikejet.ann.bundle import FORMAT, ModelBundle, load_bundle, save_bundle
 from spikejet.ann.model import (
     MLP,
     build_mlp,
@@ -19,6 +18,7 @@ from spikejet.ann.train import balanced_class_weights, l1_penalty, train_ann
 from spikejet.config import AnnConfig
 from spikejet.data import CLASS_NAMES, FEATURE_NAMES, Standardizer
 from spikejet.errors import ConfigError, DataError, ModelError
+from spikejet.models.file import FORMAT, ModelBundle, load_bundle, save_bundle
 
 SEED = 7
 N_FEATURES = 16

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from spikejet import pipeline
-from spikejet.ann.bundle import load_bundle, save_bundle
 from spikejet.cli import main
 from spikejet.data import FEATURE_NAMES, JetTable, write
+from spikejet.models.file import load_bundle, save_bundle
+from spikejet.run import runner as pipeline
 
 N_JETS = 1500
 #: This issue's stages; later issues' stages are tested in their own files.

@@ -9,17 +9,17 @@ import numpy as np
 import pytest
 import torch
 
-from spikejet.ann.bundle import ModelBundle, save_bundle
 from spikejet.ann.model import MLP
 from spikejet.cli import main
 from spikejet.data import JetTable, write
 from spikejet.data.schema import CLASS_NAMES, FEATURE_NAMES
-from spikejet.hardware.stage import evaluate_on_loihi
+from spikejet.models.file import ModelBundle, save_bundle
 from spikejet.snn.bundle import save_network
 from spikejet.snn.convert import convert
 from spikejet.snn.network import Layer, SpikingNetwork
 from spikejet.snn.neurons import IFParams
 from spikejet.snn.readout import Readout
+from spikejet.stages.loihi import evaluate_on_loihi
 
 T = 10
 N_JETS = 600
@@ -133,7 +133,7 @@ def test_nir_target_refuses_subtraction_then_exports_with_the_change(files, tmp_
     assert s["file"] == "snn.nir" and (out / "snn.nir").is_file()
     assert "reset subtract -> zero" in s["semantic_changes"] and "semantic changes" in text
     assert 0 <= s["accuracy_nir"] <= 1 and s["accuracy_model"] > 0.5
-    from spikejet.hardware.nir_io import read_nir
+    from spikejet.interop.nir import read_nir
 
     assert read_nir(out / "snn.nir").sizes == files["net"].sizes
 

@@ -110,7 +110,7 @@ def test_cost_rows_pick_devices_by_kind() -> None:
 
 
 def test_plot_energy_writes_a_png(tmp_path) -> None:
-    from spikejet.hardware.energy_plot import plot_energy
+    from spikejet.report.figures.energy import plot_energy
 
     snn = E.snn_counts(synops=2000, neuron_updates=69 * 103, steps=100, spikes=400)
     rows = E.cost_rows("snn", snn, accuracy=0.74) + E.cost_rows("ann", E.ann_counts([16, 64, 32, 32, 5]),

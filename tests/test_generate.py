@@ -234,7 +234,7 @@ def test_config_errors_are_typed():
 
 
 def test_cli_defaults_match_config():
-    from spikejet._cli import generate as cli_gen
+    from spikejet.cli import generate as cli_gen
     from spikejet.physics import config
 
     assert cli_gen.DEFAULT_PT_MIN == config.DEFAULT_PT_MIN

@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from spikejet import pipeline
-from spikejet.ann.bundle import ModelBundle
 from spikejet.ann.model import MLP
 from spikejet.config import resolve_config
 from spikejet.data.schema import CLASS_NAMES, FEATURE_NAMES
 from spikejet.errors import ConfigError, ModelError
 from spikejet.hardware import energy as E
-from spikejet.hardware import stage as H
+from spikejet.models.file import ModelBundle
+from spikejet.run import runner as pipeline
 from spikejet.snn.convert import convert
 from spikejet.snn.simulate import simulate
+from spikejet.stages import loihi as H
 
 N_TRAIN, N_TEST = 3000, 500
 T = 12
@@ -175,7 +175,7 @@ def test_add_energy_estimates_leaves_existing_entries_alone() -> None:
 
 def test_nir_file_is_the_quantized_network(staged) -> None:
     pytest.importorskip("nir")
-    from spikejet.hardware.nir_io import dequantize, read_nir
+    from spikejet.interop.nir import dequantize, read_nir
 
     m = staged.metrics["loihi"]
     assert m["nir_file"] == H.NIR_FILE and "loihi.nir" in staged.artifacts

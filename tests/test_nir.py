@@ -13,7 +13,7 @@ nir = pytest.importorskip("nir")
 
 from spikejet.errors import HardwareError, ModelError  # noqa: E402
 from spikejet.hardware import loihi as L  # noqa: E402
-from spikejet.hardware import nir_io  # noqa: E402
+from spikejet.interop import nir as nir_io  # noqa: E402
 from spikejet.snn import neurons as N  # noqa: E402
 from spikejet.snn.encoding import Encoding  # noqa: E402
 from spikejet.snn.network import Layer, SpikingNetwork  # noqa: E402

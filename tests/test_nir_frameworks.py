@@ -29,7 +29,7 @@ import torch
 
 pytest.importorskip("nir")
 
-from spikejet.hardware import nir_io  # noqa: E402
+from spikejet.interop import nir as nir_io  # noqa: E402
 from spikejet.snn import neurons as N  # noqa: E402
 from spikejet.snn.network import Layer, SpikingNetwork  # noqa: E402
 from spikejet.snn.readout import Readout  # noqa: E402

@@ -7,12 +7,12 @@ import pytest
 import torch
 import yaml
 
-from spikejet import pipeline
 from spikejet.config import load_config_file, resolve_config
 from spikejet.data import JetTable, read, write
 from spikejet.errors import ConfigError
 from spikejet.evaluate.metrics import METRIC_KEYS
-from spikejet.pipeline import Stage
+from spikejet.run import runner as pipeline
+from spikejet.run.runner import Stage
 
 N_JETS = 2500
 RUN_SEED = 4

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from spikejet.evaluate.metrics import evaluate_scores, roc_curves
+from spikejet.report.figures.run import plot_confusions, plot_data_summary, plot_roc, plot_training
 from spikejet.report.html import ReportFigure, write_report
-from spikejet.report.plots import plot_confusions, plot_data_summary, plot_roc, plot_training
 from spikejet.report.style import PLAIN_ENV, figure_png, save_figure
 from spikejet.report.tables import STUDY_2019, comparison_rows, format_comparison
 

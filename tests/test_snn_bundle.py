@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from spikejet.ann.bundle import ModelBundle, load_bundle, save_bundle
 from spikejet.ann.model import MLP
 from spikejet.errors import ModelError
+from spikejet.models.file import ModelBundle, load_bundle, save_bundle
 from spikejet.snn.bundle import SpikingModule, load_network, network_bundle, save_network
 from spikejet.snn.encoding import Encoding
 from spikejet.snn.network import Layer, SpikingNetwork

@@ -231,6 +231,6 @@ def test_conversion_errors(ann, qann, data):
 
 
 def test_methods_match_stage_list():
-    from spikejet.snn import stage
+    from spikejet.config import sections as stage
 
-    assert stage._METHODS == C.METHODS
+    assert stage.CONVERT_METHODS == tuple(C.METHODS)

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from spikejet import pipeline
 from spikejet.cli import main
 from spikejet.config import resolve_config
 from spikejet.data import JetTable, write
 from spikejet.errors import ConfigError
-from spikejet.snn import stage as S
+from spikejet.run import runner as pipeline
 from spikejet.snn.bundle import load_network
 from spikejet.snn.simulate import simulate
+from spikejet.stages import convert_snn as S
 
 N_JETS = 1500
 STAGES = ("load", "split", "train_ann", "evaluate_ann", "convert_snn")

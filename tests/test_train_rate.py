@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from _synthetic import blobs as _blobs_data
-from spikejet.ann.bundle import load_bundle, save_bundle
 from spikejet.errors import ConfigError, DataError, ModelError
+from spikejet.models.file import load_bundle, save_bundle
 from spikejet.snn.neurons import IFParams, LIFParams, SpikingReLUParams, init_state, rate, step
 from spikejet.snn.readout import Readout
 from spikejet.snn.simulate import simulate

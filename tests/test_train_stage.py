@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from spikejet import pipeline
-from spikejet.ann.bundle import load_bundle
 from spikejet.cli import main
 from spikejet.config import resolve_config
 from spikejet.data import JetTable, write
 from spikejet.errors import ConfigError
-from spikejet.snn import stage as convert_stage_module
-from spikejet.snn import train_stage as S
+from spikejet.models.file import load_bundle
+from spikejet.run import runner as pipeline
 from spikejet.snn.bundle import load_network
 from spikejet.snn.simulate import simulate
+from spikejet.stages import convert_snn as convert_stage_module
+from spikejet.stages import snn_train as S
 
 N_JETS = 1500
 STAGES = ("load", "split", "train_ann", "evaluate_ann", "convert_snn", "snn_rate", "snn_surrogate")

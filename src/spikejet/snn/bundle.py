@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..ann.bundle import ModelBundle, load_bundle, register_arch, save_bundle
 from ..errors import ConfigError, ModelError
+from ..models.file import ModelBundle, load_bundle, register_arch, save_bundle
 from .network import SpikingNetwork
 
 __all__ = ["ARCH_TYPE", "SpikingModule", "network_bundle", "save_network", "load_network"]

@@ -40,9 +40,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..ann.bundle import ModelBundle, register_arch
 from ..ann.train import TrainHistory, as_xy_tensors
 from ..errors import ConfigError, DataError, ModelError
+from ..models.file import ModelBundle, register_arch
 from .bundle import SpikingModule
 from .encoding import Encoding
 from .network import Layer, SpikingNetwork, count_ann_macs

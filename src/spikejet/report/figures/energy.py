@@ -14,8 +14,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import ConfigError
-from ..io import atomic_path
+from ...errors import ConfigError
+from ...io import atomic_path
 
 __all__ = ["plot_energy"]
 

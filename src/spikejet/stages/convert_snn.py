@@ -65,12 +65,12 @@ def _convert_stage(ctx: Any) -> None:
     import torch
 
     from ..ann.model import predict_logits
-    from ..report.snn_plots import plot_accuracy_vs_timesteps, plot_firing_rates, plot_operations
+    from ..report.figures.snn import plot_accuracy_vs_timesteps, plot_firing_rates, plot_operations
     from ..report.tables import stage_title
-    from .bundle import save_network
-    from .convert import convert, finetune_qcfs
-    from .network import count_ann_macs
-    from .simulate import simulate
+    from ..snn.bundle import save_network
+    from ..snn.convert import convert, finetune_qcfs
+    from ..snn.network import count_ann_macs
+    from ..snn.simulate import simulate
 
     cfg: ConvertConfig = ctx.config.section("convert")
     bundle = ctx.models.get("ann")

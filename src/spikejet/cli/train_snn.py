@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spikejet import pipeline
+    from spikejet.run import runner as pipeline
     from spikejet.errors import ConfigError
 
     from .run import config_from_args, default_out, print_timings

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from .style import hep_style, new_figure
+from ..style import hep_style, new_figure
 
 __all__ = ["plot_accuracy_vs_timesteps", "plot_firing_rates", "plot_operations", "METHOD_COLORS"]
 

@@ -86,14 +86,14 @@ def curve_points(T: int) -> list[int]:
 
 
 def _devices(kind: str) -> tuple[str, ...]:
-    from .energy import CONVENTIONAL_DEVICES, SPIKING_DEVICES
+    from ..hardware.energy import CONVENTIONAL_DEVICES, SPIKING_DEVICES
 
     return SPIKING_DEVICES if kind == "snn_events" else CONVENTIONAL_DEVICES
 
 
 def energy_estimate(counts: Any) -> dict[str, float]:
     """Joules per inference on every device that fits the counts' kind."""
-    from .energy import energy_per_inference
+    from ..hardware.energy import energy_per_inference
 
     return {d: energy_per_inference(counts, d) for d in _devices(counts.kind)}
 
@@ -108,7 +108,7 @@ def add_energy_estimates(metrics: Mapping[str, dict[str, Any]],
     ``sizes[stage]`` is known, every connection every step on the conventional
     ones (``snn_dense_counts``). Entries that have the key are left alone.
     """
-    from .energy import ann_counts, snn_counts, snn_dense_counts
+    from ..hardware.energy import ann_counts, snn_counts, snn_dense_counts
 
     changed = []
     for stage, m in metrics.items():
@@ -159,7 +159,7 @@ def compensate_delay_bias(mapping: Any) -> Any:
 
     import numpy as np
 
-    from .loihi import DECAY_UNITY, DV_OFFSET, V_MAX, V_MIN
+    from ..hardware.loihi import DECAY_UNITY, DV_OFFSET, V_MAX, V_MIN
 
     layers, delay = [], 0
     for layer in mapping.network.layers:
@@ -232,15 +232,15 @@ def evaluate_on_loihi(
     """
     import numpy as np
 
-    from ..snn.simulate import simulate
-    from .energy import (
+    from ..hardware.energy import (
         OpCounts,
         ann_counts,
         energy_per_inference,
         latency,
         snn_counts,
     )
-    from .loihi import map_network, run_mapped
+    from ..hardware.loihi import map_network, run_mapped
+    from ..snn.simulate import simulate
 
     log = log or (lambda msg: None)
     T = int(timesteps)
@@ -450,9 +450,9 @@ def _loihi_stage(ctx: Any) -> None:
     import numpy as np
 
     from ..io import write_json
+    from ..report.figures.energy import plot_energy
+    from ..report.figures.snn import plot_accuracy_vs_timesteps
     from ..report.html import ReportFigure
-    from ..report.snn_plots import plot_accuracy_vs_timesteps
-    from .energy_plot import plot_energy
 
     cfg: HardwareConfig = ctx.config.section("loihi")
     source, net = _source(ctx, cfg)
@@ -477,7 +477,7 @@ def _loihi_stage(ctx: Any) -> None:
     extra = {"source": source, **ev.extra}
     # ---- the quantized network as NIR (when NIR can express it)
     if cfg.write_nir:
-        from .nir_io import mapping_to_nir, write_nir
+        from ..interop.nir import mapping_to_nir, write_nir
 
         try:  # NIR has no reset by subtraction: the same opt-in as for loihi1 (recorded in the file)
             graph = mapping_to_nir(ev.mapping, net, allow_reset_change=cfg.allow_reset_change)

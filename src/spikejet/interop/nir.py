@@ -285,15 +285,15 @@ def dequantize(mapping: Any, source: Any = None) -> Any:
     inputs is folded back onto the features. ``source`` (the float network)
     provides names, scaler and metadata.
     """
-    from ..snn.network import Layer, SpikingNetwork
-    from ..snn.neurons import IFParams, LIFParams
-    from .loihi import (
+    from ..hardware.loihi import (
         ACT_SHIFT,
         DECAY_UNITY,
         DU_OFFSET,
         VTH_SHIFT,
         WEIGHT_MIXED_SIGN_SHIFT,
     )
+    from ..snn.network import Layer, SpikingNetwork
+    from ..snn.neurons import IFParams, LIFParams
 
     layers = [Layer(weight=fl.weight, bias=fl.bias, neuron=fl.neuron, name=fl.name) for fl in mapping.offchip]
     enc = mapping.encoding

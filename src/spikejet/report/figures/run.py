@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..data.schema import CLASS_TITLES
-from .style import hep_style, new_figure
+from ...data.schema import CLASS_TITLES
+from ..style import hep_style, new_figure
 
 __all__ = ["plot_data_summary", "plot_training", "plot_confusions", "plot_roc", "CLASS_COLORS"]
 

@@ -38,13 +38,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import __version__
-from .config import RunConfig, config_to_yaml
-from .errors import ConfigError, DataError
-from .hardware.stage import loihi_stage  # importing a stage module registers its config section
-from .io import atomic_path, write_json, write_text
-from .snn.stage import convert_stage
-from .snn.train_stage import snn_rate_stage, snn_surrogate_stage
+from .. import __version__
+from ..config import RunConfig, config_to_yaml
+from ..errors import ConfigError, DataError
+from ..io import atomic_path, write_json, write_text
+from ..stages.convert_snn import convert_stage
+from ..stages.loihi import loihi_stage  # importing a stage module registers its config section
+from ..stages.snn_train import snn_rate_stage, snn_surrogate_stage
 
 __all__ = [
     "Stage",
@@ -139,7 +139,7 @@ class RunContext:
         ``accuracy_vs_timesteps``, ``firing_rate_hz``, ``synops_per_inference``,
         ``energy_per_inference_j``).
         """
-        from .evaluate.metrics import evaluate_scores, roc_curves
+        from ..evaluate.metrics import evaluate_scores, roc_curves
 
         ev = self.config.evaluate
         entry = evaluate_scores(
@@ -157,8 +157,8 @@ class RunContext:
 
     def add_figure(self, name: str, fig: Any, caption: str, *, section: str) -> Path:
         """Save a matplotlib Figure as ``figures/<name>.png`` and list it in the report."""
-        from .report.html import ReportFigure
-        from .report.style import save_figure
+        from ..report.html import ReportFigure
+        from ..report.style import save_figure
 
         p = save_figure(fig, self.path(f"{FIGURES_DIR}/{name}.png"))
         self.figures = [f for f in self.figures if f.name != name]
@@ -171,7 +171,7 @@ class RunContext:
 
 def load_data(ctx: RunContext) -> None:
     """Read the jets; with ``data.max_jets`` keep a seeded random subset."""
-    from .data import load
+    from ..data import load
 
     cfg = ctx.config.data
     table = load(cfg.source, drop_invalid=cfg.drop_invalid)
@@ -191,7 +191,7 @@ def load_data(ctx: RunContext) -> None:
 
 
 def _provenance(source: str) -> dict[str, Any] | None:
-    from .data import default_provenance, read_provenance
+    from ..data import default_provenance, read_provenance
 
     try:
         if source == "default":
@@ -207,7 +207,7 @@ def _provenance(source: str) -> dict[str, Any] | None:
 
 def split_and_scale(ctx: RunContext) -> None:
     """Stratified split, standardizer fit on the training rows, test set written to a file."""
-    from .data import Standardizer, split, write
+    from ..data import Standardizer, split, write
 
     cfg = ctx.config.data
     table = ctx.table
@@ -239,9 +239,9 @@ def train_ann_stage(ctx: RunContext) -> None:
     """Train the ANN (seeded init and batch order) and save its bundle."""
     import torch
 
-    from .ann.bundle import ModelBundle, save_bundle
-    from .ann.model import build_mlp, task_class_names, task_labels
-    from .ann.train import ANN_TORCH_THREADS, torch_threads, train_ann
+    from ..ann.model import build_mlp, task_class_names, task_labels
+    from ..ann.train import ANN_TORCH_THREADS, torch_threads, train_ann
+    from ..models.file import ModelBundle, save_bundle
 
     cfg = ctx.config.ann
     table = ctx.table
@@ -277,7 +277,7 @@ def train_ann_stage(ctx: RunContext) -> None:
 def evaluate_bundle(bundle: Any, X_raw: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(task labels, class probabilities) of a model bundle on raw features — the one path
     shared by ``spikejet run`` and ``spikejet evaluate``, so both give the same numbers."""
-    from .ann.train import ANN_TORCH_THREADS, torch_threads
+    from ..ann.train import ANN_TORCH_THREADS, torch_threads
 
     with torch_threads(ANN_TORCH_THREADS):
         return bundle.labels(y), bundle.predict_proba(X_raw)
@@ -295,9 +295,9 @@ def evaluate_ann(ctx: RunContext) -> None:
 
 def write_report(ctx: RunContext) -> None:
     """Figures for everything in ``ctx`` and the self-contained report.html."""
-    from .report.html import write_report as _write
-    from .report.plots import plot_confusions, plot_data_summary, plot_roc, plot_training
-    from .report.tables import stage_title
+    from ..report.figures.run import plot_confusions, plot_data_summary, plot_roc, plot_training
+    from ..report.html import write_report as _write
+    from ..report.tables import stage_title
 
     table = ctx.table
     if table is not None:
@@ -537,9 +537,9 @@ def evaluate_model_file(
     The bootstrap seed and evaluation settings default to those of the run that made
     the model, so evaluating a run's ``test.h5`` reproduces its ``metrics.json`` entry.
     """
-    from .ann.bundle import load_bundle
-    from .config import resolve_config
-    from .data import load
+    from ..config import resolve_config
+    from ..data import load
+    from ..models.file import load_bundle
 
     bundle = load_bundle(model_path)
     saved = bundle.config if isinstance(bundle.config, dict) else {}

@@ -1,6 +1,6 @@
 """Command-line interface: thin, parses arguments and calls stage functions.
 
-Each subcommand lives in ``spikejet._cli.<module>`` and defines ``NAME``, ``HELP``,
+Each subcommand lives in ``spikejet.cli.<module>`` and defines ``NAME``, ``HELP``,
 ``add_arguments(parser)`` and ``run(args) -> int``. Heavy imports happen inside
 ``run`` so that ``spikejet --help`` stays fast.
 """
@@ -12,8 +12,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from . import __version__
-from .errors import SpikejetError
+from .. import __version__
+from ..errors import SpikejetError
 
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -32,9 +32,9 @@ def _load_commands() -> list:
     mods = []
     for name in COMMAND_MODULES:
         try:
-            mods.append(importlib.import_module(f"spikejet._cli.{name}"))
+            mods.append(importlib.import_module(f"spikejet.cli.{name}"))
         except ModuleNotFoundError as exc:  # a command not written yet
-            if exc.name != f"spikejet._cli.{name}":
+            if exc.name != f"spikejet.cli.{name}":
                 raise
     return mods
 

@@ -57,9 +57,9 @@ def _jets(args, bundle, net):
     """(standardized X, labels, where) of the evaluation jets, or None when there are none."""
     import numpy as np
 
-    from spikejet.ann.bundle import apply_scaler
     from spikejet.data import load
     from spikejet.errors import ConfigError
+    from spikejet.models.file import apply_scaler
 
     source = args.data
     if source is None:
@@ -145,9 +145,11 @@ def _print_mapping(report: dict) -> None:
 def _loihi(args, net, T, bundle, out: Path, log) -> int:
     from spikejet.evaluate.metrics import evaluate_scores
     from spikejet.hardware.energy import ann_counts, latency
-    from spikejet.hardware.energy_plot import plot_energy
     from spikejet.hardware.loihi import map_network
-    from spikejet.hardware.stage import (
+    from spikejet.io import write_json
+    from spikejet.report.figures.energy import plot_energy
+    from spikejet.report.style import save_figure
+    from spikejet.stages.loihi import (
         add_energy_estimates,
         energy_estimate,
         energy_plot_rows,
@@ -155,8 +157,6 @@ def _loihi(args, net, T, bundle, out: Path, log) -> int:
         evaluate_on_loihi,
         plot_energy_table,
     )
-    from spikejet.io import write_json
-    from spikejet.report.style import save_figure
 
     profile = PROFILE_OF[args.target]
     # Loihi 1 cannot subtract: its reset to zero is what the chip does (reported per layer); Loihi 2 keeps it
@@ -237,7 +237,7 @@ def _loihi(args, net, T, bundle, out: Path, log) -> int:
 def _nir(args, net, T, bundle, out: Path, log) -> int:
     import numpy as np
 
-    from spikejet.hardware.nir_io import from_nir, mapping_to_nir, to_nir, write_nir
+    from spikejet.interop.nir import from_nir, mapping_to_nir, to_nir, write_nir
     from spikejet.io import write_json
     from spikejet.snn.simulate import simulate
 

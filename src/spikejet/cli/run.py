@@ -51,7 +51,7 @@ def print_timings(timings: dict[str, float]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spikejet import pipeline
+    from spikejet.run import runner as pipeline
     from spikejet.report.tables import format_comparison
 
     cfg = config_from_args(args)

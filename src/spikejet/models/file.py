@@ -31,9 +31,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..ann.model import MLP, predict_proba, task_labels
 from ..errors import DataError, ModelError
 from ..io import atomic_path
-from .model import MLP, predict_proba, task_labels
 
 __all__ = [
     "FORMAT",

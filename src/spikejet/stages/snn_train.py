@@ -113,11 +113,11 @@ def snn_rate_stage(ctx: Any) -> None:
     import numpy as np
     import torch
 
-    from ..ann.bundle import save_bundle
     from ..ann.model import predict_logits, task_class_names, task_labels
     from ..io import write_json
-    from .neurons import IFParams, SpikingReLUParams
-    from .train import (
+    from ..models.file import save_bundle
+    from ..snn.neurons import IFParams, SpikingReLUParams
+    from ..snn.train import (
         rate_activations_hz,
         rate_network,
         simulate_synaptic,
@@ -222,11 +222,11 @@ def snn_surrogate_stage(ctx: Any) -> None:
 
     from ..ann.model import task_class_names, task_labels
     from ..io import write_json
-    from .bundle import save_network
-    from .readout import Readout
-    from .simulate import Probes, simulate
-    from .surrogate import SurrogateNet, SurrogateOptions
-    from .train import evaluate_surrogate, train_surrogate
+    from ..snn.bundle import save_network
+    from ..snn.readout import Readout
+    from ..snn.simulate import Probes, simulate
+    from ..snn.surrogate import SurrogateNet, SurrogateOptions
+    from ..snn.train import evaluate_surrogate, train_surrogate
 
     cfg: SnnSurrogateConfig = ctx.config.section(SURROGATE_STAGE)
     table = ctx.table
@@ -351,8 +351,8 @@ def snn_surrogate_stage(ctx: Any) -> None:
 
 def _converted_curve(ctx: Any, X, y, T_max: int, seed: int) -> dict | None:
     """The converted SNN of the run (if any) at every T: accuracy and synops per jet."""
-    from .network import SpikingNetwork
-    from .simulate import simulate
+    from ..snn.network import SpikingNetwork
+    from ..snn.simulate import simulate
 
     net = ctx.models.get("snn_converted")
     if not isinstance(net, SpikingNetwork):

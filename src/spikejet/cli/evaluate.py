@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spikejet import pipeline
+    from spikejet.run import runner as pipeline
     from spikejet.report.tables import format_comparison
 
     out = args.out or f"runs/evaluate-{Path(args.model).stem}-{Path(args.data).stem}"
