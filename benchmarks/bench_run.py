@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = resolve_config(None, preset=args.preset, seed=args.seed, quick=args.quick or None,
                          data_source=args.data, overrides=_overrides(args.set))
-    from spikejet.ann.train import ANN_TORCH_THREADS
+    from spikejet.runtime import ANN_TORCH_THREADS
 
     print(f"machine: {torch_machine()}; ANN stages use {ANN_TORCH_THREADS} torch thread(s)")
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")

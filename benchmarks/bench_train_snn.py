@@ -151,7 +151,7 @@ def _options(cfg, **changes):
 
 
 def _train(ctx, net, T: int, seed: int) -> float:
-    from spikejet.ann.train import torch_threads
+    from spikejet.runtime import torch_threads
     from spikejet.snn.train import train_surrogate
 
     cfg = ctx.config.snn_surrogate
@@ -256,7 +256,7 @@ def _graph_bytes(T: int, batch: int) -> int:
 
 
 def part_timing(args, ctx, results: dict) -> None:
-    from spikejet.ann.train import torch_threads
+    from spikejet.runtime import torch_threads
     from spikejet.snn.train import train_surrogate
 
     Xtr, ytr, Xva, yva = ctx.X["train"], ctx.y["train"], ctx.X["val"], ctx.y["val"]

@@ -7,11 +7,9 @@ weights. Same seed + same inputs + same config = the same weights.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -22,23 +20,14 @@ from torch import nn
 
 from ..config.sections import AnnConfig
 from ..errors import ConfigError, DataError
+from ..runtime import deterministic
 
 __all__ = [
     "TrainHistory",
     "train_ann",
     "l1_penalty",
     "balanced_class_weights",
-    "deterministic",
-    "torch_threads",
-    "ANN_TORCH_THREADS",
 ]
-
-#: torch intra-op threads for the MLP stages. Its matrices are tiny (batch x 64), so
-#: thread hand-off costs more than it gains: on 2 shared cores one thread trained
-#: 0.16 s/epoch against 3.1 s/epoch with two (benchmarks/bench_run.py --threads).
-#: Fixing the count also keeps results independent of the machine's core count.
-ANN_TORCH_THREADS = 1
-
 
 @dataclass
 class TrainHistory:
@@ -67,29 +56,6 @@ class TrainHistory:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainHistory:
         return cls(**d)
-
-
-@contextlib.contextmanager
-def deterministic() -> Iterator[None]:
-    """Turn on torch's deterministic algorithms for the block, then restore the setting."""
-    prev = torch.are_deterministic_algorithms_enabled()
-    prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(prev, warn_only=prev_warn)
-
-
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run the block with ``n`` torch intra-op threads, then restore the previous count."""
-    prev = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(prev)
 
 
 def l1_penalty(model: nn.Module) -> torch.Tensor:

@@ -81,9 +81,9 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from spikejet.ann.model import predict_logits
-    from spikejet.ann.train import ANN_TORCH_THREADS, torch_threads
     from spikejet.errors import ConfigError, ModelError
     from spikejet.models.file import apply_scaler, load_bundle
+    from spikejet.runtime import ANN_TORCH_THREADS, torch_threads
     from spikejet.snn.bundle import save_network
     from spikejet.snn.convert import (
         CALIBRATED_PERCENTILES,

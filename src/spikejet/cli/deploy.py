@@ -103,7 +103,7 @@ def _check_args(args) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from spikejet.ann.train import ANN_TORCH_THREADS, torch_threads
+    from spikejet.runtime import ANN_TORCH_THREADS, torch_threads
     from spikejet.snn.bundle import load_network
 
     def log(msg: str) -> None:

@@ -25,8 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spikejet.run import runner as pipeline
     from spikejet.errors import ConfigError
+    from spikejet.run import runner as pipeline
 
     from .run import config_from_args, default_out, print_timings
 

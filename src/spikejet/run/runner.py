@@ -30,7 +30,6 @@ import hashlib
 import json
 import sys
 import time
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +41,7 @@ from .. import __version__
 from ..config import RunConfig, config_to_yaml
 from ..errors import ConfigError, DataError
 from ..io import atomic_path, write_json, write_text
+from ..runtime import stage_seed
 from ..stages.convert_snn import convert_stage
 from ..stages.loihi import loihi_stage  # importing a stage module registers its config section
 from ..stages.snn_train import snn_rate_stage, snn_surrogate_stage
@@ -105,8 +105,7 @@ class RunContext:
 
     def seed_for(self, stage: str) -> int:
         """A seed for ``stage`` derived from the run seed (stable across versions)."""
-        ss = np.random.SeedSequence([self.config.seed, zlib.crc32(stage.encode("utf-8"))])
-        return int(ss.generate_state(1)[0])
+        return stage_seed(self.config.seed, stage)
 
     def rng(self, stage: str) -> np.random.Generator:
         return np.random.default_rng(self.seed_for(stage))
@@ -240,8 +239,9 @@ def train_ann_stage(ctx: RunContext) -> None:
     import torch
 
     from ..ann.model import build_mlp, task_class_names, task_labels
-    from ..ann.train import ANN_TORCH_THREADS, torch_threads, train_ann
+    from ..ann.train import train_ann
     from ..models.file import ModelBundle, save_bundle
+    from ..runtime import ANN_TORCH_THREADS, torch_threads
 
     cfg = ctx.config.ann
     table = ctx.table
@@ -277,7 +277,7 @@ def train_ann_stage(ctx: RunContext) -> None:
 def evaluate_bundle(bundle: Any, X_raw: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(task labels, class probabilities) of a model bundle on raw features — the one path
     shared by ``spikejet run`` and ``spikejet evaluate``, so both give the same numbers."""
-    from ..ann.train import ANN_TORCH_THREADS, torch_threads
+    from ..runtime import ANN_TORCH_THREADS, torch_threads
 
     with torch_threads(ANN_TORCH_THREADS):
         return bundle.labels(y), bundle.predict_proba(X_raw)

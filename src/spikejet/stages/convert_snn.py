@@ -54,7 +54,7 @@ def _smallest_t(acc, reference: float, gap: float) -> int | None:
 
 def convert_stage(ctx: Any) -> None:
     """Convert the run's ANN, simulate, score at the headline T, save the model and figures."""
-    from ..ann.train import ANN_TORCH_THREADS, torch_threads
+    from ..runtime import ANN_TORCH_THREADS, torch_threads
 
     # tiny matrices: one torch thread is fastest and independent of the machine's cores
     with torch_threads(ANN_TORCH_THREADS):

@@ -440,7 +440,7 @@ def _stage_sizes(ctx: Any) -> dict[str, Sequence[int]]:
 
 def loihi_stage(ctx: Any) -> None:
     """Map the run's best spiking model onto Loihi, score it, add energy/latency, figures, loihi.nir."""
-    from ..ann.train import ANN_TORCH_THREADS, torch_threads
+    from ..runtime import ANN_TORCH_THREADS, torch_threads
 
     with torch_threads(ANN_TORCH_THREADS):
         _loihi_stage(ctx)

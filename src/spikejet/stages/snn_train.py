@@ -58,7 +58,7 @@ def _threads(fn):
     """Run a stage with one torch thread (tiny matrices; results independent of the core count)."""
 
     def wrapped(ctx: Any) -> None:
-        from ..ann.train import ANN_TORCH_THREADS, torch_threads
+        from ..runtime import ANN_TORCH_THREADS, torch_threads
 
         with torch_threads(ANN_TORCH_THREADS):
             fn(ctx)
