@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from spikejet import run as pipeline
 from spikejet.ann.model import MLP
 from spikejet.config import resolve_config
 from spikejet.data.schema import CLASS_NAMES, FEATURE_NAMES
 from spikejet.errors import ConfigError, ModelError
 from spikejet.hardware import energy as E
 from spikejet.models.file import ModelBundle
-from spikejet.run import runner as pipeline
 from spikejet.snn.convert import convert
 from spikejet.snn.simulate import simulate
 from spikejet.stages import loihi as H
@@ -58,28 +58,41 @@ def models():
 
 
 def _ctx(tmp_path, models, *, overrides=None, extra_models=None):
+    """A run state holding an ANN and a converted SNN (scored), ready for the loihi stage."""
+    from spikejet.run.context import RunData, StageResult
+    from spikejet.run.rundir import RunDir
+    from spikejet.run.score import score
+
     bundle, net, Xte, yte = models
     # these tests exercise the Loihi 1 path (reset to zero on the chip); the default preset uses loihi2
     cfg = resolve_config(seed=5, data_source="unused.h5",
                          overrides={"loihi": {"profile": "loihi1", **dict(overrides or {})}})
-    ctx = pipeline.RunContext(config=cfg, run_dir=tmp_path, progress=False)
-    ctx.X, ctx.y = {"test": Xte}, {"test": yte}
-    ctx.models = {"ann": bundle, "snn_converted": net, **(extra_models or {})}
+    rd = RunDir(tmp_path)
+    rd.root.mkdir(parents=True, exist_ok=True)
+    state = pipeline.RunState(config=cfg, rundir=rd, data=RunData(X={"test": Xte}, y={"test": yte}))
     with torch.no_grad():
         ann_scores = bundle.model(torch.tensor(Xte)).numpy()
-    ctx.add_metrics("ann", yte, ann_scores, class_names=CLASS_NAMES)
+    pipeline.commit(state, "train_ann", StageResult(model=bundle))
+    pipeline.commit(state, "evaluate_ann", StageResult(scored=score(yte, ann_scores, class_names=CLASS_NAMES,
+                                                                    config=cfg)))
     res = simulate(net, Xte, T)
     c = res.op_counts(T)
-    ctx.add_metrics("snn_converted", yte, res.scores, class_names=CLASS_NAMES, extra={
-        "timesteps": T, "synops_per_inference": c["synops"], "spikes_per_inference": c["spikes"],
-        "neuron_updates_per_inference": c["neuron_updates"]})
-    return ctx
+    pipeline.commit(state, "convert_snn", StageResult(model=net, scored=score(
+        yte, res.scores, class_names=CLASS_NAMES, config=cfg, extra={
+            "timesteps": T, "synops_per_inference": c["synops"], "spikes_per_inference": c["spikes"],
+            "neuron_updates_per_inference": c["neuron_updates"]})))
+    for key, (model, entry) in (extra_models or {}).items():  # a model with a stand-in metrics entry
+        from spikejet.run.context import Scored
+
+        pipeline.commit(state, key, StageResult(model=model, scored=Scored(
+            y_true=yte, scores=res.scores, class_names=CLASS_NAMES, entry=entry)))
+    return state
 
 
 @pytest.fixture(scope="module")
 def staged(models, tmp_path_factory):
     ctx = _ctx(tmp_path_factory.mktemp("run"), models)
-    H.loihi_stage(ctx)
+    pipeline.run_stage(ctx, "loihi")
     return ctx
 
 
@@ -204,7 +217,7 @@ def test_figures_table_and_report(staged) -> None:
     assert models == {"ann", "snn_converted", "loihi"}
     host = [r for r in rows if r["device"].startswith("loihi + host")]
     assert len(host) == 1 and host[0]["energy_j"] == staged.metrics["loihi"]["energy_with_host_per_inference_j"]
-    pipeline.write_report(staged)
+    pipeline.run_stage(staged, "report")
     html = (staged.run_dir / "report.html").read_text()
     assert "<h2>Hardware</h2>" in html and "Loihi fixed-point model" in html
     assert "69.80 %" in html  # the study's Loihi line in the comparison table
@@ -213,8 +226,8 @@ def test_figures_table_and_report(staged) -> None:
 def test_stage_is_deterministic(models, tmp_path) -> None:
     a = _ctx(tmp_path / "a", models, overrides={"max_jets": 300, "curve": False})
     b = _ctx(tmp_path / "b", models, overrides={"max_jets": 300, "curve": False})
-    H.loihi_stage(a)
-    H.loihi_stage(b)
+    pipeline.run_stage(a, "loihi")
+    pipeline.run_stage(b, "loihi")
     assert a.metrics["loihi"] == b.metrics["loihi"]
     assert a.metrics["loihi"]["n_jets_evaluated"] == 300
     assert list(a.metrics["loihi"]["accuracy_vs_timesteps"]) == [str(T)]
@@ -223,23 +236,22 @@ def test_stage_is_deterministic(models, tmp_path) -> None:
 def test_source_is_picked_by_the_config_key(models, tmp_path) -> None:
     bundle, net, _, _ = models
     ctx = _ctx(tmp_path / "a", models, overrides={"max_jets": 100, "curve": False, "write_nir": False},
-               extra_models={"snn_surrogate": net})
-    ctx.metrics["snn_surrogate"] = {"timesteps": 4}
-    H.loihi_stage(ctx)
+               extra_models={"snn_surrogate": (net, {"timesteps": 4})})
+    pipeline.run_stage(ctx, "loihi")
     assert ctx.metrics["loihi"]["source"] == "snn_surrogate" and ctx.metrics["loihi"]["timesteps"] == 4
     ctx = _ctx(tmp_path / "b", models, overrides={"sources": ["snn_rate"]})
     with pytest.raises(ConfigError, match="none of its source models"):
-        H.loihi_stage(ctx)
+        pipeline.run_stage(ctx, "loihi")
     ctx = _ctx(tmp_path / "c", models, overrides={"sources": ["ann"]})
     with pytest.raises(ModelError, match="not a spiking network"):
-        H.loihi_stage(ctx)
+        pipeline.run_stage(ctx, "loihi")
 
 
 def test_loihi2_keeps_subtraction_and_skips_the_nir_file(models, tmp_path) -> None:
     ctx = _ctx(tmp_path, models, overrides={"profile": "loihi2", "max_jets": 300, "curve": False,
                                             "allow_reset_change": False, "time_per_step_s": 1e-5,
                                             "time_per_step_source": "assumed for a test"})
-    H.loihi_stage(ctx)
+    pipeline.run_stage(ctx, "loihi")
     m = ctx.metrics["loihi"]
     assert m["reset_changed"] is False and m["resources"]["cores"] == 3
     assert m["nir_file"] is None and "subtract" in m["nir_note"]

@@ -7,12 +7,13 @@ import pytest
 import torch
 import yaml
 
+from spikejet import run as pipeline
 from spikejet.config import load_config_file, resolve_config
 from spikejet.data import JetTable, read, write
 from spikejet.errors import ConfigError
 from spikejet.evaluate.metrics import METRIC_KEYS
-from spikejet.run import runner as pipeline
-from spikejet.run.runner import Stage
+from spikejet.run import registry
+from spikejet.run.registry import StageSpec
 
 N_JETS = 2500
 RUN_SEED = 4
@@ -80,7 +81,8 @@ def test_metrics_json_entry(quick_run):
     _, out, _ = quick_run
     metrics = json.loads((out / "metrics.json").read_text())
     assert list(metrics) == ["ann"]
-    assert tuple(metrics["ann"]) == METRIC_KEYS
+    # the score keys, then the energy estimate the runner adds to every model's entry
+    assert tuple(metrics["ann"]) == (*METRIC_KEYS, "macs_per_inference", "energy_per_inference_j")
     assert metrics["ann"]["accuracy"] > 0.4  # chance 0.2; 8 quick epochs on learnable blobs
     lo, hi = metrics["ann"]["accuracy_interval"]
     assert lo < metrics["ann"]["accuracy"] < hi
@@ -138,7 +140,7 @@ def test_evaluate_reproduces_the_run_test_metrics(quick_run, tmp_path):
 def test_a_later_stage_is_one_function_and_one_line(quick_run, monkeypatch, tmp_path):
     cfg, _, _ = quick_run
 
-    def fake_snn(ctx):
+    def fake_snn(ctx, cfg):
         X, y = ctx.test_raw()
         scores = ctx.models["ann"].predict_proba(X) + ctx.rng("fake_snn").normal(
             0, 0.3, (len(y), 5)
@@ -150,10 +152,12 @@ def test_a_later_stage_is_one_function_and_one_line(quick_run, monkeypatch, tmp_
             class_names=ctx.table.class_names,
             extra={"timesteps": 64, "accuracy_vs_timesteps": {"64": 0.5}},
         )
+        return ctx.result
 
-    stages = list(pipeline.STAGES)
-    stages.insert(pipeline.stage_names().index("report"), Stage("fake_snn", fake_snn))
-    monkeypatch.setattr(pipeline, "STAGES", stages)
+    stages = list(registry.stages())
+    stages.insert(registry.stage_names().index("report"),
+                  StageSpec("fake_snn", fake_snn, ("evaluate_ann",), key="snn_converted"))
+    monkeypatch.setattr(registry, "stages", lambda: tuple(stages))
     ctx = pipeline.run(cfg, tmp_path / "ext", progress=False, stages=(*BASE, "fake_snn"))
     metrics = json.loads((tmp_path / "ext" / "metrics.json").read_text())
     assert list(metrics) == ["ann", "snn_converted"]
@@ -194,10 +198,11 @@ def test_overwrite_replaces_old_artifacts_and_same_run_reruns(quick_run, tmp_pat
 def test_failed_stage_is_recorded(quick_run, monkeypatch, tmp_path):
     cfg, _, _ = quick_run
 
-    def boom(ctx):
+    def boom(ctx, cfg):
         raise ConfigError("bad thing")
 
-    monkeypatch.setattr(pipeline, "STAGES", [pipeline.STAGES[0], Stage("boom", boom)])
+    load = registry.get_stage("load")
+    monkeypatch.setattr(registry, "stages", lambda: (load, StageSpec("boom", boom)))
     with pytest.raises(ConfigError, match="bad thing"):
         pipeline.run(cfg, tmp_path / "f", progress=False)
     assert json.loads((tmp_path / "f" / "run.json").read_text())["status"] == "failed: boom"

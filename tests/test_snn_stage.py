@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from spikejet import run as pipeline
 from spikejet.cli import main
 from spikejet.config import resolve_config
 from spikejet.data import JetTable, write
 from spikejet.errors import ConfigError
-from spikejet.run import runner as pipeline
 from spikejet.snn.bundle import load_network
 from spikejet.snn.simulate import simulate
 from spikejet.stages import convert_snn as S
@@ -41,10 +41,6 @@ def stage_run(jets_file, tmp_path_factory):
     prev = torch.get_num_threads()
     torch.set_num_threads(1)
     mp = pytest.MonkeyPatch()
-    if "convert_snn" not in pipeline.stage_names():
-        stages = list(pipeline.STAGES)
-        stages.insert(len(stages) - 1, pipeline.Stage("convert_snn", S.convert_stage))
-        mp.setattr(pipeline, "STAGES", stages)
     cfg = resolve_config(quick=True, seed=3, data_source=str(jets_file))
     out = tmp_path_factory.mktemp("runs") / "r"
     ctx = pipeline.run(cfg, out, progress=False, stages=STAGES)

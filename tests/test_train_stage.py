@@ -9,16 +9,14 @@ import numpy as np
 import pytest
 import torch
 
+from spikejet import run as pipeline
 from spikejet.cli import main
 from spikejet.config import resolve_config
 from spikejet.data import JetTable, write
 from spikejet.errors import ConfigError
 from spikejet.models.file import load_bundle
-from spikejet.run import runner as pipeline
 from spikejet.snn.bundle import load_network
 from spikejet.snn.simulate import simulate
-from spikejet.stages import convert_snn as convert_stage_module
-from spikejet.stages import snn_train as S
 
 N_JETS = 1500
 STAGES = ("load", "split", "train_ann", "evaluate_ann", "convert_snn", "snn_rate", "snn_surrogate")
@@ -41,13 +39,6 @@ def _table(rng: np.random.Generator) -> JetTable:
 @pytest.fixture(scope="module")
 def patched_stages():
     mp = pytest.MonkeyPatch()
-    stages = list(pipeline.STAGES)
-    have = {s.name for s in stages}
-    extra = [pipeline.Stage(n, f) for n, f in (("convert_snn", convert_stage_module.convert_stage),
-                                                ("snn_rate", S.snn_rate_stage),
-                                                ("snn_surrogate", S.snn_surrogate_stage)) if n not in have]
-    if extra:
-        mp.setattr(pipeline, "STAGES", stages[:-1] + extra + stages[-1:])
     yield
     mp.undo()
 

@@ -50,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="start every chip layer at its plain initial voltage (default: lowered by the bias it "
                              "integrates before its first input arrives through the axon delays; docs/hardware.md)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the Poisson encoder and the subset (default 0)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a different result that --out holds")
     parser.add_argument("--quiet", action="store_true", help="no progress messages")
 
 
@@ -113,15 +114,34 @@ def run(args: argparse.Namespace) -> int:
     _check_args(args)
     net, T_file, bundle = load_network(args.model)
     T = args.timesteps or T_file
-    out = Path(args.out) if args.out else Path(args.model).parent / f"deploy-{args.target}"
-    if out.exists() and not out.is_dir():
-        from spikejet.errors import ConfigError
+    out = _prepare_out(args)
+    status = "failed: deploy"
+    try:
+        with torch_threads(ANN_TORCH_THREADS):
+            rc = _nir(args, net, T, bundle, out, log) if args.target == "nir" else _loihi(args, net, T, bundle, out, log)
+        status = "complete"
+    finally:
+        out.write_manifest(status=status, created=out.created, fingerprint=out.fingerprint,
+                           summary=f"deploy {Path(args.model).name} --target {args.target}",
+                           config={k: v for k, v in vars(args).items() if not k.startswith("_")}, timings={})
+    return rc
 
-        raise ConfigError(f"--out {out} is a file; give a directory")
-    with torch_threads(ANN_TORCH_THREADS):
-        if args.target == "nir":
-            return _nir(args, net, T, bundle, out, log)
-        return _loihi(args, net, T, bundle, out, log)
+
+def _prepare_out(args):  # -> RunDir
+    """The output directory, checked before any work (the run directory's never-clobber rule)."""
+    import hashlib
+    import json
+
+    from spikejet.run.rundir import RunDir, now
+
+    out = RunDir(Path(args.out) if args.out else Path(args.model).parent / f"deploy-{args.target}")
+    digest = hashlib.sha256(Path(args.model).read_bytes()).hexdigest()
+    settings = {k: v for k, v in vars(args).items() if not k.startswith("_") and k not in ("quiet", "overwrite")}
+    out.fingerprint = hashlib.sha256(json.dumps([digest, settings], sort_keys=True, default=str)
+                                     .encode("utf-8")).hexdigest()[:16]
+    out.created = now()
+    out.prepare(out.fingerprint, overwrite=args.overwrite)
+    return out
 
 
 # --------------------------------------------------------------------------- loihi targets
@@ -142,13 +162,11 @@ def _print_mapping(report: dict) -> None:
         print("  * reset by subtraction became reset to zero (Loihi 1 cannot subtract)")
 
 
-def _loihi(args, net, T, bundle, out: Path, log) -> int:
+def _loihi(args, net, T, bundle, out, log) -> int:
     from spikejet.evaluate.metrics import evaluate_scores
     from spikejet.hardware.energy import ann_counts, latency
     from spikejet.hardware.loihi import map_network
-    from spikejet.io import write_json
     from spikejet.report.figures.energy import plot_energy
-    from spikejet.report.style import save_figure
     from spikejet.stages.loihi import (
         add_energy_estimates,
         energy_estimate,
@@ -175,8 +193,8 @@ def _loihi(args, net, T, bundle, out: Path, log) -> int:
         _print_mapping(rep)
         print(f"latency: {lat.steps} steps (T = {T} + {lat.delay_steps} axon delays)")
         print("no evaluation jets: give --data FILE (or 'default') for accuracy, spikes and energy")
-        write_json(out / "metrics.json", metrics)
-        print(f"output: {out}")
+        out.write_json("metrics.json", metrics)
+        print(f"output: {out.root}")
         return 0
     X, y, where = jets
     log(f"evaluating on {where}, T = {T}")
@@ -203,11 +221,11 @@ def _loihi(args, net, T, bundle, out: Path, log) -> int:
     metrics[stage] = float_entry
     metrics["loihi"] = loihi_entry
     add_energy_estimates(metrics, {stage: net.sizes})
-    write_json(out / "metrics.json", metrics)
+    out.write_json("metrics.json", metrics)
     rows = energy_table_rows(metrics)
     ref = metrics["ann"]["energy_per_inference_j"]["gpu"]
-    save_figure(plot_energy_table(rows, reference=ref), out / "figures" / "energy_table.png")
-    plot_energy(energy_plot_rows(metrics), out / "figures" / "energy.png",
+    out.save_figure("figures/energy_table.png", plot_energy_table(rows, reference=ref))
+    plot_energy(energy_plot_rows(metrics), out.path("figures/energy.png"),
                 title=f"energy per inference: {Path(args.model).name} on {profile}")
 
     _print_mapping({"profile": profile, "offchip_layers": [ly.name for ly in ev.mapping.offchip],
@@ -227,18 +245,17 @@ def _loihi(args, net, T, bundle, out: Path, log) -> int:
     lat = e["latency"]
     us = "" if lat["seconds"] is None else f" = {lat['seconds'] * 1e6:.3g} us ({lat['assumption']})"
     print(f"latency: {lat['steps']} steps (T = {T} + {lat['delay_steps']} axon delays){us}")
-    print(f"output: {out}  (metrics: {out / 'metrics.json'})")
+    print(f"output: {out.root}  (metrics: {out.root / 'metrics.json'})")
     return 0
 
 
 # --------------------------------------------------------------------------- nir target
 
 
-def _nir(args, net, T, bundle, out: Path, log) -> int:
+def _nir(args, net, T, bundle, out, log) -> int:
     import numpy as np
 
     from spikejet.interop.nir import from_nir, mapping_to_nir, to_nir, write_nir
-    from spikejet.io import write_json
     from spikejet.snn.simulate import simulate
 
     if args.quantize is not None:
@@ -247,10 +264,10 @@ def _nir(args, net, T, bundle, out: Path, log) -> int:
         mapping = map_network(net, profile=args.quantize, first_layer_offchip=not args.on_chip_input, n_steps=T,
                               max_chips=args.max_chips, allow_reset_change=True)
         graph = mapping_to_nir(mapping, net, allow_reset_change=args.allow_reset_change)
-        path = out / f"{Path(args.model).stem}_{args.quantize}.nir"
+        path = out.path(f"{Path(args.model).stem}_{args.quantize}.nir")
     else:
         graph = to_nir(net, allow_reset_change=args.allow_reset_change)
-        path = out / f"{Path(args.model).stem}.nir"
+        path = out.path(f"{Path(args.model).stem}.nir")
     write_nir(path, graph)
     changes = graph.metadata["semantic_changes"]
     summary = {"file": path.name, "timesteps": T, "dt": net.dt, "quantized": args.quantize,
@@ -272,6 +289,6 @@ def _nir(args, net, T, bundle, out: Path, log) -> int:
               f"{summary['agreement'] * 100:.1f} % of jets)")
         if not np.array_equal(pa, pb) and changes == "none" and args.quantize is None:
             log("warning: the NIR graph decides differently from the model although nothing was changed")
-    write_json(out / "nir.json", summary)
-    print(f"output: {out}")
+    out.write_json("nir.json", summary)
+    print(f"output: {out.root}")
     return 0

@@ -22,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from spikejet import run as pipeline
     from spikejet.report.tables import format_comparison
-    from spikejet.run import runner as pipeline
 
     out = args.out or f"runs/evaluate-{Path(args.model).stem}-{Path(args.data).stem}"
     ctx = pipeline.evaluate_model_file(

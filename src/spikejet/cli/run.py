@@ -51,8 +51,8 @@ def print_timings(timings: dict[str, float]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from spikejet import run as pipeline
     from spikejet.report.tables import format_comparison
-    from spikejet.run import runner as pipeline
 
     cfg = config_from_args(args)
     out = args.out or default_out(cfg)

@@ -9,8 +9,8 @@ from .run import add_config_arguments
 NAME = "train-ann"
 HELP = "train the ANN only (load -> split -> train) and save the model bundle in a run directory"
 
-#: The pipeline stages this command runs.
-STAGES = ("load", "split", "train_ann")
+#: The stage this command asks for (the runner adds load and split).
+STAGES = ("train_ann",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spikejet.run import runner as pipeline
+    from spikejet import run as pipeline
 
     from .run import config_from_args, default_out, print_timings
 

@@ -53,16 +53,24 @@ _ARCH_BUILDERS: dict[str, Callable[[Mapping[str, Any]], nn.Module]] = {
 }
 
 
-#: Modules that register the builders of model types made by later stages; imported on
-#: demand so that loading an ANN does not import the spiking code.
-_ARCH_MODULES: dict[str, str] = {
+#: The model families: ``arch["type"]`` -> the module that registers its builder, imported
+#: on demand so that loading an ANN does not import the spiking code. A new model family
+#: is one module that calls :func:`register_arch` plus one line here.
+ARCH_MODULES: dict[str, str] = {
     "snn": "spikejet.snn.bundle",
     "snn_synaptic": "spikejet.snn.train",
 }
 
 
 def register_arch(type_name: str, builder: Callable[[Mapping[str, Any]], nn.Module]) -> None:
-    """Let :func:`load_bundle` rebuild modules whose ``arch["type"]`` is ``type_name``."""
+    """Let :func:`load_bundle` rebuild modules whose ``arch["type"]`` is ``type_name``.
+
+    A name is registered once: a second, different builder for a taken name raises
+    ``ValueError`` (registering the same function again, as a module reload does, is allowed).
+    """
+    old = _ARCH_BUILDERS.get(type_name)
+    if old is not None and getattr(old, "__qualname__", None) != getattr(builder, "__qualname__", None):
+        raise ValueError(f"model architecture {type_name!r} is already registered by {old!r}")
     _ARCH_BUILDERS[type_name] = builder
 
 
@@ -188,8 +196,8 @@ def load_bundle(path: str | os.PathLike[str]) -> ModelBundle:
         raise ModelError(f"{p} is a damaged spikejet model file (missing {', '.join(missing)})")
     arch = payload["arch"]
     arch_type = arch.get("type") if isinstance(arch, dict) else None
-    if arch_type not in _ARCH_BUILDERS and arch_type in _ARCH_MODULES:
-        importlib.import_module(_ARCH_MODULES[arch_type])  # registers its builder
+    if arch_type not in _ARCH_BUILDERS and arch_type in ARCH_MODULES:
+        importlib.import_module(ARCH_MODULES[arch_type])  # registers its builder
     builder = _ARCH_BUILDERS.get(arch_type)
     if builder is None:
         raise ModelError(f"{p}: unknown model architecture {arch!r}; is the stage that made it installed?")

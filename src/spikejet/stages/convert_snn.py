@@ -52,16 +52,17 @@ def _smallest_t(acc, reference: float, gap: float) -> int | None:
     return int(ok[0]) + 1 if ok.size else None
 
 
-def convert_stage(ctx: Any) -> None:
+def convert_stage(ctx: Any, cfg: ConvertConfig) -> Any:
     """Convert the run's ANN, simulate, score at the headline T, save the model and figures."""
     from ..runtime import ANN_TORCH_THREADS, torch_threads
 
     # tiny matrices: one torch thread is fastest and independent of the machine's cores
     with torch_threads(ANN_TORCH_THREADS):
-        _convert_stage(ctx)
+        _convert_stage(ctx, cfg)
+    return ctx.result
 
 
-def _convert_stage(ctx: Any) -> None:
+def _convert_stage(ctx: Any, cfg: ConvertConfig) -> None:
     import torch
 
     from ..ann.model import predict_logits
@@ -72,7 +73,6 @@ def _convert_stage(ctx: Any) -> None:
     from ..snn.network import count_ann_macs
     from ..snn.simulate import simulate
 
-    cfg: ConvertConfig = ctx.config.section("convert")
     bundle = ctx.models.get("ann")
     if bundle is None:
         raise ConfigError("the convert_snn stage needs the ANN: run the train_ann stage first")
@@ -98,7 +98,7 @@ def _convert_stage(ctx: Any) -> None:
                 epochs=cfg.qcfs_epochs, learning_rate=cfg.qcfs_learning_rate, batch_size=cfg.qcfs_batch_size,
                 patience=cfg.qcfs_patience, seed=seed, progress=ctx.progress,
             )
-            ctx.histories["snn_qcfs_ann"] = hist
+            ctx.result.histories["snn_qcfs_ann"] = hist
             source_acc[method] = float((predict_logits(qmodel, Xte).argmax(1) == yte).mean())
             nets[method] = convert(qmodel, Xtr, "qcfs", **common)
         elif method == "snntoolbox":
@@ -167,12 +167,12 @@ def _convert_stage(ctx: Any) -> None:
         "model_file": MODEL_FILE,
     }
     m = ctx.add_metrics(STAGE_NAME, yte, head.scores, class_names=classes, extra=extra)
-    save_network(
-        ctx.path(MODEL_FILE), net, T_head, kind=STAGE_NAME, task=bundle.task,
-        data_class_names=bundle.data_class_names, config=ctx.config.to_dict(),
-        meta={"method": chosen, "timesteps_rule": how, "source_ann_accuracy": extra["source_ann_accuracy"]},
-    )
-    ctx.models[STAGE_NAME] = net
+    meta = {"method": chosen, "timesteps_rule": how, "source_ann_accuracy": extra["source_ann_accuracy"]}
+    ctx.save(MODEL_FILE, lambda path: save_network(
+        path, net, T_head, kind=STAGE_NAME, task=bundle.task,
+        data_class_names=bundle.data_class_names, config=ctx.config.to_dict(), meta=meta,
+    ))
+    ctx.result.model = net
 
     # ---- figures
     title = stage_title(STAGE_NAME)

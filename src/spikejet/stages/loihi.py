@@ -438,21 +438,20 @@ def _stage_sizes(ctx: Any) -> dict[str, Sequence[int]]:
     return sizes
 
 
-def loihi_stage(ctx: Any) -> None:
+def loihi_stage(ctx: Any, cfg: HardwareConfig | None = None) -> Any:
     """Map the run's best spiking model onto Loihi, score it, add energy/latency, figures, loihi.nir."""
     from ..runtime import ANN_TORCH_THREADS, torch_threads
 
     with torch_threads(ANN_TORCH_THREADS):
         _loihi_stage(ctx)
+    return ctx.result
 
 
 def _loihi_stage(ctx: Any) -> None:
     import numpy as np
 
-    from ..io import write_json
     from ..report.figures.energy import plot_energy
     from ..report.figures.snn import plot_accuracy_vs_timesteps
-    from ..report.html import ReportFigure
 
     cfg: HardwareConfig = ctx.config.section("loihi")
     source, net = _source(ctx, cfg)
@@ -485,17 +484,14 @@ def _loihi_stage(ctx: Any) -> None:
             extra["nir_file"] = None
             extra["nir_note"] = str(exc)
         else:
-            write_nir(ctx.path(NIR_FILE), graph)
+            ctx.save(NIR_FILE, lambda path: write_nir(path, graph))
             extra["nir_file"] = NIR_FILE
             extra["nir_semantic_changes"] = graph.metadata["semantic_changes"]
             if graph.metadata["semantic_changes"] != "none":
                 ctx.log(f"{NIR_FILE}: {graph.metadata['semantic_changes']} (NIR cannot reset by subtraction)")
     m = ctx.add_metrics(STAGE_NAME, y, ev.scores, class_names=classes, extra=extra)
 
-    # ---- energy of the other models, the table and the plot
-    changed = add_energy_estimates(ctx.metrics, _stage_sizes(ctx))
-    if changed:
-        write_json(ctx.path("metrics.json"), ctx.metrics)
+    # ---- the energy table and plot (every model's entry carries its own estimate: the runner adds it)
     rows = energy_table_rows(ctx.metrics)
     ref = ctx.metrics.get("ann", {}).get("energy_per_inference_j", {}).get(REFERENCE_DEVICE)
     ctx.add_figure(
@@ -507,13 +503,13 @@ def _loihi_stage(ctx: Any) -> None:
         f"({'no wall-clock time per step is known' if cfg.time_per_step_s is None else cfg.time_per_step_source}).",
         section="hardware",
     )
-    fig_path = ctx.path("figures/hardware_energy.png")
-    plot_energy(energy_plot_rows(ctx.metrics), fig_path, title="energy per inference (in the spirit of the 2019 study's Fig. 9)")
-    ctx.figures = [f for f in ctx.figures if f.name != "hardware_energy"]
-    ctx.figures.append(ReportFigure(
-        name="hardware_energy", path=fig_path, section="hardware",
-        caption="Left: energy per inference per device and model (log scale). Right: test accuracy versus energy.",
-    ))
+    plot_rows = energy_plot_rows(ctx.metrics)
+    ctx.add_figure_writer(
+        "hardware_energy",
+        lambda path: plot_energy(plot_rows, path, title="energy per inference (in the spirit of the 2019 study's Fig. 9)"),
+        "Left: energy per inference per device and model (log scale). Right: test accuracy versus energy.",
+        section="hardware",
+    )
     float_src = ctx.metrics.get(source, {}).get("accuracy")
     curves = {"Loihi integer model": {int(t): a for t, a in ev.extra["accuracy_vs_timesteps"].items()},
               "float SNN (same jets)": {int(t): a for t, a in ev.extra["float_accuracy_vs_timesteps"].items()}}

@@ -55,13 +55,15 @@ STUDY_POINTS: tuple[tuple[str, int, float], ...] = (
 
 
 def _threads(fn):
-    """Run a stage with one torch thread (tiny matrices; results independent of the core count)."""
+    """A stage ``fn(ctx)`` run with one torch thread (tiny matrices; results independent of the
+    core count), as a registry stage ``(ctx, cfg) -> StageResult``."""
 
-    def wrapped(ctx: Any) -> None:
-        from ..runtime import ANN_TORCH_THREADS, torch_threads
+    def wrapped(ctx: Any, cfg: Any = None) -> Any:
+        from ..runtime import single_thread
 
-        with torch_threads(ANN_TORCH_THREADS):
+        with single_thread():
             fn(ctx)
+        return ctx.result
 
     wrapped.__name__ = fn.__name__
     wrapped.__doc__ = fn.__doc__
@@ -114,7 +116,6 @@ def snn_rate_stage(ctx: Any) -> None:
     import torch
 
     from ..ann.model import predict_logits, task_class_names, task_labels
-    from ..io import write_json
     from ..models.file import save_bundle
     from ..snn.neurons import IFParams, SpikingReLUParams
     from ..snn.train import (
@@ -149,8 +150,7 @@ def snn_rate_stage(ctx: Any) -> None:
                              learning_rate=cfg.learning_rate, batch_size=cfg.batch_size, patience=cfg.patience,
                              rate_band_hz=band, rate_weight=cfg.rate_weight, dt=cfg.dt, init=init, seed=seed,
                              progress=ctx.progress)
-    ctx.histories[RATE_STAGE] = hist
-    write_json(ctx.path(f"history_{RATE_STAGE}.json"), hist.to_dict())
+    ctx.result.histories[RATE_STAGE] = hist
     rate_acc = float((predict_logits(model, Xte).argmax(1) == yte).mean())
     rate_hz = [float(r.mean()) for r in rate_activations_hz(model, Xte, cfg.dt)]
     common = {"dt": cfg.dt, "class_names": classes, "feature_names": tuple(table.feature_names),
@@ -189,11 +189,12 @@ def snn_rate_stage(ctx: Any) -> None:
         **_layer_counts(head, T),
     }
     m = ctx.add_metrics(RATE_STAGE, yte, head.scores, class_names=classes, extra=extra)
-    save_bundle(ctx.path(f"{RATE_STAGE}.pt"), synaptic_bundle(
+    rate_bundle = synaptic_bundle(
         net, T, synapse_tau=cfg.synapse_tau, readout=cfg.readout, kind=RATE_STAGE, task=task,
         data_class_names=table.class_names, config=ctx.config.to_dict(),
-        meta={"method": "rate", "rate_model_accuracy": rate_acc}))
-    ctx.models[RATE_STAGE] = net
+        meta={"method": "rate", "rate_model_accuracy": rate_acc})
+    ctx.save(f"{RATE_STAGE}.pt", lambda path: save_bundle(path, rate_bundle))
+    ctx.result.model = net
 
     # ---- figures
     jets = _jet_per_class(yte, len(classes))
@@ -221,7 +222,6 @@ def snn_surrogate_stage(ctx: Any) -> None:
     import torch
 
     from ..ann.model import task_class_names, task_labels
-    from ..io import write_json
     from ..snn.bundle import save_network
     from ..snn.readout import Readout
     from ..snn.simulate import Probes, simulate
@@ -267,8 +267,7 @@ def snn_surrogate_stage(ctx: Any) -> None:
     hist = train_surrogate(snet, Xtr, ytr, Xva, yva, timesteps=T, epochs=cfg.epochs, learning_rate=cfg.learning_rate,
                            batch_size=cfg.batch_size, patience=cfg.patience, synops_penalty=cfg.synops_penalty,
                            seed=seed, progress=ctx.progress, **distill)
-    ctx.histories[SURROGATE_STAGE] = hist
-    write_json(ctx.path(f"history_{SURROGATE_STAGE}.json"), hist.to_dict())
+    ctx.result.histories[SURROGATE_STAGE] = hist
     common = {"class_names": classes, "feature_names": tuple(table.feature_names), "scaler": ctx.scaler.to_dict()}
     meta = {"timesteps_trained": T, "synops_penalty": cfg.synops_penalty, "init": cfg.init}
     net = snet.to_network(meta=meta, **common)
@@ -328,9 +327,10 @@ def snn_surrogate_stage(ctx: Any) -> None:
         **_layer_counts(head, T),
     }
     m = ctx.add_metrics(SURROGATE_STAGE, yte, head.scores, class_names=classes, extra=extra)
-    save_network(ctx.path(f"{SURROGATE_STAGE}.pt"), net, T, kind=SURROGATE_STAGE, task=task,
-                 data_class_names=table.class_names, config=ctx.config.to_dict(), meta=meta)
-    ctx.models[SURROGATE_STAGE] = net
+    ctx.save(f"{SURROGATE_STAGE}.pt", lambda path: save_network(
+        path, net, T, kind=SURROGATE_STAGE, task=task, data_class_names=table.class_names,
+        config=ctx.config.to_dict(), meta=meta))
+    ctx.result.model = net
 
     jets = _jet_per_class(yte, len(classes))
     # the study's Fig. 7 view: the output through a 5 ms filter (the network's own read-out is the mean)

@@ -1,0 +1,97 @@
+"""The stage registry: every stage of ``spikejet run`` declared once, in order.
+
+A new stage is one file in :mod:`spikejet.stages` plus one line in :func:`stages`:
+its name, its function ``fn(ctx, cfg) -> StageResult``, the stages it needs (a tuple,
+or a function of the run config when the need depends on it), its config section and
+the key of its model and metrics entry. ``run``, ``train-ann``, ``train-snn``,
+``convert`` and ``evaluate`` ask the runner for different stages; the runner adds
+what they need.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import RunConfig
+from ..errors import ConfigError
+
+__all__ = ["StageSpec", "stages", "stage_names", "get_stage", "with_needs"]
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    name: str
+    fn: Callable[..., Any]
+    #: Stages that must run before this one (or a function of the run config giving them).
+    needs: tuple[str, ...] | Callable[[RunConfig], tuple[str, ...]] = ()
+    #: The config section passed as ``cfg`` (None: the stage takes none).
+    section: str | None = None
+    #: The name of the stage's model / metrics entry (defaults to the stage name).
+    key: str | None = None
+
+    def needs_for(self, cfg: RunConfig) -> tuple[str, ...]:
+        return tuple(self.needs(cfg)) if callable(self.needs) else tuple(self.needs)
+
+    @property
+    def entry(self) -> str:
+        return self.key or self.name
+
+
+def _surrogate_needs(cfg: RunConfig) -> tuple[str, ...]:
+    base = ("train_ann",)
+    return (*base, "convert_snn") if cfg.section("snn_surrogate").init == "converted" else base
+
+
+@functools.cache
+def stages() -> tuple[StageSpec, ...]:
+    """The main job, in order (imports the stage modules on first use)."""
+    from ..stages.convert_snn import convert_stage
+    from ..stages.load import load_stage
+    from ..stages.loihi import loihi_stage
+    from ..stages.report import report_stage
+    from ..stages.snn_train import snn_rate_stage, snn_surrogate_stage
+    from ..stages.split import split_stage
+    from ..stages.train_ann import evaluate_ann_stage, train_ann_stage
+
+    return (
+        StageSpec("load", load_stage, (), "data"),
+        StageSpec("split", split_stage, ("load",), "data"),
+        StageSpec("train_ann", train_ann_stage, ("split",), "ann", key="ann"),
+        StageSpec("evaluate_ann", evaluate_ann_stage, ("train_ann",), "evaluate", key="ann"),
+        StageSpec("convert_snn", convert_stage, ("train_ann",), "convert", key="snn_converted"),
+        StageSpec("snn_rate", snn_rate_stage, ("train_ann",), "snn_rate"),
+        StageSpec("snn_surrogate", snn_surrogate_stage, _surrogate_needs, "snn_surrogate"),
+        StageSpec("loihi", loihi_stage, ("split",), "loihi"),
+        StageSpec("report", report_stage, ()),
+    )
+
+
+def stage_names() -> list[str]:
+    return [s.name for s in stages()]
+
+
+def get_stage(name: str) -> StageSpec:
+    for s in stages():
+        if s.name == name:
+            return s
+    raise ConfigError(f"unknown stage {name!r}; stages are: {', '.join(stage_names())}")
+
+
+def with_needs(wanted: Sequence[str], cfg: RunConfig) -> list[str]:
+    """``wanted`` plus every stage they need (transitively), in registry order."""
+    chosen: set[str] = set()
+
+    def add(name: str) -> None:
+        if name in chosen:
+            return
+        spec = get_stage(name)
+        chosen.add(name)
+        for need in spec.needs_for(cfg):
+            add(need)
+
+    for name in wanted:
+        add(name)
+    return [s.name for s in stages() if s.name in chosen]

@@ -1,0 +1,36 @@
+"""The one way every model is scored, in every command: test-set class scores -> metrics entry.
+
+``spikejet run``, ``spikejet evaluate`` and ``spikejet deploy`` call :func:`score`; the
+metrics (accuracy with its bootstrap interval, per-class accuracy, confusion matrix,
+one-vs-rest ROC, AUC and background rejection at fixed signal efficiency) come from
+:mod:`spikejet.evaluate.metrics` and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..config import RunConfig
+from .context import Scored
+
+__all__ = ["score"]
+
+
+def score(y_true: np.ndarray, scores: np.ndarray, *, class_names: Sequence[str], config: RunConfig,
+          extra: Mapping[str, Any] | None = None) -> Scored:
+    """The metrics entry (score keys, then ``extra``) and ROC curves of one model's test scores."""
+    from ..evaluate.metrics import evaluate_scores, roc_curves
+
+    ev = config.evaluate
+    entry = evaluate_scores(
+        y_true, scores, class_names=class_names, seed=config.seed,
+        n_bootstrap=ev.n_bootstrap, interval=ev.interval, efficiencies=ev.efficiencies,
+    )
+    entry.update(extra or {})
+    return Scored(
+        y_true=np.asarray(y_true), scores=np.asarray(scores, dtype=np.float32), class_names=tuple(class_names),
+        entry=entry, rocs=roc_curves(y_true, scores, class_names=class_names),
+    )
