@@ -21,8 +21,9 @@ import numpy as np
 
 from ..config import RunConfig
 from ..runtime import stage_seed
+from .score import Scored, score
 
-__all__ = ["Figure", "Scored", "StageResult", "RunData", "StageContext"]
+__all__ = ["Figure", "Scored", "StageResult", "RunData", "StageContext"]  # Scored: from .score
 
 
 @dataclass(frozen=True)
@@ -35,19 +36,6 @@ class Figure:
     fig: Any = None
     #: Instead of ``fig``: a function that writes the PNG to the path it is given.
     writer: Callable[[Path], Any] | None = None
-
-
-@dataclass(frozen=True)
-class Scored:
-    """A model's test-set score: labels and class probabilities (rows sum to 1)."""
-
-    y_true: np.ndarray
-    scores: np.ndarray
-    class_names: tuple[str, ...]
-    #: The metrics entry computed from them (``spikejet.run.score.score_entry``).
-    entry: Mapping[str, Any] = field(default_factory=dict)
-    #: ROC curves per class (report).
-    rocs: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -184,8 +172,6 @@ class StageContext:
         ``stage`` must be this stage's own name: no stage scores (or edits) another's
         entry. Returns the metrics entry (the score keys, then ``extra``).
         """
-        from .score import score
-
         if stage != self.key:
             raise RuntimeError(f"stage {self.name!r} tried to write the metrics of {stage!r}")
         self.result.scored = score(y_true, scores, class_names=class_names, config=self.config, extra=extra)

@@ -9,14 +9,28 @@ one-vs-rest ROC, AUC and background rejection at fixed signal efficiency) come f
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..config import RunConfig
-from .context import Scored
 
-__all__ = ["score"]
+__all__ = ["Scored", "score"]
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A model's test-set score: labels and class probabilities (rows sum to 1)."""
+
+    y_true: np.ndarray
+    scores: np.ndarray
+    class_names: tuple[str, ...]
+    #: The metrics entry computed from them (:func:`score`).
+    entry: Mapping[str, Any] = field(default_factory=dict)
+    #: ROC curves per class (report).
+    rocs: Mapping[str, Any] = field(default_factory=dict)
+
 
 
 def score(y_true: np.ndarray, scores: np.ndarray, *, class_names: Sequence[str], config: RunConfig,
