@@ -1,0 +1,467 @@
+"""The inference engine: compiled, event-driven simulation of a float SpikingNetwork.
+
+``simulate(net, X, T)`` is a drop-in for :func:`spikejet.snn.simulate.simulate`
+(same arguments, same :class:`~spikejet.snn.simulate.SimResult`: predictions at
+every recorded step, scores, spikes per step and layer, input events, so the
+same synaptic-operation counts) that runs several times faster. The reference
+simulator stays the definition; this is the fast path for evaluation.
+
+What it exploits (``docs/snn.md``, "The inference engine", has the measurements
+that chose it):
+
+* the whole time loop of a jet runs inside one compiled call (numba), with the
+  jet's membranes in L1-sized scratch arrays, instead of ``T x layers`` dense
+  matrix products with the whole batch's state streaming through memory;
+* spikes are binary and sparse: a layer emits 64-bit spike masks and the next
+  layer adds only the weight rows of the neurons that fired (about one in ten);
+* the constant-current first layer ``W0 x + b0`` is computed once per jet
+  (with the reference's own ``torch.addmm``, so that layer is bit-identical),
+  not every step;
+* float32 throughout, weights ``W^T`` padded to whole SIMD registers;
+* ``threads > 1``: jets are split over cores (``numba.prange``), each range with
+  its own counters, summed at the end.
+
+Agreement with the reference: the neuron, encoder and read-out arithmetic is
+the reference's float32 arithmetic in the same order; only the synaptic sums
+(``sum`` of the weights of the spiking inputs) add the same numbers in another
+order than BLAS, i.e. differ by float32 rounding (a few ulp). A membrane that
+lands within that rounding of its threshold can therefore spike one step
+earlier or later; on random networks this flips the class of well under 1 % of
+jets (``tests/test_engine.py`` states the tolerances). Integer-valued
+networks (the Loihi model) have their own bit-exact engine,
+:mod:`spikejet.snn.engine_loihi`.
+
+Not supported here (use the reference simulator): membrane, output and raster
+traces (``Probes.output / membrane / raster``). ``Probes.jet_spikes`` and
+``Probes.score_steps`` are supported.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError, ModelError
+from .network import SpikingNetwork
+from .neurons import IFParams, LIFParams, SpikingReLUParams
+from .readout import filter_decay
+from .simulate import DEFAULT_BATCH_SIZE, MAX_TIMESTEPS, Probes, SimResult
+
+__all__ = ["simulate", "simulate_chunks", "ChunkedResult", "merge_results", "ENGINE_THREADS"]
+
+#: Cores used by default (one: predictable, and it does not fight other jobs for the cores).
+ENGINE_THREADS = 1
+
+_lock = threading.Lock()
+
+
+def _kernels():
+    """The numba kernels (imported on first use: numba's import costs about 0.3 s)."""
+    from . import _kernels as K
+
+    return K
+
+
+def _pad(n: int, to: int) -> int:
+    return max(to, -(-n // to) * to)
+
+
+@dataclass(frozen=True, eq=False)
+class _Plan:
+    """Per-network arrays of the float kernel (padded, folded, typed); cached per network."""
+
+    kinds: np.ndarray
+    th: np.ndarray
+    sub: np.ndarray
+    dsyn: np.ndarray
+    dmem: np.ndarray
+    gain: np.ndarray
+    vinit: np.ndarray
+    p16: np.ndarray
+    p64: np.ndarray
+    offs: np.ndarray
+    sizes: tuple[int, ...]
+    ws: np.ndarray
+    bias: np.ndarray
+    out_value: np.float32
+    ro: int
+    fa: np.float32
+    fb: np.float32
+    enc: int
+    fan: tuple[np.ndarray, ...]
+    input_macs: int
+
+
+_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _plan(net: SpikingNetwork) -> _Plan:
+    hit = _PLANS.get(net)
+    if hit is not None:
+        return hit
+    K = _kernels()
+    L = len(net.layers)
+    sizes = tuple(ly.n_out for ly in net.layers)
+    p64 = np.array([_pad(n, K.MASK_BITS) for n in sizes], dtype=np.int64)
+    p16 = np.array([_pad(n, K.ROW_PAD) for n in sizes], dtype=np.int64)
+    pmax = int(p64.max())
+    kinds = np.empty(L, np.int64)
+    th = np.zeros(L, np.float32)
+    sub = np.zeros(L, np.bool_)
+    dsyn = np.zeros(L, np.float32)
+    dmem = np.ones(L, np.float32)
+    gain = np.zeros(L, np.float32)
+    vinit = np.zeros((L, pmax), np.float32)
+    bias = np.zeros((L, pmax), np.float32)
+    enc = net.encoding
+    enc_code = {"current": K.ENC_CURRENT, "poisson": K.ENC_POISSON, "regular": K.ENC_REGULAR}[enc.kind]
+    ws = []
+    prev_value = enc.scale if enc.spiking else 1.0
+    for li, ly in enumerate(net.layers):
+        p = ly.neuron
+        if p is None:
+            kinds[li] = K.K_NONE
+        elif isinstance(p, IFParams):
+            kinds[li], th[li], sub[li] = K.K_IF, p.threshold, p.reset == "subtract"
+            vinit[li, :ly.n_out] = p.v_init
+        elif isinstance(p, LIFParams):
+            kinds[li], th[li], sub[li] = K.K_LIF, p.threshold, p.reset == "subtract"
+            dsyn[li], dmem[li] = p.decay_syn, p.decay_mem
+            vinit[li, :ly.n_out] = p.v_init
+        elif isinstance(p, SpikingReLUParams):
+            kinds[li], gain[li] = K.K_SRELU, p.gain
+        else:  # pragma: no cover - the network spec admits only these
+            raise ModelError(f"the engine has no kernel for {type(p).__name__} neurons")
+        # the reference folds the previous layer's spike value into the weights (float32)
+        w = np.array(ly.weight, dtype=np.float32)
+        if prev_value != 1.0:
+            w = (torch.from_numpy(w) * prev_value).numpy()
+        wt = np.zeros((ly.n_in, int(p16[li])), np.float32)
+        wt[:, :ly.n_out] = w.T
+        ws.append(wt)
+        bias[li, :ly.n_out] = ly.bias
+        prev_value = p.spike_value if p is not None else 1.0
+    offs = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    # one 3-D array [layer, input, padded output] (the kernel indexes it, no views)
+    w3 = np.zeros((L, max(w.shape[0] for w in ws), max(w.shape[1] for w in ws)), np.float32)
+    for li, w in enumerate(ws):
+        w3[li, :w.shape[0], :w.shape[1]] = w
+    ro = net.readout
+    if ro.kind == "filtered":
+        a = filter_decay(ro.tau, net.dt)
+        ro_code = K.RO_EXP if ro.filter == "exp" else K.RO_ALPHA
+        fa, fb = np.float32(a), np.float32(1.0 - a)
+    else:
+        ro_code, fa, fb = K.RO_SUM, np.float32(0.0), np.float32(0.0)
+    out = net.layers[-1]
+    out_value = np.float32(out.neuron.spike_value if out.neuron is not None else 1.0)
+    plan = _Plan(
+        kinds=kinds, th=th, sub=sub, dsyn=dsyn, dmem=dmem, gain=gain, vinit=vinit, p16=p16, p64=p64,
+        offs=offs, sizes=sizes, ws=w3, bias=bias,
+        out_value=out_value, ro=ro_code, fa=fa, fb=fb, enc=enc_code,
+        fan=tuple(layer.fan_out() for layer in net.layers),
+        input_macs=0 if enc.spiking else int(np.count_nonzero(net.layers[0].weight)),
+    )
+    _PLANS[net] = plan
+    return plan
+
+
+def _features(X, n_in: int) -> np.ndarray:
+    if isinstance(X, torch.Tensor):
+        X = X.detach().to(torch.float32).cpu().numpy()
+    Xn = np.ascontiguousarray(np.asarray(X, dtype=np.float32))
+    if Xn.ndim != 2 or Xn.shape[1] != n_in:
+        raise ModelError(f"features must have shape [n, {n_in}], got {tuple(Xn.shape)}")
+    if Xn.shape[0] == 0:
+        raise ModelError("no jets to simulate (0 rows)")
+    if not np.isfinite(Xn).all():
+        raise ModelError("features contain NaN/inf; clean or standardize them first")
+    return Xn
+
+
+def _check_T(T) -> int:
+    try:
+        T = int(T)
+    except (TypeError, ValueError):
+        raise ConfigError(f"T must be a positive integer, got {T!r}") from None
+    if not 1 <= T <= MAX_TIMESTEPS:
+        raise ConfigError(f"T must be in 1..{MAX_TIMESTEPS}, got {T}")
+    return T
+
+
+def _check_threads(threads) -> int:
+    if threads is None:
+        return ENGINE_THREADS
+    if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1:
+        raise ConfigError(f"threads must be an integer >= 1 (or None), got {threads!r}")
+    return int(threads)
+
+
+def _bounds(B: int, ranges: int) -> np.ndarray:
+    ranges = max(1, min(ranges, B))
+    return np.linspace(0, B, ranges + 1).round().astype(np.int64)
+
+
+def _run_parallel(threads: int, fn):
+    """Run ``fn`` with numba using ``threads`` threads (restored afterwards)."""
+    if threads <= 1:
+        return fn()
+    import numba
+
+    with _lock:
+        prev = numba.get_num_threads()
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        try:
+            return fn()
+        finally:
+            numba.set_num_threads(prev)
+
+
+def simulate(
+    net: SpikingNetwork,
+    X: np.ndarray | torch.Tensor,
+    T: int,
+    *,
+    probes: Probes | None = None,
+    seed: int = 0,
+    steps: Sequence[int] | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    threads: int | None = ENGINE_THREADS,
+    generator: torch.Generator | None = None,
+) -> SimResult:
+    """Simulate ``net`` on standardized features ``X`` ([n, n_in]) for ``T`` steps (fast path).
+
+    Arguments and result as :func:`spikejet.snn.simulate.simulate`. ``threads``:
+    cores the jets are spread over (default 1). ``generator``: the torch
+    generator of the Poisson encoder (default: a new one seeded with ``seed``);
+    with the same generator state and ``batch_size`` the input events are the
+    reference simulator's, event for event. ``batch_size`` only bounds memory
+    (and, for Poisson inputs, the order of the random draws, as in the reference).
+    """
+    if not isinstance(net, SpikingNetwork):
+        raise ModelError(f"expected a SpikingNetwork, got {type(net).__name__}")
+    T = _check_T(T)
+    threads = _check_threads(threads)
+    if isinstance(batch_size, bool) or int(batch_size) < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    batch_size = int(batch_size)
+    probes = probes or Probes()
+    if probes.wants_traces:
+        raise ConfigError("the engine records no traces (output, membrane, raster); use "
+                          "spikejet.snn.simulate.simulate for those")
+    for t in probes.score_steps:
+        if not 1 <= t <= T:
+            raise ConfigError(f"score step {t} is outside 1..{T}")
+    Xn = _features(X, net.n_inputs)
+    n = Xn.shape[0]
+    if steps is None:
+        rec = np.arange(1, T + 1, dtype=np.int64)
+    else:
+        rec = np.unique(np.asarray(list(steps), dtype=np.int64))
+        if rec.size == 0 or rec[0] < 1 or rec[-1] > T:
+            raise ConfigError(f"recorded steps must lie in 1..{T}, got {list(steps)[:5]}...")
+    K = _kernels()
+    plan = _plan(net)
+    L = len(net.layers)
+    C = net.n_outputs
+    n_in = net.n_inputs
+    ntot = int(sum(plan.sizes))
+    rec_row = np.full(T + 1, -1, dtype=np.int64)
+    rec_row[rec] = np.arange(len(rec))
+    sst = np.asarray(probes.score_steps, dtype=np.int64)
+    score_row = np.full(T + 1, -1, dtype=np.int64)
+    score_row[sst] = np.arange(len(sst))
+    pred_dtype = np.uint8 if C <= np.iinfo(np.uint8).max else np.int64
+    predictions = np.empty((len(rec), n), dtype=pred_dtype)
+    scores = np.empty((n, C), dtype=np.float32)
+    scores_at = np.empty((len(sst), n, C), dtype=np.float32)
+    want_jet = bool(probes.jet_spikes)
+    jet = np.zeros((n if want_jet else 1, L), dtype=np.float64)
+    spk_tot = np.zeros((T, ntot), dtype=np.float64)
+    in_tot = np.zeros((T, n_in), dtype=np.float64)
+    enc = net.encoding
+    gen = None
+    if plan.enc == K.ENC_POISSON:
+        gen = generator if generator is not None else torch.Generator().manual_seed(int(seed))
+    dummy_f2 = np.zeros((1, 1), np.float32)
+    dummy_u3 = np.zeros((1, 1, 1), np.uint8)
+    ranges = 2 * threads if threads > 1 else 1
+
+    for start in range(0, n, batch_size):
+        xb = Xn[start:start + batch_size]
+        B = xb.shape[0]
+        xt = torch.from_numpy(xb)
+        cur0, prob, sgn, fired = dummy_f2, np.zeros((1, n_in), np.float32), dummy_f2, dummy_u3
+        with torch.no_grad():
+            if plan.enc == K.ENC_CURRENT:
+                cur0 = xb  # the kernel computes W0 x once per jet (as torch.addmm does)
+            else:
+                pt = torch.clamp(xt.abs() / enc.scale, max=1.0)
+                prob = pt.numpy()
+                sgn = torch.sign(xt).numpy()
+                if plan.enc == K.ENC_POISSON:
+                    ft = torch.empty((T, B, n_in), dtype=torch.bool)
+                    for t in range(T):
+                        torch.lt(torch.rand(pt.shape, generator=gen), pt, out=ft[t])
+                    fired = ft.numpy().view(np.uint8)
+        bounds = _bounds(B, ranges)
+        R = len(bounds) - 1
+        cnt = np.zeros((R, T, ntot), dtype=np.float64)
+        in_cnt = np.zeros((R, T, n_in), dtype=np.float64)
+        pred_b = np.empty((len(rec), B), dtype=pred_dtype)
+        sc_b = np.empty((B, C), dtype=np.float32)
+        sat_b = np.empty((len(sst), B, C), dtype=np.float32)
+        jet_b = np.zeros((B if want_jet else 1, L), dtype=np.float64)
+        args = (T, plan.enc, cur0, prob, sgn, fired, plan.ws, plan.bias, plan.kinds, plan.th, plan.sub,
+                plan.dsyn, plan.dmem, plan.gain, plan.vinit, plan.p16, plan.p64, plan.offs,
+                plan.out_value, plan.ro, plan.fa, plan.fb, rec_row, score_row, pred_b, sc_b, sat_b,
+                cnt, in_cnt, jet_b, want_jet)
+        _run_parallel(threads, lambda args=args, bounds=bounds: K.run_float(bounds, *args))
+        predictions[:, start:start + B] = pred_b
+        scores[start:start + B] = sc_b
+        scores_at[:, start:start + B] = sat_b
+        if want_jet:
+            jet[start:start + B] = jet_b
+        spk_tot += cnt.sum(axis=0)
+        in_tot += in_cnt.sum(axis=0)
+
+    spikes_per_step = tuple(
+        np.ascontiguousarray(spk_tot[:, o:o + s]) for o, s in zip(plan.offs.tolist(), plan.sizes, strict=True)
+    )
+    return SimResult(
+        T=T,
+        dt=net.dt,
+        n_jets=n,
+        steps=rec,
+        predictions=predictions,
+        scores=scores,
+        scores_at={int(t): scores_at[i] for i, t in enumerate(sst.tolist())},
+        layer_names=net.layer_names,
+        layer_sizes=plan.sizes,
+        spikes_per_step=spikes_per_step,
+        input_events_per_step=in_tot if enc.spiking else None,
+        fan_out=plan.fan,
+        input_macs=plan.input_macs,
+        sizes=net.sizes,
+        spiking=tuple(layer.spiking for layer in net.layers),
+        jets=None,
+        jet_spikes=jet if want_jet else None,
+    )
+
+
+# -------------------------------------------------------------- streaming
+
+
+def merge_results(results: Sequence[SimResult]) -> SimResult:
+    """One result from results over consecutive chunks of jets (predictions and scores
+    concatenated in order, counts added). All chunks must share T, steps and network."""
+    results = list(results)
+    if not results:
+        raise ConfigError("no results to merge")
+    first = results[0]
+    if len(results) == 1:
+        return first
+    for r in results[1:]:
+        if r.T != first.T or not np.array_equal(r.steps, first.steps) or r.layer_sizes != first.layer_sizes:
+            raise ConfigError("results to merge must come from the same network, T and recorded steps")
+        if set(r.scores_at) != set(first.scores_at):
+            raise ConfigError("results to merge must keep scores at the same steps")
+    has_in = first.input_events_per_step is not None
+    has_jet = first.jet_spikes is not None
+    return SimResult(
+        T=first.T, dt=first.dt, n_jets=sum(r.n_jets for r in results), steps=first.steps,
+        predictions=np.concatenate([r.predictions for r in results], axis=1),
+        scores=np.concatenate([r.scores for r in results]),
+        scores_at={t: np.concatenate([r.scores_at[t] for r in results]) for t in first.scores_at},
+        layer_names=first.layer_names, layer_sizes=first.layer_sizes,
+        spikes_per_step=tuple(sum(r.spikes_per_step[i] for r in results)
+                              for i in range(len(first.spikes_per_step))),
+        input_events_per_step=sum(r.input_events_per_step for r in results) if has_in else None,
+        fan_out=first.fan_out, input_macs=first.input_macs, sizes=first.sizes, spiking=first.spiking,
+        jet_spikes=np.concatenate([r.jet_spikes for r in results]) if has_jet else None,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class ChunkedResult:
+    """What :func:`simulate_chunks` accumulated: the merged result, labels, chunk sizes."""
+
+    result: SimResult
+    labels: np.ndarray | None
+    chunk_sizes: tuple[int, ...]
+
+    @property
+    def scores(self) -> np.ndarray:
+        return self.result.scores
+
+    def accuracy_at(self, t: int | None = None) -> float:
+        if self.labels is None:
+            raise ConfigError("the chunks carried no labels")
+        return self.result.accuracy_at(self.labels, t)
+
+
+def simulate_chunks(
+    net: SpikingNetwork,
+    chunks: Iterable[np.ndarray | tuple[np.ndarray, np.ndarray]],
+    T: int,
+    *,
+    seed: int = 0,
+    steps: Sequence[int] | None = None,
+    probes: Probes | None = None,
+    threads: int | None = ENGINE_THREADS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress=None,
+) -> ChunkedResult:
+    """Evaluate ``net`` over an iterator of chunks of (standardized) features.
+
+    Each chunk is ``X`` [n_i, n_in] or ``(X, y)``; only one chunk's inputs are in
+    memory at a time, and what is kept is what the metrics need: per-jet scores
+    and predictions at the recorded steps (20 + len(steps) bytes per jet for 5
+    classes, against 64 bytes of features), labels, and summed counts. One
+    Poisson generator (seeded by ``seed``) runs through all chunks, so with chunk
+    sizes that are multiples of ``batch_size`` the result equals one
+    :func:`simulate` call on the concatenated features. ``progress``: called
+    with the number of jets of each finished chunk (e.g. a tqdm bar's ``update``).
+    """
+    gen = torch.Generator().manual_seed(int(seed)) if net.encoding.kind == "poisson" else None
+    results: list[SimResult] = []
+    labels: list[np.ndarray] = []
+    sizes: list[int] = []
+    has_labels: bool | None = None
+    for chunk in _iter_chunks(chunks):
+        X, y = chunk
+        if has_labels is None:
+            has_labels = y is not None
+        elif has_labels != (y is not None):
+            raise ConfigError("either every chunk carries labels or none does")
+        r = simulate(net, X, T, probes=probes, seed=seed, steps=steps, batch_size=batch_size,
+                     threads=threads, generator=gen)
+        if y is not None:
+            y = np.asarray(y)
+            if y.shape != (r.n_jets,):
+                raise ConfigError(f"chunk labels have shape {y.shape}, expected ({r.n_jets},)")
+            labels.append(y)
+        results.append(r)
+        sizes.append(r.n_jets)
+        if progress is not None:
+            progress(r.n_jets)
+    if not results:
+        raise ConfigError("no chunks to evaluate")
+    return ChunkedResult(result=merge_results(results),
+                         labels=np.concatenate(labels) if has_labels else None,
+                         chunk_sizes=tuple(sizes))
+
+
+def _iter_chunks(chunks) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    for c in chunks:
+        if isinstance(c, tuple):
+            if len(c) != 2:
+                raise ConfigError("a chunk is X or a pair (X, y)")
+            yield c[0], c[1]
+        else:
+            yield c, None
