@@ -9,12 +9,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "json_text", "write_json", "write_text", "write_bytes"]
+from .errors import ConfigError
+
+__all__ = ["atomic_path", "json_text", "write_json", "write_text", "write_bytes", "check_name",
+           "check_output_dir", "check_output_file"]
 
 
 @contextlib.contextmanager
@@ -74,3 +78,57 @@ def json_text(obj: Any) -> str:
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     write_text(path, json_text(obj))
+
+
+#: A name that may become part of a file name: letters, digits, '_', '-', '.', no leading dot.
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+
+
+def check_name(name: Any, what: str = "name") -> str:
+    """``name`` if it is safe inside a file name (no separators, no '..'), else ConfigError."""
+    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+        raise ConfigError(
+            f"{what} {name!r} cannot be used in a file name (letters, digits, '_', '-', '.' only); "
+            "the file that holds it may be corrupt or crafted"
+        )
+    return name
+
+
+def _first_existing(p: Path) -> Path:
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def _check_creatable(p: Path, flag: str) -> None:
+    anc = _first_existing(p.parent if not p.exists() else p)
+    if not anc.is_dir():
+        raise ConfigError(f"{flag} {p}: {anc} is a file, so nothing can be created below it; choose another {flag}")
+    if not os.access(anc, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {p}: {anc} is not writable; choose a writable place for {flag}")
+
+
+def check_output_dir(path: str | os.PathLike[str], flag: str = "--out") -> Path:
+    """Raise ConfigError unless ``path`` is, or can be made as, a writable directory (checked before work)."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ConfigError(f"{flag} {p} is a file; give a directory")
+    if p.is_dir():
+        if not os.access(p, os.W_OK | os.X_OK):
+            raise ConfigError(f"{flag} {p} is not writable; choose a writable directory")
+        return p
+    _check_creatable(p, flag)
+    return p
+
+
+def check_output_file(path: str | os.PathLike[str], flag: str = "--out") -> Path:
+    """Raise ConfigError unless a file can be written at ``path`` (checked before work)."""
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{flag} {p} is a directory; give a file name")
+    if p.exists():
+        if not os.access(p.parent, os.W_OK | os.X_OK):
+            raise ConfigError(f"{flag} {p}: its folder is not writable; choose another place")
+        return p
+    _check_creatable(p, flag)
+    return p

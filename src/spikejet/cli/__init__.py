@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
+import warnings
 from collections.abc import Sequence
 
 from .. import __version__
@@ -54,17 +57,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Exit code of an unexpected exception (a bug, never a user error: those exit with 2).
+INTERNAL_ERROR = 3
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # unwinds like Ctrl-C: run.json says "interrupted", locks are released
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = signal.getsignal(signal.SIGTERM)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    caught: list[warnings.WarningMessage] = []
     try:
-        return int(args._run(args) or 0)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            rc = int(args._run(args) or 0)
+        for w in caught:  # library warnings after the result, one line each (never before an error)
+            print(f"spikejet: note: {w.category.__name__}: {str(w.message).splitlines()[0]}", file=sys.stderr)
+        return rc
     except SpikejetError as exc:
-        print(f"spikejet: error: {exc}", file=sys.stderr)
+        print(f"spikejet: error: {_one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("spikejet: interrupted; finished artifacts are kept, nothing half-written was left", file=sys.stderr)
         return 130
+    except Exception as exc:  # the safety net: no known bad input reaches it
+        print(f"spikejet: internal error: {type(exc).__name__}: {_one_line(exc)}; this is a bug in spikejet, "
+              "please report it with the command you ran", file=sys.stderr)
+        return INTERNAL_ERROR
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -97,6 +97,9 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"spikejet: {msg}", file=sys.stderr, flush=True)
 
+    from spikejet.io import check_output_file
+
+    check_output_file(args.out)
     if args.timesteps is not None and not 1 <= args.timesteps <= 100_000:
         raise ConfigError(f"--timesteps must be in 1..100000, got {args.timesteps}")
     if args.levels < 1 or args.epochs < 1:

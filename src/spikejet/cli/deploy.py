@@ -120,10 +120,14 @@ def run(args: argparse.Namespace) -> int:
         with torch_threads(ANN_TORCH_THREADS):
             rc = _nir(args, net, T, bundle, out, log) if args.target == "nir" else _loihi(args, net, T, bundle, out, log)
         status = "complete"
+    except KeyboardInterrupt:
+        status = "interrupted: deploy"
+        raise
     finally:
         out.write_manifest(status=status, created=out.created, fingerprint=out.fingerprint,
                            summary=f"deploy {Path(args.model).name} --target {args.target}",
                            config={k: v for k, v in vars(args).items() if not k.startswith("_")}, timings={})
+        out.unlock()
     return rc
 
 

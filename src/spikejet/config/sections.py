@@ -24,6 +24,9 @@ ANN_TASKS: tuple[str, ...] = ("multiclass", "top_vs_rest")
 DEFAULT_HIDDEN: dict[str, tuple[int, ...]] = {"multiclass": (64, 32, 32), "top_vs_rest": (32,)}
 #: Conversion methods (the registry of :mod:`spikejet.snn.convert` holds exactly these; a test checks).
 CONVERT_METHODS: tuple[str, ...] = ("snntoolbox", "calibrated", "qcfs")
+#: Most bootstrap resamples: the interval draws one binomial number per resample (8 bytes each), so
+#: 1e12 resamples asked for 8 TB; 100,000 fix a 68 % interval's ends to far below its width.
+MAX_BOOTSTRAP = 100_000
 #: Largest number of time steps any stage may simulate.
 MAX_STEPS = 4096
 #: Spiking stages whose models the loihi stage may take, best first.
@@ -149,7 +152,8 @@ class EvalConfig:
     efficiencies: tuple[float, ...] = (0.5, 0.1)
 
     def __post_init__(self) -> None:
-        check(self.n_bootstrap >= 10, "evaluate.n_bootstrap", f"must be at least 10, got {self.n_bootstrap}")
+        check(10 <= self.n_bootstrap <= MAX_BOOTSTRAP, "evaluate.n_bootstrap",
+              f"must be in 10..{MAX_BOOTSTRAP}, got {self.n_bootstrap}")
         check(0 < self.interval < 1, "evaluate.interval", f"must be in (0, 1), got {self.interval}")
         effs = tuple(float(e) for e in self.efficiencies)
         check(len(effs) >= 1, "evaluate.efficiencies", "needs at least one efficiency")

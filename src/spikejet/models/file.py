@@ -21,6 +21,7 @@ Later stages reuse it: register a builder for a new ``arch["type"]`` with
 from __future__ import annotations
 
 import importlib
+import io
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,8 +33,8 @@ import torch
 from torch import nn
 
 from ..ann.model import MLP, predict_proba, task_labels
-from ..errors import DataError, ModelError
-from ..io import atomic_path
+from ..errors import DataError, ModelError, SpikejetError
+from ..io import check_name, write_bytes
 
 __all__ = [
     "FORMAT",
@@ -163,27 +164,86 @@ class ModelBundle:
 
 
 def save_bundle(path: str | os.PathLike[str], bundle: ModelBundle) -> Path:
-    """Write ``bundle`` to ``path`` atomically; returns the path."""
+    """Write ``bundle`` to ``path`` atomically; returns the path.
+
+    The payload is serialised in memory first: ``torch.save`` to a file names the zip
+    members after the file, and the atomic write's temporary name is random, so writing
+    to a path directly would make the same model give different bytes.
+    """
     payload = bundle.to_dict()
+    buf = io.BytesIO()
+    torch.save(payload, buf)
     dest = Path(path)
-    with atomic_path(dest) as tmp:
-        torch.save(payload, tmp)
+    write_bytes(dest, buf.getvalue())
     return dest
 
 
 _REQUIRED = ("kind", "task", "arch", "state_dict", "scaler", "feature_names", "class_names", "data_class_names")
 
 
+def _reason(exc: BaseException) -> str:
+    """One readable line of an exception: its most specific line, whole (no cut)."""
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    specific = [ln for ln in lines if not ln.startswith("Error(s) in loading")]
+    text = (specific or lines or [type(exc).__name__])[0]
+    if text.isdigit():  # some readers raise with a bare number (a magic value, an offset)
+        text = f"{type(exc).__name__} {text}"
+    return text
+
+
+def _plain_arch(arch: Any) -> str:
+    return str(arch)[:200]
+
+
+def _is_str_list(v: Any) -> bool:
+    return isinstance(v, list | tuple) and all(isinstance(s, str) for s in v)
+
+
+def _check_fields(p: Path, payload: Mapping[str, Any]) -> None:
+    """Every field has the type the loader needs (a crafted or damaged file gets ModelError)."""
+    def bad(name: str, want: str) -> ModelError:
+        return ModelError(f"{p} is a damaged spikejet model file ({name} must be {want}, got "
+                          f"{type(payload[name]).__name__})")
+
+    if not isinstance(payload["kind"], str):
+        raise bad("kind", "a string")
+    try:
+        check_name(payload["kind"], "model kind")
+    except SpikejetError as exc:
+        raise ModelError(f"{p}: {exc}") from None
+    if not isinstance(payload["task"], str):
+        raise bad("task", "a string")
+    if not isinstance(payload["arch"], dict) or not isinstance(payload["arch"].get("type"), str):
+        raise bad("arch", "a mapping with a 'type' string")
+    if not isinstance(payload["state_dict"], dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in payload["state_dict"].items()):
+        raise bad("state_dict", "a mapping of names to tensors")
+    for name in ("feature_names", "class_names", "data_class_names"):
+        if not _is_str_list(payload[name]) or not payload[name]:
+            raise bad(name, "a non-empty list of strings")
+    scaler = payload["scaler"]
+    if not isinstance(scaler, dict) or not all(
+            isinstance(scaler.get(k), list) and len(scaler[k]) == len(payload["feature_names"])
+            and all(isinstance(x, int | float) and not isinstance(x, bool) for x in scaler[k])
+            for k in ("mean", "scale")):
+        raise bad("scaler", "a mapping with 'mean' and 'scale' lists of one number per feature")
+    for name in ("config", "meta"):
+        if name in payload and not isinstance(payload[name], dict):
+            raise bad(name, "a mapping")
+
+
 def load_bundle(path: str | os.PathLike[str]) -> ModelBundle:
     """Read a model file written by :func:`save_bundle`; ModelError if it is not one."""
     p = Path(path)
+    if p.is_dir():
+        raise ModelError(f"model {p} is a directory; give a model file such as {p / 'ann.pt'}")
     if not p.is_file():
         raise ModelError(f"model file {p} does not exist; give a file written by 'spikejet run' or 'train-ann'")
     try:
         payload = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for foreign files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"{p} is not a spikejet model file (cannot be read: {first[:120]})") from None
+        raise ModelError(f"{p} is not a spikejet model file ({_reason(exc)}); give a file written by "
+                         "'spikejet run', 'train-ann' or 'convert'") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ModelError(f"{p} is not a spikejet model file (no '{FORMAT}' format marker)")
     version = payload.get("format_version")
@@ -194,6 +254,7 @@ def load_bundle(path: str | os.PathLike[str]) -> ModelBundle:
     missing = [k for k in _REQUIRED if k not in payload]
     if missing:
         raise ModelError(f"{p} is a damaged spikejet model file (missing {', '.join(missing)})")
+    _check_fields(p, payload)
     arch = payload["arch"]
     arch_type = arch.get("type") if isinstance(arch, dict) else None
     if arch_type not in _ARCH_BUILDERS and arch_type in ARCH_MODULES:
@@ -204,8 +265,9 @@ def load_bundle(path: str | os.PathLike[str]) -> ModelBundle:
     try:
         model = builder(arch)
         model.load_state_dict(payload["state_dict"])
-    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
-        raise ModelError(f"{p}: weights do not fit the architecture {arch}: {str(exc).splitlines()[0]}") from None
+    except (RuntimeError, KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise ModelError(f"{p}: weights do not fit the architecture {_plain_arch(arch)}: {_reason(exc)}; "
+                         "the file is damaged or was not written by spikejet") from None
     model.eval()
     return ModelBundle(
         model=model,

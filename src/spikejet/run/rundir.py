@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import re
+import os
+import socket
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import ConfigError
-from ..io import atomic_path, write_json, write_text
+from ..io import atomic_path, check_name, check_output_dir, write_json, write_text
 
 __all__ = [
     "RunDir",
@@ -46,7 +47,10 @@ __all__ = [
     "predictions_file",
     "figure_file",
     "check_name",
+    "check_complete",
+    "read_manifest",
     "now",
+    "LOCK_FILE",
 ]
 
 MANIFEST = "run.json"
@@ -58,20 +62,8 @@ REPORT_FILE = "report.html"
 FIGURES_DIR = "figures"
 PREDICTIONS_DIR = "predictions"
 MANIFEST_FORMAT = "spikejet-run"
-
-#: A name that may become part of a file name: letters, digits, '_', '-', '.', no leading dot.
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
-
-
-def check_name(name: Any, what: str = "name") -> str:
-    """``name`` if it is safe inside a file name (no separators, no '..'), else ConfigError."""
-    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
-        raise ConfigError(
-            f"{what} {name!r} cannot be used in a file name (letters, digits, '_', '-', '.' only); "
-            "the file that holds it may be corrupt or crafted"
-        )
-    return name
-
+#: The writer's lock: ``{"pid": ..., "host": ...}``; never listed as an artifact.
+LOCK_FILE = "run.lock"
 
 def model_file(stage: str) -> str:
     return f"{check_name(stage, 'stage name')}.pt"
@@ -87,6 +79,44 @@ def predictions_file(stage: str) -> str:
 
 def figure_file(name: str) -> str:
     return f"{FIGURES_DIR}/{check_name(name, 'figure name')}.png"
+
+
+def read_manifest(root: str | Path) -> dict[str, Any] | None:
+    """The manifest of a run directory, or None if it has none (or not a spikejet one)."""
+    return _read_manifest(Path(root))
+
+
+def check_complete(root: str | Path, what: str) -> None:
+    """Refuse to read ``what`` from a run directory whose run did not complete."""
+    m = _read_manifest(Path(root))
+    if m is None:
+        return  # not a run directory (a file copied elsewhere): nothing to say
+    status = str(m.get("status", "?"))
+    if status != "complete":
+        if status == "running" and _lock_holder(Path(root)) is None:
+            status = "running, but its writer is gone (killed)"
+        raise ConfigError(
+            f"{what} comes from a run that did not complete (run.json status: {status}); "
+            "re-run it (same command) or use a complete run"
+        )
+
+
+def _lock_holder(root: Path) -> dict[str, Any] | None:
+    """The live writer holding ``root``'s lock, or None (no lock, or its process is gone)."""
+    try:
+        info = json.loads((root / LOCK_FILE).read_text(encoding="utf-8"))
+        pid, host = int(info["pid"]), str(info["host"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if host != socket.gethostname():
+        return info  # cannot tell: assume alive
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return info
+    return info
 
 
 def now() -> str:
@@ -107,6 +137,7 @@ class RunDir:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.artifacts: list[str] = []
+        self._locked = False
 
     # ------------------------------------------------------------------ set-up
 
@@ -120,9 +151,21 @@ class RunDir:
         run directory is never touched.
         """
         root = self.root
-        if root.exists() and not root.is_dir():
-            raise ConfigError(f"--out {root} is a file; give a directory")
-        if root.is_dir() and any(root.iterdir()):
+        check_output_dir(root)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--out {root} cannot be made ({exc.strerror}); choose another --out") from None
+        self.lock()
+        try:
+            self._prepare(fingerprint, overwrite)
+        except BaseException:
+            self.unlock()
+            raise
+
+    def _prepare(self, fingerprint: str, overwrite: bool) -> None:
+        root = self.root
+        if any(p.name != LOCK_FILE for p in root.iterdir()):
             manifest = _read_manifest(root)
             if manifest is None:
                 raise ConfigError(
@@ -135,7 +178,33 @@ class RunDir:
                     f"{manifest.get('created', '?')}); pass --overwrite to replace it or choose another --out"
                 )
             self._remove_artifacts(manifest)
-        root.mkdir(parents=True, exist_ok=True)
+
+    def lock(self) -> None:
+        """Take the directory's writer lock; ConfigError if a live process holds it."""
+        path = self.root / LOCK_FILE
+        info = {"pid": os.getpid(), "host": socket.gethostname()}
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                holder = _lock_holder(self.root)
+                if holder is not None:
+                    raise ConfigError(
+                        f"--out {self.root} is being written by another spikejet (pid {holder.get('pid')} on "
+                        f"{holder.get('host')}); wait for it to finish or choose another --out"
+                    ) from None
+                path.unlink(missing_ok=True)  # a dead writer's lock
+                continue
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(info, fh)
+            self._locked = True
+            return
+        raise ConfigError(f"--out {self.root}: cannot take the writer lock {path}; remove it if no spikejet runs")
+
+    def unlock(self) -> None:
+        if self._locked:
+            (self.root / LOCK_FILE).unlink(missing_ok=True)
+            self._locked = False
 
     def _remove_artifacts(self, manifest: Mapping[str, Any]) -> None:
         root = self.root.resolve()

@@ -252,17 +252,25 @@ def run(
         rd.write_manifest(status=status, created=created, fingerprint=fp, summary=summary,
                           config=cfg.to_dict(), timings=state.timings)
 
-    rd.write_text(CONFIG_FILE, config_to_yaml(cfg))
-    manifest("running")
-    for name in wanted:
-        try:
-            run_stage(state, name, progress=progress, log=logger)
-        except BaseException:
-            manifest(f"failed: {name}")
-            raise
+    try:
+        rd.write_text(CONFIG_FILE, config_to_yaml(cfg))
         manifest("running")
-    manifest("complete")
+        for name in wanted:
+            try:
+                run_stage(state, name, progress=progress, log=logger)
+            except BaseException as exc:
+                manifest(f"{_ending(exc)}: {name}")
+                raise
+            manifest("running")
+        manifest("complete")
+    finally:
+        rd.unlock()
     return state
+
+
+def _ending(exc: BaseException) -> str:
+    """How a run ended: ``interrupted`` (Ctrl-C, SIGTERM) or ``failed``."""
+    return "interrupted" if isinstance(exc, KeyboardInterrupt | SystemExit) else "failed"
 
 
 # --------------------------------------------------------------------------- evaluate a saved model
@@ -297,8 +305,9 @@ def evaluate_model_file(
     from ..stages.load import provenance_of
     from ..stages.report import report_stage
     from ..stages.train_ann import evaluate_bundle
-    from .rundir import check_name
+    from .rundir import check_complete, check_name
 
+    check_complete(Path(model_path).parent, f"model {model_path}")
     bundle = load_bundle(model_path)
     kind = check_name(bundle.kind, "model kind")
     saved = bundle.config if isinstance(bundle.config, dict) else {}
@@ -322,8 +331,8 @@ def evaluate_model_file(
         rd.write_manifest(status=status, created=created, fingerprint=fp, summary=summary,
                           config=cfg.to_dict(), timings=state.timings)
 
-    manifest("running")
     try:
+        manifest("running")
         state.data = RunData(table=table, summary={
             "source": str(data), "n_jets": len(table), "class_names": list(table.class_names),
             "split_counts": {"evaluated": table.counts().tolist()}, "provenance": provenance_of(str(data))})
@@ -342,10 +351,12 @@ def evaluate_model_file(
         report_spec = StageSpec("report", report_stage)
         _commit(state, report_spec, report_stage(state.context(report_spec, progress=progress, log=logger), None))
         state.timings["report"] = time.perf_counter() - t0
-    except BaseException:
-        manifest("failed: evaluate")
+        manifest("complete")
+    except BaseException as exc:
+        manifest(f"{_ending(exc)}: evaluate")
         raise
-    manifest("complete")
+    finally:
+        rd.unlock()
     return state
 
 

@@ -7,10 +7,27 @@ import dataclasses
 import numpy as np
 
 from ..config import DataConfig
+from ..errors import DataError
 from ..run.context import StageContext, StageResult
 from ..run.rundir import SPLIT_FILE, TEST_SET_FILE
 
 __all__ = ["split_stage"]
+
+
+def check_classes(table, sp) -> None:
+    """Every class of the data must have jets in every split: a tagger trained or scored without
+    some classes reports numbers that mean nothing (a one-class sample scores 100 %)."""
+    for name in ("train", "val", "test"):
+        counts = np.bincount(table.y[getattr(sp, name)], minlength=table.n_classes)
+        missing = [c for c, n in zip(table.class_names, counts, strict=True) if n == 0]
+        if missing:
+            raise DataError(
+                f"the {name} split has no jets of class{'es' if len(missing) > 1 else ''} {', '.join(missing)} "
+                f"({len(table)} jets, per class: "
+                + ", ".join(f"{c} {int(n)}" for c, n in zip(table.class_names, np.bincount(
+                    table.y, minlength=table.n_classes), strict=True))
+                + "); give data with jets of every class (or fewer classes in the file)"
+            )
 
 
 def split_stage(ctx: StageContext, cfg: DataConfig) -> StageResult:
@@ -18,6 +35,7 @@ def split_stage(ctx: StageContext, cfg: DataConfig) -> StageResult:
 
     table = ctx.data.table
     sp = split(table.y, seed=ctx.seed_for("split"), val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction)
+    check_classes(table, sp)
     scaler = Standardizer.fit(table.X[sp.train])
     X, y = {}, {}
     for name in ("train", "val", "test"):
