@@ -285,13 +285,7 @@ def dequantize(mapping: Any, source: Any = None) -> Any:
     inputs is folded back onto the features. ``source`` (the float network)
     provides names, scaler and metadata.
     """
-    from ..hardware.loihi import (
-        ACT_SHIFT,
-        DECAY_UNITY,
-        DU_OFFSET,
-        VTH_SHIFT,
-        WEIGHT_MIXED_SIGN_SHIFT,
-    )
+    from ..hardware.loihi.constants import DECAY_UNITY, DU_OFFSET, VTH_SHIFT, WEIGHT_UNIT_SHIFT
     from ..snn.network import Layer, SpikingNetwork
     from ..snn.neurons import IFParams, LIFParams
 
@@ -299,7 +293,7 @@ def dequantize(mapping: Any, source: Any = None) -> Any:
     enc = mapping.encoding
     for k, (chip, q) in enumerate(zip(mapping.network.layers, mapping.quantization, strict=True)):
         s = float(q.scale)
-        unit = 2.0 ** (WEIGHT_MIXED_SIGN_SHIFT + ACT_SHIFT + chip.weight_exp)
+        unit = 2.0 ** (WEIGHT_UNIT_SHIFT + chip.weight_exp)
         w = chip.weight_mant.astype(np.float64) * unit / s
         if k == 0 and not mapping.offchip and enc is not None and enc.spiking:
             n_in = w.shape[1] // 2  # split signed input: [+W*scale, -W*scale]
