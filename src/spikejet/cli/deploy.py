@@ -144,19 +144,13 @@ def _print_mapping(report: dict) -> None:
 
 def _loihi(args, net, T, bundle, out: Path, log) -> int:
     from spikejet.evaluate.metrics import evaluate_scores
-    from spikejet.hardware.energy import ann_counts, latency
+    from spikejet.hardware.energy import add_energy_estimates, ann_counts, energy_estimate, latency
     from spikejet.hardware.loihi import map_network
+    from spikejet.hardware.loihi.evaluate import evaluate_on_loihi
     from spikejet.io import write_json
-    from spikejet.report.figures.energy import plot_energy
+    from spikejet.report.figures.energy import plot_energy, plot_energy_table
     from spikejet.report.style import save_figure
-    from spikejet.stages.loihi import (
-        add_energy_estimates,
-        energy_estimate,
-        energy_plot_rows,
-        energy_table_rows,
-        evaluate_on_loihi,
-        plot_energy_table,
-    )
+    from spikejet.report.tables import energy_plot_rows, energy_table_rows
 
     profile = PROFILE_OF[args.target]
     # Loihi 1 cannot subtract: its reset to zero is what the chip does (reported per layer); Loihi 2 keeps it
