@@ -172,38 +172,29 @@ def _layer_type(layer: Any) -> str:
     return str(getattr(layer, "kind", "dense"))
 
 
-def _exports_layer(layer_type: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def _handler(registry: dict[str, Any], key: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: register a node handler under ``key``; a second handler for one key is a bug."""
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-        if layer_type in _LAYER_EXPORTERS:
-            raise ValueError(f"NIR exporter for layer type {layer_type!r} registered twice")
-        _LAYER_EXPORTERS[layer_type] = fn
+        if key in registry:
+            raise ValueError(f"two NIR handlers for {key!r}")
+        registry[key] = fn
         return fn
 
     return register
 
 
-def _exports_neuron(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-        if kind in _NEURON_EXPORTERS:
-            raise ValueError(f"NIR exporter for neuron kind {kind!r} registered twice")
-        _NEURON_EXPORTERS[kind] = fn
-        return fn
-
-    return register
-
-
-@_exports_layer("dense")
+@_handler(_LAYER_EXPORTERS, "dense")
 def _dense_to_affine(layer: Any, meta: dict[str, Any]) -> Any:
     return _nir().Affine(weight=np.array(layer.weight, dtype=_F32), bias=np.array(layer.bias, dtype=_F32),
                          metadata=meta)
 
 
-@_exports_neuron("if")
+@_handler(_NEURON_EXPORTERS, "if")
 def _if_decays(neuron: Any) -> tuple[float, float]:
     return 0.0, 1.0
 
 
-@_exports_neuron("lif")
+@_handler(_NEURON_EXPORTERS, "lif")
 def _lif_decays(neuron: Any) -> tuple[float, float]:
     return float(neuron.decay_syn), float(neuron.decay_mem)
 
@@ -508,16 +499,6 @@ _SYNAPSE_IMPORTERS: dict[str, Callable[[Any, str], tuple[np.ndarray, np.ndarray]
 _NEURON_IMPORTERS: dict[str, Callable[[Any, int, float], tuple[float, float, np.ndarray]]] = {}
 
 
-def _imports(registry: dict[str, Any], node_type: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-        if node_type in registry:
-            raise ValueError(f"NIR importer for {node_type!r} registered twice")
-        registry[node_type] = fn
-        return fn
-
-    return register
-
-
 def _node_type(node: Any) -> str:
     return type(node).__name__
 
@@ -534,7 +515,7 @@ def _weight(node: Any, name: str) -> np.ndarray:
     return w
 
 
-@_imports(_SYNAPSE_IMPORTERS, "Affine")
+@_handler(_SYNAPSE_IMPORTERS, "Affine")
 def _from_affine(node: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
     w = _weight(node, name)
     b = np.asarray(node.bias, dtype=np.float64)
@@ -543,24 +524,24 @@ def _from_affine(node: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
     return w, b
 
 
-@_imports(_SYNAPSE_IMPORTERS, "Linear")
+@_handler(_SYNAPSE_IMPORTERS, "Linear")
 def _from_linear(node: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
     w = _weight(node, name)
     return w, np.zeros(w.shape[0])
 
 
-@_imports(_NEURON_IMPORTERS, "IF")
+@_handler(_NEURON_IMPORTERS, "IF")
 def _from_if(node: Any, n: int, dt: float) -> tuple[float, float, np.ndarray]:
     return 0.0, 1.0, dt * _arr(node, "r", n)
 
 
-@_imports(_NEURON_IMPORTERS, "LIF")
+@_handler(_NEURON_IMPORTERS, "LIF")
 def _from_lif(node: Any, n: int, dt: float) -> tuple[float, float, np.ndarray]:
     tau = _arr(node, "tau", n)
     return 0.0, _euler_decay(tau, dt, "LIF tau"), dt / tau * _arr(node, "r", n)
 
 
-@_imports(_NEURON_IMPORTERS, "CubaLIF")
+@_handler(_NEURON_IMPORTERS, "CubaLIF")
 def _from_cubalif(node: Any, n: int, dt: float) -> tuple[float, float, np.ndarray]:
     tau_s, tau_m = _arr(node, "tau_syn", n), _arr(node, "tau_mem", n)
     decay_syn = _euler_decay(tau_s, dt, "CubaLIF tau_syn")

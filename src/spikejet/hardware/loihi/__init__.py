@@ -68,149 +68,23 @@ This package re-exports the chip model (everything but ``evaluate``), so that
 
 from __future__ import annotations
 
-from .chip import LayerCounts, LoihiLayer, LoihiNetwork, LoihiRun, simulate
-from .compartment import (
-    CompartmentParams,
-    CompartmentState,
-    compartment_init,
-    compartment_step,
-    decay,
-    effective_bias,
-    effective_threshold,
-    saturate_voltage,
-    shift_by_exponent,
-    synaptic_input,
-    wrap_state,
-)
-from .constants import (
-    ACT_SHIFT,
-    BIAS_EXP_BITS,
-    BIAS_EXP_MAX,
-    BIAS_MANT_BITS,
-    BIAS_MANT_MAX,
-    BIAS_MANT_MIN,
-    DECAY_BITS,
-    DECAY_MAX,
-    DECAY_ROUNDING,
-    DECAY_UNITY,
-    DEFAULT_AXON_DELAY,
-    DU_OFFSET,
-    DV_OFFSET,
-    GRADED_PAYLOAD_BITS,
-    RESETS,
-    STATE_BITS,
-    STATE_MAX,
-    STATE_WRAP_MIN,
-    U_OVERFLOW,
-    V_MAX,
-    V_MIN,
-    V_OVERFLOW,
-    VTH_BITS,
-    VTH_MAX,
-    VTH_SHIFT,
-    WEIGHT_EXP_MAX,
-    WEIGHT_EXP_MIN,
-    WEIGHT_EXP_ROUNDING,
-    WEIGHT_MANT_BITS,
-    WEIGHT_MANT_MAX,
-    WEIGHT_MANT_MIN,
-    WEIGHT_MIXED_SIGN_SHIFT,
-    WEIGHT_UNIT_SHIFT,
-)
-from .host import encoded_input_spikes, offchip_spikes
-from .inference import MappedRun, run_mapped
-from .mapping import (
-    MIN_VTH_MANT,
-    V_HEADROOM_BITS,
-    FloatLayer,
-    LayerQuantization,
-    LayerResources,
-    LoihiMapping,
-    ResourceReport,
-    float_layers_from,
-    map_layer,
-    map_network,
-    resources,
-    split_signed_input,
-)
-from .profiles import LOIHI1, LOIHI2, PROFILES, LoihiProfile, get_profile
+from . import chip, compartment, constants, host, inference, mapping, profiles
+
+# The package's names are its modules' __all__ lists (each name is listed once, in its module).
+from .chip import *  # noqa: F403
+from .compartment import *  # noqa: F403
+from .constants import *  # noqa: F403
+from .host import *  # noqa: F403
+from .inference import *  # noqa: F403
+from .mapping import *  # noqa: F403
+from .profiles import *  # noqa: F403
 
 __all__ = [
-    # constants
-    "STATE_BITS",
-    "STATE_MAX",
-    "STATE_WRAP_MIN",
-    "V_MIN",
-    "V_MAX",
-    "DECAY_BITS",
-    "DECAY_UNITY",
-    "DECAY_MAX",
-    "DU_OFFSET",
-    "DV_OFFSET",
-    "ACT_SHIFT",
-    "VTH_SHIFT",
-    "VTH_BITS",
-    "VTH_MAX",
-    "BIAS_MANT_BITS",
-    "BIAS_MANT_MIN",
-    "BIAS_MANT_MAX",
-    "BIAS_EXP_BITS",
-    "BIAS_EXP_MAX",
-    "WEIGHT_MANT_BITS",
-    "WEIGHT_MANT_MIN",
-    "WEIGHT_MANT_MAX",
-    "WEIGHT_MIXED_SIGN_SHIFT",
-    "WEIGHT_UNIT_SHIFT",
-    "WEIGHT_EXP_MIN",
-    "WEIGHT_EXP_MAX",
-    "GRADED_PAYLOAD_BITS",
-    "DEFAULT_AXON_DELAY",
-    "DECAY_ROUNDING",
-    "U_OVERFLOW",
-    "V_OVERFLOW",
-    "WEIGHT_EXP_ROUNDING",
-    "RESETS",
-    # profiles
-    "LoihiProfile",
-    "LOIHI1",
-    "LOIHI2",
-    "PROFILES",
-    "get_profile",
-    # arithmetic
-    "decay",
-    "wrap_state",
-    "saturate_voltage",
-    "shift_by_exponent",
-    "effective_bias",
-    "effective_threshold",
-    "synaptic_input",
-    # neuron
-    "CompartmentParams",
-    "CompartmentState",
-    "compartment_init",
-    "compartment_step",
-    # network
-    "LoihiLayer",
-    "LoihiNetwork",
-    "LayerCounts",
-    "LoihiRun",
-    "simulate",
-    # mapping and resources
-    "MIN_VTH_MANT",
-    "V_HEADROOM_BITS",
-    "FloatLayer",
-    "LayerQuantization",
-    "LoihiMapping",
-    "float_layers_from",
-    "map_layer",
-    "map_network",
-    "split_signed_input",
-    "LayerResources",
-    "ResourceReport",
-    "resources",
-    # host and inference
-    "encoded_input_spikes",
-    "offchip_spikes",
-    "MappedRun",
-    "run_mapped",
+    *constants.__all__,
+    *profiles.__all__,
+    *compartment.__all__,
+    *chip.__all__,
+    *mapping.__all__,
+    *host.__all__,
+    *inference.__all__,
 ]
