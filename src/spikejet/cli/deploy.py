@@ -151,6 +151,7 @@ def _loihi(args, net, T, bundle, out: Path, log) -> int:
     from spikejet.report.figures.energy import plot_energy, plot_energy_table
     from spikejet.report.style import save_figure
     from spikejet.report.tables import energy_plot_rows, energy_table_rows
+    from spikejet.snn.simulate import simulate
 
     profile = PROFILE_OF[args.target]
     # Loihi 1 cannot subtract: its reset to zero is what the chip does (reported per layer); Loihi 2 keeps it
@@ -185,10 +186,7 @@ def _loihi(args, net, T, bundle, out: Path, log) -> int:
     loihi_entry = evaluate_scores(y, ev.scores, **ev_kw)
     loihi_entry.update({"source": str(args.model), "data": where, **ev.extra})
     stage = bundle.kind if bundle.kind != "loihi" else "snn"
-    # the float SNN's own counts for its energy row
-    from spikejet.snn.simulate import simulate
-
-    c = simulate(net, X, T, seed=args.seed, steps=[T]).op_counts(T)
+    c = simulate(net, X, T, seed=args.seed, steps=[T]).op_counts(T)  # the float SNN's own counts, for its energy row
     float_entry.update({"synops_per_inference": c["synops"], "spikes_per_inference": c["spikes"],
                         "neuron_updates_per_inference": c["neuron_updates"]})
     ac = ann_counts(net.sizes)  # the energy reference: a dense ANN of the same sizes
