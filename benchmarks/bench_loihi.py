@@ -154,7 +154,7 @@ def main(argv=None) -> int:
     import numpy as np
     import torch
 
-    from spikejet.stages.loihi import evaluate_on_loihi
+    from spikejet.hardware.loihi.evaluate import evaluate_on_loihi
 
     torch.set_num_threads(1)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "

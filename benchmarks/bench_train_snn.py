@@ -164,8 +164,8 @@ def _train(ctx, net, T: int, seed: int) -> float:
 
 
 def part_qat(args, ctx, results: dict) -> None:
+    from spikejet.hardware.loihi.evaluate import evaluate_on_loihi
     from spikejet.snn.simulate import simulate
-    from spikejet.stages.loihi import evaluate_on_loihi
 
     cfg = ctx.config.snn_surrogate
     T = cfg.timesteps

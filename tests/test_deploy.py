@@ -13,13 +13,13 @@ from spikejet.ann.model import MLP
 from spikejet.cli import main
 from spikejet.data import JetTable, write
 from spikejet.data.schema import CLASS_NAMES, FEATURE_NAMES
+from spikejet.hardware.loihi.evaluate import evaluate_on_loihi
 from spikejet.models.file import ModelBundle, save_bundle
 from spikejet.snn.bundle import save_network
 from spikejet.snn.convert import convert
 from spikejet.snn.network import Layer, SpikingNetwork
 from spikejet.snn.neurons import IFParams
 from spikejet.snn.readout import Readout
-from spikejet.stages.loihi import evaluate_on_loihi
 
 T = 10
 N_JETS = 600

@@ -14,7 +14,9 @@ from spikejet.config import resolve_config
 from spikejet.data.schema import CLASS_NAMES, FEATURE_NAMES
 from spikejet.errors import ConfigError, ModelError
 from spikejet.hardware import energy as E
+from spikejet.hardware.loihi.evaluate import compensate_delay_bias, evaluate_on_loihi
 from spikejet.models.file import ModelBundle
+from spikejet.report.tables import energy_table_rows
 from spikejet.snn.convert import convert
 from spikejet.snn.simulate import simulate
 from spikejet.stages import loihi as H
@@ -175,7 +177,7 @@ def test_add_energy_estimates_leaves_existing_entries_alone() -> None:
     metrics = {"ann": {"energy_per_inference_j": {"gpu": 1.0}},
                "snn_x": {"timesteps": 4, "synops_per_inference": 100.0},
                "other": {"accuracy": 0.5}}
-    changed = H.add_energy_estimates(metrics, {"ann": (16, 5), "snn_x": (16, 8, 5)})
+    changed = E.add_energy_estimates(metrics, {"ann": (16, 5), "snn_x": (16, 8, 5)})
     assert changed == ["snn_x"]
     assert metrics["ann"]["energy_per_inference_j"] == {"gpu": 1.0}
     # neuron updates from the sizes when the entry lacks them: (8 + 5) x 4 steps
@@ -197,8 +199,8 @@ def test_nir_file_is_the_quantized_network(staged) -> None:
     back = read_nir(staged.run_dir / H.NIR_FILE)
     assert back.sizes == (16, 64, 32, 32, 5)
     net = staged.models["snn_converted"]
-    ref = dequantize(H.evaluate_on_loihi(net, staged.X["test"][:50], staged.y["test"][:50], timesteps=T,
-                                         curve=False).mapping, net)
+    ref = dequantize(evaluate_on_loihi(net, staged.X["test"][:50], staged.y["test"][:50], timesteps=T,
+                                       curve=False).mapping, net)
     for a, b in zip(back.layers, ref.layers, strict=True):
         np.testing.assert_array_equal(a.weight, b.weight)
         np.testing.assert_array_equal(a.bias, b.bias)
@@ -212,7 +214,7 @@ def test_figures_table_and_report(staged) -> None:
     for name in ("hardware_energy_table", "hardware_energy", "hardware_accuracy_vs_timesteps"):
         assert name in names and names[name].section == "hardware"
         assert names[name].path.is_file()
-    rows = H.energy_table_rows(staged.metrics)
+    rows = energy_table_rows(staged.metrics)
     models = {r["stage"] for r in rows}
     assert models == {"ann", "snn_converted", "loihi"}
     host = [r for r in rows if r["device"].startswith("loihi + host")]
@@ -283,7 +285,7 @@ def test_delay_bias_compensation_equals_a_network_without_delays(rng) -> None:
     T = 6
     delayed = map_network(net, profile="loihi2", n_steps=T, axon_delay=1)
     free = run_mapped(map_network(net, profile="loihi2", n_steps=T, axon_delay=0), X, T)
-    comp = H.compensate_delay_bias(delayed)
+    comp = compensate_delay_bias(delayed)
     np.testing.assert_array_equal(run_mapped(comp, X, T).scores, free.scores)
     assert not np.array_equal(run_mapped(delayed, X, T).scores, free.scores)
     # layer k (1-based chip layers) integrates k biases before its first input
@@ -299,5 +301,5 @@ def test_delay_bias_compensation_for_leaky_neurons_is_close(rng) -> None:
     X = rng.normal(0, 1.5, (300, 8)).astype(np.float32)
     T = 8
     free = run_mapped(map_network(net, profile="loihi1", n_steps=T, axon_delay=0), X, T).predictions
-    comp = run_mapped(H.compensate_delay_bias(map_network(net, profile="loihi1", n_steps=T)), X, T).predictions
+    comp = run_mapped(compensate_delay_bias(map_network(net, profile="loihi1", n_steps=T)), X, T).predictions
     assert (comp == free).mean() >= 0.95

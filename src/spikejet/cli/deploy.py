@@ -168,17 +168,12 @@ def _print_mapping(report: dict) -> None:
 
 def _loihi(args, net, T, bundle, out, log) -> int:
     from spikejet.evaluate.metrics import evaluate_scores
-    from spikejet.hardware.energy import ann_counts, latency
+    from spikejet.hardware.energy import add_energy_estimates, ann_counts, energy_estimate, latency
     from spikejet.hardware.loihi import map_network
-    from spikejet.report.figures.energy import plot_energy
-    from spikejet.stages.loihi import (
-        add_energy_estimates,
-        energy_estimate,
-        energy_plot_rows,
-        energy_table_rows,
-        evaluate_on_loihi,
-        plot_energy_table,
-    )
+    from spikejet.hardware.loihi.evaluate import evaluate_on_loihi
+    from spikejet.report.figures.energy import plot_energy, plot_energy_table
+    from spikejet.report.tables import energy_plot_rows, energy_table_rows
+    from spikejet.snn.simulate import simulate
 
     profile = PROFILE_OF[args.target]
     # Loihi 1 cannot subtract: its reset to zero is what the chip does (reported per layer); Loihi 2 keeps it
@@ -213,10 +208,7 @@ def _loihi(args, net, T, bundle, out, log) -> int:
     loihi_entry = evaluate_scores(y, ev.scores, **ev_kw)
     loihi_entry.update({"source": str(args.model), "data": where, **ev.extra})
     stage = bundle.kind if bundle.kind != "loihi" else "snn"
-    # the float SNN's own counts for its energy row
-    from spikejet.snn.simulate import simulate
-
-    c = simulate(net, X, T, seed=args.seed, steps=[T]).op_counts(T)
+    c = simulate(net, X, T, seed=args.seed, steps=[T]).op_counts(T)  # the float SNN's own counts, for its energy row
     float_entry.update({"synops_per_inference": c["synops"], "spikes_per_inference": c["spikes"],
                         "neuron_updates_per_inference": c["neuron_updates"]})
     ac = ann_counts(net.sizes)  # the energy reference: a dense ANN of the same sizes

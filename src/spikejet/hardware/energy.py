@@ -46,8 +46,9 @@ Sources (each constant below names its own):
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import ConfigError
 
@@ -72,6 +73,10 @@ __all__ = [
     "latency",
     "STUDY_DT_S",
     "cost_rows",
+    "REFERENCE_DEVICE",
+    "devices_for",
+    "energy_estimate",
+    "add_energy_estimates",
 ]
 
 PICO = 1e-12
@@ -135,6 +140,8 @@ DEVICES: dict[str, Device] = {
 }
 SPIKING_DEVICES: tuple[str, ...] = tuple(n for n, d in DEVICES.items() if d.spiking)
 CONVENTIONAL_DEVICES: tuple[str, ...] = tuple(n for n, d in DEVICES.items() if not d.spiking)
+#: The ANN device of the energy target ("at most 1/5 of the ANN on a GPU").
+REFERENCE_DEVICE = "gpu"
 
 
 def get_device(device: str | Device) -> Device:
@@ -337,7 +344,7 @@ def cost_rows(model: str, counts: OpCounts, *, accuracy: float | None = None,
     devices for event-driven SNN counts, conventional ones otherwise).
     """
     if devices is None:
-        devices = SPIKING_DEVICES if counts.kind == "snn_events" else CONVENTIONAL_DEVICES
+        devices = devices_for(counts.kind)
     rows = []
     for name in devices:
         e = energy_breakdown(counts, name)
@@ -357,3 +364,54 @@ def cost_rows(model: str, counts: OpCounts, *, accuracy: float | None = None,
             "source": get_device(name).source,
         })
     return rows
+
+
+# -------------------------------------------------------------------- metrics entries
+
+
+def devices_for(kind: str) -> tuple[str, ...]:
+    """The devices that fit counts of ``kind``: spiking devices for event counts, conventional ones otherwise."""
+    return SPIKING_DEVICES if kind == "snn_events" else CONVENTIONAL_DEVICES
+
+
+def energy_estimate(counts: OpCounts) -> dict[str, float]:
+    """Joules per inference on every device that fits the counts' kind."""
+    return {d: energy_per_inference(counts, d) for d in devices_for(counts.kind)}
+
+
+def add_energy_estimates(metrics: Mapping[str, dict[str, Any]],
+                         sizes: Mapping[str, Sequence[int]]) -> list[str]:
+    """Add ``energy_per_inference_j`` to metrics entries that lack it; return the stages changed.
+
+    ``"ann"``: MACs and neuron updates of the dense network (``sizes["ann"]``) on
+    the conventional devices. A spiking stage (``synops_per_inference`` and
+    ``timesteps`` present): its event counts on the spiking devices, and, where
+    ``sizes[stage]`` is known, every connection every step on the conventional
+    ones (``snn_dense_counts``). Entries that have the key are left alone.
+    """
+    changed = []
+    for stage, m in metrics.items():
+        if not isinstance(m, dict) or "energy_per_inference_j" in m:
+            continue
+        if stage == "ann":
+            if "ann" not in sizes:
+                continue
+            c = ann_counts(sizes["ann"])
+            m["macs_per_inference"] = c.synops
+            m["energy_per_inference_j"] = energy_estimate(c)
+            changed.append(stage)
+            continue
+        if "synops_per_inference" not in m or "timesteps" not in m:
+            continue
+        T = int(m["timesteps"])
+        updates = m.get("neuron_updates_per_inference")
+        if updates is None and stage in sizes:
+            updates = float(sum(sizes[stage][1:]) * T)
+        if updates is None:
+            continue
+        e = energy_estimate(snn_counts(m["synops_per_inference"], updates, T, m.get("spikes_per_inference", 0.0)))
+        if stage in sizes:
+            e.update(energy_estimate(snn_dense_counts(sizes[stage], T)))
+        m["energy_per_inference_j"] = e
+        changed.append(stage)
+    return changed

@@ -70,6 +70,15 @@ dequantized network, which differs from the integer model by the chip's
 rounding (decays toward zero, weight-exponent floor), its axon delays and its
 24-bit saturation (``spikejet.hardware.loihi`` is the bit-exact model).
 
+Both directions dispatch through handler registries: export by spikejet layer
+type (its synapse node) and neuron kind (its per-step decays, from which the
+IF/LIF/CubaLIF node follows), import by NIR node type (``Affine``/``Linear``:
+weight and bias; ``IF``/``LIF``/``CubaLIF``: per-step decays and gain). Every
+handler takes ``dt`` explicitly; a type without a handler is refused
+(:class:`HardwareError` on export, :class:`ModelError` on import), never
+skipped. Resets: spikejet's reset to zero is NIR's ``v_reset``; reset by
+subtraction is refused or, with ``allow_reset_change``, changed and recorded.
+
 Import (:func:`from_nir`, :func:`read_nir`) reads a feed-forward chain
 ``Input -> (Affine|Linear -> IF|LIF|CubaLIF)* -> Affine|Linear ->
 [IF|LIF|CubaLIF] -> Output`` under the same Euler convention (any gain is
@@ -82,7 +91,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -145,27 +154,57 @@ def _above(x: np.ndarray) -> np.ndarray:
     return np.nextafter(np.asarray(x, dtype=_F32), _F32(np.inf))
 
 
-# --------------------------------------------------------------------------- export
+# --------------------------------------------------------------------------- export handlers
+#
+# One handler per spikejet layer type (its synapses: the Affine node) and one per
+# neuron kind (its per-step decays); the NIR neuron node follows from the decays
+# (IF, LIF or CubaLIF, module docstring). Anything without a handler is refused.
+
+
+#: Layer type -> ``handler(layer, metadata) -> NIR synapse node``.
+_LAYER_EXPORTERS: dict[str, Callable[[Any, dict[str, Any]], Any]] = {}
+#: Neuron kind -> ``handler(neuron) -> (decay_syn, decay_mem)`` per step.
+_NEURON_EXPORTERS: dict[str, Callable[[Any], tuple[float, float]]] = {}
+
+
+def _layer_type(layer: Any) -> str:
+    """The export key of a spikejet layer (the dense ``Layer`` has no ``kind``: "dense")."""
+    return str(getattr(layer, "kind", "dense"))
+
+
+def _handler(registry: dict[str, Any], key: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: register a node handler under ``key``; a second handler for one key is a bug."""
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if key in registry:
+            raise ValueError(f"two NIR handlers for {key!r}")
+        registry[key] = fn
+        return fn
+
+    return register
+
+
+@_handler(_LAYER_EXPORTERS, "dense")
+def _dense_to_affine(layer: Any, meta: dict[str, Any]) -> Any:
+    return _nir().Affine(weight=np.array(layer.weight, dtype=_F32), bias=np.array(layer.bias, dtype=_F32),
+                         metadata=meta)
+
+
+@_handler(_NEURON_EXPORTERS, "if")
+def _if_decays(neuron: Any) -> tuple[float, float]:
+    return 0.0, 1.0
+
+
+@_handler(_NEURON_EXPORTERS, "lif")
+def _lif_decays(neuron: Any) -> tuple[float, float]:
+    return float(neuron.decay_syn), float(neuron.decay_mem)
 
 
 def _full(n: int, value: float, dtype: Any = np.float64) -> np.ndarray:
     return np.full(n, value, dtype=dtype)
 
 
-def _neuron_nodes(layer: Any, index: int, dt: float, *, allow_reset_change: bool) -> tuple[list[tuple[str, Any]], dict]:
-    """NIR node(s) for one layer's neurons (after its Affine) and what changed."""
-    nir = _nir()
-    neuron = layer.neuron
-    name = layer.name or f"layer{index}"
-    n = layer.n_out
-    if neuron is None:
-        return [], {}
-    kind = getattr(neuron, "kind", type(neuron).__name__)
-    if kind not in ("if", "lif"):
-        raise HardwareError(
-            f"layer {name!r}: {kind!r} neurons have no NIR node (NIR neurons emit at most one spike "
-            "per step); use IF or LIF neurons"
-        )
+def _reset_metadata(neuron: Any, kind: str, name: str, allow_reset_change: bool) -> dict[str, Any]:
+    """The neuron node's metadata; refuses a reset NIR cannot express unless the change is allowed."""
     meta: dict[str, Any] = {"spikejet_neuron": kind}
     reset = neuron.reset
     if reset != "zero":
@@ -176,13 +215,28 @@ def _neuron_nodes(layer: Any, index: int, dt: float, *, allow_reset_change: bool
                 "instead, a different network whose accuracy you should measure"
             )
         meta["spikejet_reset_changed"] = f"{reset} -> zero"
+    return meta
+
+
+def _neuron_nodes(layer: Any, index: int, dt: float, *, allow_reset_change: bool) -> list[tuple[str, Any]]:
+    """NIR node(s) for one layer's neurons (after its Affine), with step ``dt`` seconds."""
+    nir = _nir()
+    neuron = layer.neuron
+    name = layer.name or f"layer{index}"
+    n = layer.n_out
+    if neuron is None:
+        return []
+    kind = getattr(neuron, "kind", type(neuron).__name__)
+    if kind not in _NEURON_EXPORTERS:
+        raise HardwareError(
+            f"layer {name!r}: {kind!r} neurons have no NIR node (NIR neurons emit at most one spike "
+            f"per step); use {' or '.join(k.upper() for k in _NEURON_EXPORTERS)} neurons"
+        )
+    meta = _reset_metadata(neuron, kind, name, allow_reset_change)
     v_init = float(getattr(neuron, "v_init", 0.0))
     thr = _full(n, _below(float(neuron.threshold) - v_init), _F32)
     v_reset = _full(n, -v_init)
-    if kind == "if":
-        a, b = 0.0, 1.0
-    else:
-        a, b = float(neuron.decay_syn), float(neuron.decay_mem)
+    a, b = _NEURON_EXPORTERS[kind](neuron)
     if b >= 1.0 and a > 0.0:
         raise HardwareError(
             f"layer {name!r}: a LIF neuron without leak (tau_mem = inf) but with a synaptic filter "
@@ -190,25 +244,25 @@ def _neuron_nodes(layer: Any, index: int, dt: float, *, allow_reset_change: bool
         )
     if b >= 1.0:  # integrate-and-fire: v += dt * r * I with r = 1/dt
         node = nir.IF(r=_full(n, 1.0 / dt), v_threshold=thr, v_reset=v_reset, metadata=meta)
-        return [(f"{name}_if", node)], meta
+        return [(f"{name}_if", node)]
     tau_mem = dt / (1.0 - b)
     if a == 0.0:
         node = nir.LIF(tau=_full(n, tau_mem), r=_full(n, tau_mem / dt), v_leak=_full(n, -v_init),
                        v_threshold=thr, v_reset=v_reset, metadata=meta)
-        return [(f"{name}_lif", node)], meta
+        return [(f"{name}_lif", node)]
     tau_syn = dt / (1.0 - a)
     node = nir.CubaLIF(tau_syn=_full(n, tau_syn), tau_mem=_full(n, tau_mem), r=_full(n, tau_mem / dt),
                        v_leak=_full(n, -v_init), v_threshold=thr, v_reset=v_reset,
                        w_in=_full(n, tau_syn / dt), metadata=meta)
-    return [(f"{name}_cubalif", node)], meta
+    return [(f"{name}_cubalif", node)]
 
 
-def _graph_metadata(net: Any, changes: Sequence[str]) -> dict[str, Any]:
+def _graph_metadata(net: Any, dt: float, changes: Sequence[str]) -> dict[str, Any]:
     spec = net.spec_dict()
     return {
         "spikejet_format": FORMAT,
         "spikejet_format_version": FORMAT_VERSION,
-        "dt": float(net.dt),
+        "dt": dt,
         "discretization": DISCRETIZATION,
         "input": ("standardized features, constant every step" if not net.encoding.spiking
                   else f"signed {net.encoding.kind} rate-coded events of value +-{net.encoding.scale:g}"),
@@ -224,9 +278,12 @@ def to_nir(net: Any, *, allow_reset_change: bool = False,
            layer_metadata: Sequence[Mapping[str, Any]] | None = None) -> Any:
     """A ``nir.NIRGraph`` of a :class:`~spikejet.snn.network.SpikingNetwork` (see the module docstring).
 
-    Raises :class:`HardwareError` for what NIR cannot express (reset by
-    subtraction unless ``allow_reset_change``, multi-spike neurons).
-    ``layer_metadata``: extra metadata per layer, put on its Affine node.
+    The time step is the network's own ``dt`` (its neurons' per-step decays are
+    defined with it); it is passed to every node handler and written to the
+    graph's ``dt`` metadata. Raises :class:`HardwareError` for what NIR cannot
+    express (reset by subtraction unless ``allow_reset_change``, multi-spike
+    neurons, layer types without an exporter). ``layer_metadata``: extra
+    metadata per layer, put on its Affine node.
     """
     from ..snn.network import SpikingNetwork
 
@@ -241,17 +298,19 @@ def to_nir(net: Any, *, allow_reset_change: bool = False,
     changes = []
     for i, layer in enumerate(net.layers):
         name = layer.name or f"layer{i}"
+        exporter = _LAYER_EXPORTERS.get(_layer_type(layer))
+        if exporter is None:
+            raise HardwareError(f"layer {name!r}: {_layer_type(layer)!r} layers have no NIR export; spikejet "
+                                f"exports {', '.join(_LAYER_EXPORTERS)} layers")
         meta = {"spikejet_layer": name}
         if layer_metadata is not None:
             meta.update(layer_metadata[i])
-        affine = nir.Affine(weight=np.array(layer.weight, dtype=_F32), bias=np.array(layer.bias, dtype=_F32),
-                            metadata=meta)
         key = f"{name}_affine"
         if key in nodes:
             raise ModelError(f"two layers are named {name!r}; give the layers unique names")
-        nodes[key] = affine
+        nodes[key] = exporter(layer, meta)
         order.append(key)
-        for nkey, node in _neuron_nodes(layer, i, dt, allow_reset_change=allow_reset_change)[0]:
+        for nkey, node in _neuron_nodes(layer, i, dt, allow_reset_change=allow_reset_change):
             nodes[nkey] = node
             order.append(nkey)
             if "spikejet_reset_changed" in node.metadata:
@@ -259,7 +318,7 @@ def to_nir(net: Any, *, allow_reset_change: bool = False,
     nodes["output"] = nir.Output(output_type={"output": np.array([net.n_outputs])})
     order.append("output")
     edges = list(zip(order[:-1], order[1:], strict=True))
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=_graph_metadata(net, changes))
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=_graph_metadata(net, dt, changes))
 
 
 def write_nir(path: str | os.PathLike[str], net: Any, *, allow_reset_change: bool = False) -> Path:
@@ -285,13 +344,7 @@ def dequantize(mapping: Any, source: Any = None) -> Any:
     inputs is folded back onto the features. ``source`` (the float network)
     provides names, scaler and metadata.
     """
-    from ..hardware.loihi import (
-        ACT_SHIFT,
-        DECAY_UNITY,
-        DU_OFFSET,
-        VTH_SHIFT,
-        WEIGHT_MIXED_SIGN_SHIFT,
-    )
+    from ..hardware.loihi.constants import DECAY_UNITY, DU_OFFSET, VTH_SHIFT, WEIGHT_UNIT_SHIFT
     from ..snn.network import Layer, SpikingNetwork
     from ..snn.neurons import IFParams, LIFParams
 
@@ -299,7 +352,7 @@ def dequantize(mapping: Any, source: Any = None) -> Any:
     enc = mapping.encoding
     for k, (chip, q) in enumerate(zip(mapping.network.layers, mapping.quantization, strict=True)):
         s = float(q.scale)
-        unit = 2.0 ** (WEIGHT_MIXED_SIGN_SHIFT + ACT_SHIFT + chip.weight_exp)
+        unit = 2.0 ** (WEIGHT_UNIT_SHIFT + chip.weight_exp)
         w = chip.weight_mant.astype(np.float64) * unit / s
         if k == 0 and not mapping.offchip and enc is not None and enc.spiking:
             n_in = w.shape[1] // 2  # split signed input: [+W*scale, -W*scale]
@@ -434,38 +487,81 @@ def _euler_decay(tau: np.ndarray, dt: float, what: str) -> float:
     return float(decay[0])
 
 
-def _layer_from_nodes(affine: Any, neuron: Any, dt: float, name: str) -> Any:
-    """A spikejet Layer from an Affine/Linear node and its neuron node (None: read-out)."""
+# --------------------------------------------------------------------------- import handlers
+#
+# One handler per NIR node type: synapse nodes give (weight, bias), neuron nodes
+# their per-step dynamics under the Euler convention. Anything else is refused.
+
+
+#: NIR synapse node type -> ``handler(node, name) -> (weight [out, in], bias [out])``.
+_SYNAPSE_IMPORTERS: dict[str, Callable[[Any, str], tuple[np.ndarray, np.ndarray]]] = {}
+#: NIR neuron node type -> ``handler(node, n, dt) -> (decay_syn, decay_mem, per-neuron gain)``.
+_NEURON_IMPORTERS: dict[str, Callable[[Any, int, float], tuple[float, float, np.ndarray]]] = {}
+
+
+def _node_type(node: Any) -> str:
+    return type(node).__name__
+
+
+def _supported() -> str:
+    names = [*_SYNAPSE_IMPORTERS, *_NEURON_IMPORTERS]
+    return f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _weight(node: Any, name: str) -> np.ndarray:
+    w = np.asarray(node.weight, dtype=np.float64)
+    if w.ndim != 2:
+        raise ModelError(f"NIR node {name!r}: weight must be 2-D [out, in], got shape {w.shape}")
+    return w
+
+
+@_handler(_SYNAPSE_IMPORTERS, "Affine")
+def _from_affine(node: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+    w = _weight(node, name)
+    b = np.asarray(node.bias, dtype=np.float64)
+    if b.shape != (w.shape[0],):
+        raise ModelError(f"NIR node {name!r}: bias has shape {b.shape} for {w.shape[0]} outputs")
+    return w, b
+
+
+@_handler(_SYNAPSE_IMPORTERS, "Linear")
+def _from_linear(node: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+    w = _weight(node, name)
+    return w, np.zeros(w.shape[0])
+
+
+@_handler(_NEURON_IMPORTERS, "IF")
+def _from_if(node: Any, n: int, dt: float) -> tuple[float, float, np.ndarray]:
+    return 0.0, 1.0, dt * _arr(node, "r", n)
+
+
+@_handler(_NEURON_IMPORTERS, "LIF")
+def _from_lif(node: Any, n: int, dt: float) -> tuple[float, float, np.ndarray]:
+    tau = _arr(node, "tau", n)
+    return 0.0, _euler_decay(tau, dt, "LIF tau"), dt / tau * _arr(node, "r", n)
+
+
+@_handler(_NEURON_IMPORTERS, "CubaLIF")
+def _from_cubalif(node: Any, n: int, dt: float) -> tuple[float, float, np.ndarray]:
+    tau_s, tau_m = _arr(node, "tau_syn", n), _arr(node, "tau_mem", n)
+    decay_syn = _euler_decay(tau_s, dt, "CubaLIF tau_syn")
+    decay_mem = _euler_decay(tau_m, dt, "CubaLIF tau_mem")
+    return decay_syn, decay_mem, (dt / tau_s * _arr(node, "w_in", n)) * (dt / tau_m * _arr(node, "r", n))
+
+
+def _layer_from_nodes(synapse: Any, neuron: Any, dt: float, name: str) -> Any:
+    """A spikejet Layer from a synapse node and its neuron node (None: read-out), with step ``dt``."""
     from ..snn.network import Layer
     from ..snn.neurons import IFParams, LIFParams
 
-    nir = _nir()
-    w = np.asarray(affine.weight, dtype=np.float64)
-    if w.ndim != 2:
-        raise ModelError(f"NIR node {name!r}: weight must be 2-D [out, in], got shape {w.shape}")
-    n = w.shape[0]
-    b = np.zeros(n) if isinstance(affine, nir.Linear) else np.asarray(affine.bias, dtype=np.float64)
-    if b.shape != (n,):
-        raise ModelError(f"NIR node {name!r}: bias has shape {b.shape} for {n} outputs")
+    w, b = _SYNAPSE_IMPORTERS[_node_type(synapse)](synapse, name)
     if neuron is None:
         return Layer(weight=w, bias=b, neuron=None, name=name)
+    n = w.shape[0]
     thr_raw = _arr(neuron, "v_threshold", n)
     v_reset = _arr(neuron, "v_reset", n)
-    if isinstance(neuron, nir.IF):
-        decay_syn, decay_mem = 0.0, 1.0
-        gain = dt * _arr(neuron, "r", n)
-    elif isinstance(neuron, nir.LIF):
-        tau = _arr(neuron, "tau", n)
-        decay_syn, decay_mem = 0.0, _euler_decay(tau, dt, "LIF tau")
-        gain = dt / tau * _arr(neuron, "r", n)
-    elif isinstance(neuron, nir.CubaLIF):
-        tau_s, tau_m = _arr(neuron, "tau_syn", n), _arr(neuron, "tau_mem", n)
-        decay_syn = _euler_decay(tau_s, dt, "CubaLIF tau_syn")
-        decay_mem = _euler_decay(tau_m, dt, "CubaLIF tau_mem")
-        gain = (dt / tau_s * _arr(neuron, "w_in", n)) * (dt / tau_m * _arr(neuron, "r", n))
-    else:  # pragma: no cover - filtered by the caller
-        raise ModelError(f"unsupported NIR neuron node {type(neuron).__name__}")
-    if not isinstance(neuron, nir.IF) and not np.allclose(_arr(neuron, "v_leak", n), v_reset, rtol=0, atol=1e-12):
+    decay_syn, decay_mem, gain = _NEURON_IMPORTERS[_node_type(neuron)](neuron, n, dt)
+    if hasattr(neuron, "v_leak") and not np.allclose(_arr(neuron, "v_leak", n), v_reset, rtol=0, atol=1e-12):
         raise ModelError(f"NIR node {name!r}: v_leak differs from v_reset; spikejet neurons leak towards the "
                          "value they reset to")
     if not np.allclose(gain, 1.0, rtol=GAIN_SNAP_RTOL, atol=0.0):
@@ -490,22 +586,8 @@ def _layer_from_nodes(affine: Any, neuron: Any, dt: float, name: str) -> Any:
     return Layer(weight=w, bias=b, neuron=params, name=name)
 
 
-def from_nir(graph: Any, *, dt: float | None = None) -> Any:
-    """A :class:`~spikejet.snn.network.SpikingNetwork` from a NIR graph (see the module docstring).
-
-    ``dt``: seconds per step of the Euler discretization; default: the graph's
-    ``dt`` metadata (spikejet exports carry it). Encoding, read-out, names and
-    scaler come from spikejet's metadata when present (defaults otherwise:
-    constant-current input; ``membrane`` read-out for a non-spiking last layer,
-    ``count`` for a spiking one).
-    """
-    from ..errors import ConfigError
-    from ..snn.encoding import Encoding
-    from ..snn.network import SpikingNetwork
-    from ..snn.readout import Readout
-
-    nir = _nir()
-    meta = dict(getattr(graph, "metadata", None) or {})
+def _graph_dt(meta: Mapping[str, Any], dt: float | None) -> float:
+    """The Euler step: the given ``dt``, else the graph's ``dt`` metadata; refused if neither is a positive number."""
     if dt is None:
         dt = _meta_value(meta, "dt")
         if dt is None:
@@ -517,36 +599,63 @@ def from_nir(graph: Any, *, dt: float | None = None) -> Any:
         raise ModelError(f"dt must be a number of seconds, got {dt!r}") from None
     if not (math.isfinite(dt) and dt > 0):
         raise ModelError(f"dt must be a positive number of seconds, got {dt!r}")
-    chain = _chain(graph)[1:-1]  # drop Input and Output
-    neurons = (nir.IF, nir.LIF, nir.CubaLIF)
+    return dt
+
+
+def _layers_from_chain(chain: Sequence[tuple[str, Any]], dt: float) -> list[Any]:
+    """Layers from the nodes between Input and Output: (synapse [-> neuron])*."""
     layers = []
     i = 0
     while i < len(chain):
         key, node = chain[i]
-        if not isinstance(node, nir.Affine | nir.Linear):
-            raise ModelError(f"NIR node {key!r} is a {type(node).__name__} where spikejet expects Affine or Linear; "
-                             "spikejet reads chains of Affine/Linear -> IF/LIF/CubaLIF layers")
+        if _node_type(node) not in _SYNAPSE_IMPORTERS:
+            raise ModelError(f"NIR node {key!r} is a {_node_type(node)} where spikejet expects "
+                             f"{' or '.join(_SYNAPSE_IMPORTERS)}; spikejet reads chains of "
+                             f"{'/'.join(_SYNAPSE_IMPORTERS)} -> {'/'.join(_NEURON_IMPORTERS)} layers")
         nxt = chain[i + 1][1] if i + 1 < len(chain) else None
-        lname = _meta_value(dict(node.metadata or {}), "spikejet_layer") or key.removesuffix("_affine")
-        if nxt is not None and isinstance(nxt, neurons):
-            layers.append(_layer_from_nodes(node, nxt, dt, str(lname)))
+        lname = str(_meta_value(dict(node.metadata or {}), "spikejet_layer") or key.removesuffix("_affine"))
+        if nxt is not None and _node_type(nxt) in _NEURON_IMPORTERS:
+            layers.append(_layer_from_nodes(node, nxt, dt, lname))
             i += 2
         elif nxt is None:
-            layers.append(_layer_from_nodes(node, None, dt, str(lname)))
+            layers.append(_layer_from_nodes(node, None, dt, lname))
             i += 1
         else:
-            raise ModelError(f"NIR node {chain[i + 1][0]!r} ({type(nxt).__name__}) is not supported; spikejet reads "
-                             "Affine, Linear, IF, LIF and CubaLIF nodes")
+            raise ModelError(f"NIR node {chain[i + 1][0]!r} ({_node_type(nxt)}) is not supported; spikejet reads "
+                             f"{_supported()} nodes")
     if not layers:
         raise ModelError("the NIR graph has no layers between Input and Output")
+    return layers
 
-    spec: dict[str, Any] = {}
+
+def _spikejet_spec(meta: Mapping[str, Any]) -> dict[str, Any]:
     raw = _meta_value(meta, "spikejet_spec")
-    if raw:
-        try:
-            spec = json.loads(raw)
-        except (TypeError, ValueError):
-            raise ModelError("the NIR graph's spikejet_spec metadata is not valid JSON") from None
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw)
+    except (TypeError, ValueError):
+        raise ModelError("the NIR graph's spikejet_spec metadata is not valid JSON") from None
+
+
+def from_nir(graph: Any, *, dt: float | None = None) -> Any:
+    """A :class:`~spikejet.snn.network.SpikingNetwork` from a NIR graph (see the module docstring).
+
+    ``dt``: seconds per step of the Euler discretization; default: the graph's
+    ``dt`` metadata (spikejet exports carry it). Encoding, read-out, names and
+    scaler come from spikejet's metadata when present (defaults otherwise:
+    constant-current input; ``membrane`` read-out for a non-spiking last layer,
+    ``count`` for a spiking one).
+    """
+    from ..errors import ConfigError
+    from ..snn.encoding import Encoding
+    from ..snn.network import Layer, SpikingNetwork
+    from ..snn.readout import Readout
+
+    meta = dict(getattr(graph, "metadata", None) or {})
+    dt = _graph_dt(meta, dt)
+    layers = _layers_from_chain(_chain(graph)[1:-1], dt)  # drop Input and Output
+    spec = _spikejet_spec(meta)
     kw: dict[str, Any] = {}
     try:
         if "encoding" in spec:
@@ -555,10 +664,7 @@ def from_nir(graph: Any, *, dt: float | None = None) -> Any:
                          else Readout(kind="count" if layers[-1].spiking else "membrane"))
     except ConfigError as exc:
         raise ModelError(f"the NIR graph's spikejet metadata is invalid: {exc}") from None
-    sizes_ok = len(spec.get("layers", [])) == len(layers)
-    if sizes_ok:  # keep the exporter's layer names
-        from ..snn.network import Layer
-
+    if len(spec.get("layers", [])) == len(layers):  # keep the exporter's layer names
         layers = [Layer(weight=ly.weight, bias=ly.bias, neuron=ly.neuron, name=ls.get("name") or ly.name)
                   for ly, ls in zip(layers, spec["layers"], strict=True)]
     for key in ("class_names", "feature_names"):

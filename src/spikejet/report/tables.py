@@ -1,4 +1,4 @@
-"""The comparison table: each model's accuracy next to the 2019 study's number.
+"""The comparison table: each model's accuracy next to the 2019 study's number; the energy table's rows.
 
 Rows follow :data:`STAGE_ORDER`; stages not listed there (added by later issues
 without editing this file) follow in the order they appear in ``metrics.json``.
@@ -12,7 +12,16 @@ from typing import Any
 
 from ..data.schema import CLASS_NAMES
 
-__all__ = ["STUDY_2019", "STAGE_TITLES", "STAGE_ORDER", "ComparisonRow", "comparison_rows", "format_comparison"]
+__all__ = [
+    "STUDY_2019",
+    "STAGE_TITLES",
+    "STAGE_ORDER",
+    "ComparisonRow",
+    "comparison_rows",
+    "format_comparison",
+    "energy_table_rows",
+    "energy_plot_rows",
+]
 
 #: The 2019 study's 5-class test accuracies, per spikejet stage (DESIGN.md section 4).
 STUDY_2019: dict[str, tuple[tuple[str, float], ...]] = {
@@ -114,3 +123,47 @@ def format_comparison(metrics: Mapping[str, Mapping[str, Any]], *, interval: flo
     out = [line(header), line(["-" * w for w in widths])]
     out += [line(b) for b in body]
     return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- energy and latency
+
+
+def energy_table_rows(metrics: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (model, device) for every metrics entry with ``energy_per_inference_j``.
+
+    Columns: model, device, accuracy, T, spikes, synops (MACs for the ANN),
+    energy_j, latency_steps, latency_us. The Loihi entry adds a row
+    ``loihi + host (<device>)`` with the off-chip first layer's cost.
+    """
+    rows = []
+    for stage, m in metrics.items():
+        if not isinstance(m, Mapping) or "energy_per_inference_j" not in m:
+            continue
+        lat = m.get("latency") or {}
+        T = m.get("timesteps")
+        steps = lat.get("steps", T)
+        secs = lat.get("seconds")
+        base = {
+            "stage": stage,
+            "model": stage_title(stage),
+            "accuracy": m.get("accuracy"),
+            "timesteps": T,
+            "spikes": m.get("spikes_per_inference"),
+            "synops": m.get("synops_per_inference", m.get("macs_per_inference")),
+            "latency_steps": steps,
+            "latency_us": None if secs is None else secs * 1e6,
+        }
+        for device, joules in m["energy_per_inference_j"].items():
+            rows.append({**base, "device": device, "energy_j": float(joules)})
+        if "energy_with_host_per_inference_j" in m:
+            rows.append({**base, "device": f"loihi + host ({m.get('host_device', 'cpu')})",
+                         "energy_j": float(m["energy_with_host_per_inference_j"])})
+    return rows
+
+
+def energy_plot_rows(metrics: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Rows for :func:`spikejet.report.figures.energy.plot_energy` (model, device, energy_j, accuracy)."""
+    return [{"model": r["model"] if not r["device"].startswith("loihi + host") else f"{r['model']} + host",
+             "device": "loihi" if r["device"].startswith("loihi + host") else r["device"],
+             "energy_j": r["energy_j"], "accuracy": r["accuracy"]}
+            for r in energy_table_rows(metrics)]

@@ -123,7 +123,7 @@ class RunState:
 def _model_sizes(models: Mapping[str, Any]) -> dict[str, Sequence[int]]:
     """Layer sizes of every model (the ANN's MLP, each spiking network) for the energy estimates."""
     from ..errors import ModelError
-    from ..stages.loihi import spiking_network_of
+    from ..hardware.loihi.evaluate import spiking_network_of
 
     sizes: dict[str, Sequence[int]] = {}
     for key, model in models.items():
@@ -141,7 +141,7 @@ def _model_sizes(models: Mapping[str, Any]) -> dict[str, Sequence[int]]:
 
 def _with_energy(key: str, entry: dict[str, Any], models: Mapping[str, Any]) -> dict[str, Any]:
     """The entry with the energy estimate of its model, computed the same way for every model."""
-    from ..stages.loihi import add_energy_estimates
+    from ..hardware.energy import add_energy_estimates
 
     out = {key: dict(entry)}
     add_energy_estimates(out, _model_sizes(models))

@@ -42,6 +42,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError, ModelError
+
+# Quantization-aware training uses the chip's grids: the signed 8-bit weight mantissa (WEIGHT_BITS) and
+# the 12-bit leak resolution, decay = 1 - d / 2**DECAY_BITS with integer d.
+from ..hardware.loihi.constants import DECAY_BITS
+from ..hardware.loihi.constants import WEIGHT_MANT_BITS as WEIGHT_BITS
 from .encoding import Encoding
 from .network import Layer, SpikingNetwork
 from .neurons import DEFAULT_DT, RESETS, IFParams, LIFParams
@@ -67,10 +72,6 @@ SURROGATES: tuple[str, ...] = ("fast_sigmoid", "arctan")
 NEURONS: tuple[str, ...] = ("if", "lif")
 #: Read-outs: mean current of a non-spiking output layer, or output spike counts.
 READOUTS: tuple[str, ...] = ("membrane", "count")
-#: Weight bits of quantization-aware training (Loihi's signed 8-bit mantissa).
-WEIGHT_BITS = 8
-#: Loihi's leak resolution: decay = 1 - d / 2**DECAY_BITS with integer d (12-bit).
-DECAY_BITS = 12
 #: Smallest threshold a trainable threshold may reach (keeps v / theta finite).
 MIN_THRESHOLD = 1e-3
 #: Leak factors are kept inside [MIN_LEAK, MAX_LEAK] (1 = no leak).

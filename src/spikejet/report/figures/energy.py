@@ -1,23 +1,26 @@
-"""Energy-per-inference figure in the spirit of the 2019 study's Fig. 9.
+"""Energy-per-inference figures: the Fig. 9-style plot of the 2019 study, and the energy/latency table.
 
 Left: energy per inference (log scale) on each device, one bar group per
 device and one bar per model. Right: accuracy against energy per inference,
 one marker per (model, device). Input: rows from
 :func:`spikejet.hardware.energy.cost_rows` (several models concatenated).
-Kept apart from :mod:`spikejet.hardware.energy` so that the energy model
-itself never imports matplotlib.
+:func:`plot_energy_table` draws the rows of
+:func:`spikejet.report.tables.energy_table_rows` as a table figure (the HTML
+report embeds figures). Kept apart from :mod:`spikejet.hardware.energy` so
+that the energy model itself never imports matplotlib.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from ...errors import ConfigError
 from ...io import atomic_path
 
-__all__ = ["plot_energy"]
+__all__ = ["plot_energy", "plot_energy_table"]
 
 #: Figure size in inches (two panels side by side).
 FIGSIZE = (13.0, 4.6)
@@ -94,3 +97,44 @@ def plot_energy(rows: Sequence[dict], path: str | os.PathLike[str], *, title: st
                     bbox_extra_artists=legends)
     plt.close(fig)
     return dest
+
+
+def _fmt_energy(j: float) -> str:
+    for unit, scale in (("mJ", 1e-3), ("µJ", 1e-6), ("nJ", 1e-9)):
+        if j >= scale:
+            return f"{j / scale:.3g} {unit}"
+    return f"{j / 1e-12:.3g} pJ"
+
+
+def plot_energy_table(rows: Sequence[Mapping[str, Any]], *, reference: float | None = None) -> Any:
+    """The table as a figure (the HTML report embeds figures): one block of rows per model."""
+    from ..style import hep_style, new_figure
+
+    header = ["model", "accuracy", "T", "spikes", "synops / MACs", "device", "energy / inference",
+              "vs ANN on GPU", "latency [steps]"]
+    body = []
+    for r in rows:
+        acc = "–" if r.get("accuracy") is None else f"{r['accuracy'] * 100:.2f} %"
+        body.append([
+            r["model"], acc, "–" if r.get("timesteps") is None else str(r["timesteps"]),
+            "–" if r.get("spikes") is None else f"{r['spikes']:.0f}",
+            "–" if r.get("synops") is None else f"{r['synops']:.0f}",
+            r["device"], _fmt_energy(r["energy_j"]),
+            "–" if not reference else f"{r['energy_j'] / reference:.3g}",
+            "–" if r.get("latency_steps") is None else str(r["latency_steps"]),
+        ])
+    with hep_style():
+        fig = new_figure(8.6, 0.4 + 0.24 * (len(body) + 1))
+        ax = fig.subplots()
+        ax.axis("off")
+        if body:
+            table = ax.table(cellText=body, colLabels=header, loc="center", cellLoc="right", colLoc="right")
+            table.auto_set_font_size(False)
+            table.set_fontsize(8)
+            table.auto_set_column_width(list(range(len(header))))
+            for (row, _col), cell in table.get_celld().items():
+                if row == 0:
+                    cell.set_facecolor("#eeeeee")
+        else:
+            ax.text(0.5, 0.5, "no energy figures", ha="center", va="center")
+    return fig

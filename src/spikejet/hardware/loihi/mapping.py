@@ -1,7 +1,7 @@
 """Mapping a float SNN onto Loihi's integers, with the quantization error per layer.
 
-Re-exported by :mod:`spikejet.hardware.loihi`; see its docstring for the
-arithmetic. A float layer is described by its weight [out, in], bias [out]
+The arithmetic is in :mod:`~spikejet.hardware.loihi.compartment`, every
+constant in :mod:`~spikejet.hardware.loihi.constants`. A float layer is described by its weight [out, in], bias [out]
 and neuron parameters (``spikejet.snn.neurons.IFParams`` / ``LIFParams``, or
 ``None`` for a non-spiking read-out), read by attribute so that any object
 with ``kind``, ``threshold``, ``reset``, ``v_init`` (and ``decay_syn``,
@@ -35,17 +35,17 @@ mapped to reset-to-zero on ``loihi1`` (what the chip would do; reported as
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, HardwareError
-from .loihi import (
-    ACT_SHIFT,
+from ...errors import ConfigError, HardwareError
+from .chip import LoihiLayer, LoihiNetwork
+from .compartment import CompartmentParams
+from .constants import (
     BIAS_EXP_MAX,
     BIAS_MANT_MAX,
     DECAY_MAX,
@@ -59,18 +59,9 @@ from .loihi import (
     WEIGHT_EXP_MIN,
     WEIGHT_MANT_MAX,
     WEIGHT_MANT_MIN,
-    WEIGHT_MIXED_SIGN_SHIFT,
-    CompartmentParams,
-    CompartmentState,
-    LoihiLayer,
-    LoihiNetwork,
-    LoihiProfile,
-    LoihiRun,
-    ResourceReport,
-    get_profile,
-    resources,
-    simulate,
+    WEIGHT_UNIT_SHIFT,
 )
+from .profiles import LoihiProfile, get_profile
 
 __all__ = [
     "V_HEADROOM_BITS",
@@ -78,14 +69,13 @@ __all__ = [
     "FloatLayer",
     "LayerQuantization",
     "LoihiMapping",
-    "MappedRun",
-    "encoded_input_spikes",
     "float_layers_from",
     "map_layer",
-    "split_signed_input",
     "map_network",
-    "offchip_spikes",
-    "run_mapped",
+    "split_signed_input",
+    "LayerResources",
+    "ResourceReport",
+    "resources",
 ]
 
 #: The threshold (vth << 6) is kept below 2**23 >> V_HEADROOM_BITS, leaving the
@@ -96,12 +86,6 @@ V_HEADROOM_BITS = 5
 #: A threshold mantissa below this is too coarse (relative step > 1/64); the
 #: mapping refuses rather than silently losing the weight/threshold ratio.
 MIN_VTH_MANT = 64
-
-#: Jets run together by :func:`run_mapped` (the float simulator's default chunk).
-DEFAULT_BATCH_SIZE = 4096
-
-#: Integer v units of one weight-mantissa LSB at weight_exp = 0: (m << 1) << 6.
-_WEIGHT_UNIT_SHIFT = WEIGHT_MIXED_SIGN_SHIFT + ACT_SHIFT
 
 
 @dataclass(frozen=True)
@@ -206,6 +190,68 @@ def _bias_exps(bias_int: np.ndarray) -> np.ndarray:
     return np.clip(e, 0, BIAS_EXP_MAX).astype(np.int64)
 
 
+
+def _choose_scale(name: str, *, wmax: float, row_abs: float, gain: float, bmax: float, thr: float | None,
+                  v_abs_max: float | None, v_limit: int) -> tuple[int, float, str]:
+    """(weight_exp, scale, what limited it): the largest exponent at which nothing overflows."""
+    spiking = thr is not None
+    limited_by = "weight_exp max"
+    for wexp in range(WEIGHT_EXP_MAX, WEIGHT_EXP_MIN - 1, -1):
+        if wmax == 0:  # no weights: scale from the threshold, voltage bound and bias alone
+            s = (v_limit / thr) if spiking else STATE_MAX / max(v_abs_max or 0.0, 1e-30)
+            if bmax > 0:
+                s = min(s, BIAS_MANT_MAX * 2.0**BIAS_EXP_MAX / bmax)
+            return 0, s, "no weights"
+        s = WEIGHT_MANT_MAX * 2.0 ** (WEIGHT_UNIT_SHIFT + wexp) / wmax
+        checks = [("current", row_abs * s * gain <= STATE_MAX),
+                  ("bias", bmax * s <= BIAS_MANT_MAX * 2.0**BIAS_EXP_MAX)]
+        if spiking:
+            checks.append(("threshold", s * thr <= v_limit))
+        if v_abs_max is not None:
+            checks.append(("voltage", v_abs_max * s <= STATE_MAX))
+        failed = [check for check, ok in checks if not ok]
+        if not failed:
+            return wexp, s, limited_by
+        limited_by = "+".join(failed)
+    raise HardwareError(
+        f"layer {name!r} cannot be mapped: even at weight_exp={WEIGHT_EXP_MIN} the "
+        f"{limited_by} would overflow Loihi's registers; rescale the layer (smaller biases or "
+        f"fan-in relative to the threshold)"
+    )
+
+
+def _threshold(layer: FloatLayer, s: float, wmax: float) -> tuple[int, float, str, int]:
+    """(vth mantissa, relative threshold error, reset, integer v_init) of a layer (zeros for a read-out)."""
+    neuron = layer.neuron
+    if neuron is None:
+        return 0, 0.0, "zero", 0
+    thr = float(neuron.threshold)
+    vth = int(round(s * thr / 2**VTH_SHIFT))
+    if vth < MIN_VTH_MANT:
+        raise HardwareError(
+            f"layer {layer.name!r}: the threshold maps to vth={vth} (< {MIN_VTH_MANT}), too coarse "
+            f"to keep the weight/threshold ratio; the weights are {wmax / thr:.3g} x the "
+            "threshold -- rescale the layer (threshold balancing) before mapping"
+        )
+    vth = min(vth, VTH_MAX)
+    thr_q = vth * 2**VTH_SHIFT / s
+    thr_err = abs(thr_q - thr) / thr
+    v_init_int = int(round(float(getattr(neuron, "v_init", 0.0)) * s))
+    return vth, thr_err, str(neuron.reset), v_init_int
+
+
+def _chip_reset(layer: FloatLayer, reset: str, prof: LoihiProfile, allow_reset_change: bool) -> tuple[str, bool]:
+    """(the reset the chip runs, whether it differs from the float layer's)."""
+    if reset in prof.resets:
+        return reset, False
+    if not allow_reset_change:
+        raise HardwareError(
+            f"layer {layer.name!r} resets by {reset!r}, which {prof.name} cannot do; "
+            "use the loihi2 profile or allow_reset_change=True"
+        )
+    return "zero", True
+
+
 def map_layer(layer: FloatLayer, *, profile: str | LoihiProfile = "loihi1",
               axon_delay: int = DEFAULT_AXON_DELAY, refractory: int = 0,
               v_abs_max: float | None = None, n_steps: int | None = None,
@@ -228,48 +274,20 @@ def map_layer(layer: FloatLayer, *, profile: str | LoihiProfile = "loihi1",
     wmax = float(np.abs(w).max(initial=0.0))
     row_abs = float(np.abs(w).sum(axis=1).max(initial=0.0)) * max(int(max_payload), 1)
     bmax = float(np.abs(b).max(initial=0.0))
-    thr = float(neuron.threshold) if spiking else None
     if not spiking and v_abs_max is None:
         if n_steps is None:
             raise ConfigError(f"layer {layer.name!r}: a non-spiking read-out needs v_abs_max or n_steps "
                               "to choose its scale")
         v_abs_max = n_steps * (row_abs * gain + bmax)
-
-    v_limit = STATE_MAX >> int(v_headroom_bits)
-    chosen = None
-    limited_by = "weight_exp max"
-    for wexp in range(WEIGHT_EXP_MAX, WEIGHT_EXP_MIN - 1, -1):
-        if wmax == 0:  # no weights: scale from the threshold, voltage bound and bias alone
-            s = (v_limit / thr) if spiking else STATE_MAX / max(v_abs_max or 0.0, 1e-30)
-            if bmax > 0:
-                s = min(s, BIAS_MANT_MAX * 2.0**BIAS_EXP_MAX / bmax)
-            chosen, limited_by = (0, s), "no weights"
-            break
-        s = WEIGHT_MANT_MAX * 2.0 ** (_WEIGHT_UNIT_SHIFT + wexp) / wmax
-        checks = [("current", row_abs * s * gain <= STATE_MAX),
-                  ("bias", bmax * s <= BIAS_MANT_MAX * 2.0**BIAS_EXP_MAX)]
-        if spiking:
-            checks.append(("threshold", s * thr <= v_limit))
-        if v_abs_max is not None:
-            checks.append(("voltage", v_abs_max * s <= STATE_MAX))
-        failed = [name for name, ok in checks if not ok]
-        if not failed:
-            chosen = (wexp, s)
-            break
-        limited_by = "+".join(failed)
-    if chosen is None:
-        raise HardwareError(
-            f"layer {layer.name!r} cannot be mapped: even at weight_exp={WEIGHT_EXP_MIN} the "
-            f"{limited_by} would overflow Loihi's registers; rescale the layer (smaller biases or "
-            f"fan-in relative to the threshold)"
-        )
-    wexp, s = chosen
-    unit = 2.0 ** (_WEIGHT_UNIT_SHIFT + wexp)
+    wexp, s, limited_by = _choose_scale(
+        layer.name, wmax=wmax, row_abs=row_abs, gain=gain, bmax=bmax,
+        thr=float(neuron.threshold) if spiking else None, v_abs_max=v_abs_max,
+        v_limit=STATE_MAX >> int(v_headroom_bits))
+    unit = 2.0 ** (WEIGHT_UNIT_SHIFT + wexp)
 
     m_float = w * s / unit
     m = np.clip(np.rint(m_float), WEIGHT_MANT_MIN, WEIGHT_MANT_MAX).astype(np.int64)
-    w_q = m * unit / s
-    w_err = w_q - w
+    w_err = m * unit / s - w
     rms_w = float(np.sqrt(np.mean(w**2))) if w.size else 0.0
 
     b_int = b * s
@@ -277,30 +295,8 @@ def map_layer(layer: FloatLayer, *, profile: str | LoihiProfile = "loihi1",
     bm = np.clip(np.rint(b_int / 2.0**be), -BIAS_MANT_MAX - 1, BIAS_MANT_MAX).astype(np.int64)
     b_q = bm * 2.0**be / s
 
-    if spiking:
-        vth = int(round(s * thr / 2**VTH_SHIFT))
-        if vth < MIN_VTH_MANT:
-            raise HardwareError(
-                f"layer {layer.name!r}: the threshold maps to vth={vth} (< {MIN_VTH_MANT}), too coarse "
-                f"to keep the weight/threshold ratio; the weights are {wmax / thr:.3g} x the "
-                "threshold -- rescale the layer (threshold balancing) before mapping"
-            )
-        vth = min(vth, VTH_MAX)
-        thr_q = vth * 2**VTH_SHIFT / s
-        thr_err = abs(thr_q - thr) / thr
-        reset = str(neuron.reset)
-        v_init_int = int(round(float(getattr(neuron, "v_init", 0.0)) * s))
-    else:
-        vth, thr_err, reset, v_init_int = 0, 0.0, "zero", 0
-    reset_changed = False
-    if reset not in prof.resets:
-        if not allow_reset_change:
-            raise HardwareError(
-                f"layer {layer.name!r} resets by {reset!r}, which {prof.name} cannot do; "
-                "use the loihi2 profile or allow_reset_change=True"
-            )
-        reset, reset_changed = "zero", True
-
+    vth, thr_err, reset, v_init_int = _threshold(layer, s, wmax)
+    reset, reset_changed = _chip_reset(layer, reset, prof, allow_reset_change)
     comp = CompartmentParams(du=du, dv=dv, vth=vth, bias_mant=bm, bias_exp=be,
                              refractory=refractory if spiking else 0, reset=reset, spiking=spiking)
     out = LoihiLayer(weight_mant=m, weight_exp=wexp, compartment=comp, axon_delay=axon_delay,
@@ -318,7 +314,6 @@ def map_layer(layer: FloatLayer, *, profile: str | LoihiProfile = "loihi1",
         reset=reset, reset_changed=reset_changed, limited_by=limited_by,
     )
     return out, q
-
 
 @dataclass(frozen=True)
 class LoihiMapping:
@@ -422,224 +417,74 @@ def split_signed_input(layer: FloatLayer, scale: float) -> FloatLayer:
                       neuron=layer.neuron, name=layer.name)
 
 
-def encoded_input_spikes(features: np.ndarray, encoding: Any, n_steps: int, *,
-                         seed: int = 0, generator: Any = None) -> Iterator[np.ndarray]:
-    """The chip's input spikes of a signed rate code: uint8 [batch, 2 * n_features] per step.
 
-    Uses the float network's encoder (``spikejet.snn.encoding``) with a
-    ``torch.Generator`` seeded by ``seed`` (or the given ``generator``); columns
-    are [positive events, negative events].
-    """
-    import torch
-
-    from ..snn import encoding as enc_mod
-
-    if encoding is None or encoding.kind == "current":
-        raise HardwareError("a constant-current input has no spikes to send to the chip")
-    x = torch.tensor(np.asarray(features), dtype=torch.float32)
-    gen = generator if generator is not None else torch.Generator().manual_seed(int(seed))
-    state = enc_mod.encoder_init(x, encoding)
-    for _ in range(n_steps):
-        events, state = enc_mod.encoder_step(state, encoding, gen)
-        e = events.numpy()
-        yield np.concatenate([e > 0, e < 0], axis=1).astype(np.uint8)
-
-
-def offchip_spikes(layer: FloatLayer, features: np.ndarray, n_steps: int, *, encoding: Any = None,
-                   seed: int = 0, generator: Any = None) -> Iterator[np.ndarray]:
-    """Spikes of the host-side first layer, step by step.
-
-    Same float32 arithmetic as the float reference simulator
-    (:func:`spikejet.snn.simulate.simulate`): the encoder's events (scale folded
-    into the weights, events of +-1), ``addmm(b, u, W.T)``, then the layer's own
-    neuron step (:func:`spikejet.snn.neurons.step`). With the same batch and
-    generator the spikes are identical to the float network's first layer.
-    ``generator`` (or a new one seeded with ``seed``) drives the Poisson coder.
-    Yields uint8 [batch, n_out].
-    """
-    import torch
-
-    from ..snn import encoding as enc_mod
-    from ..snn import neurons
-
-    enc = encoding if encoding is not None else enc_mod.Encoding()
-    w = np.array(layer.weight, dtype=np.float32)
-    if enc.spiking:
-        w = w * np.float32(enc.scale)
-    wt = torch.from_numpy(w).t().contiguous()
-    b = torch.from_numpy(np.array(layer.bias, dtype=np.float32))
-    x = torch.tensor(np.asarray(features), dtype=torch.float32)
-    gen = generator if generator is not None else torch.Generator().manual_seed(int(seed))
-    enc_state = enc_mod.encoder_init(x, enc)
-    state = neurons.init_state((x.shape[0], wt.shape[1]), layer.neuron)
-    const = torch.addmm(b, x, wt) if not enc.spiking else None
-    with torch.no_grad():
-        for _ in range(n_steps):
-            if const is None:
-                events, enc_state = enc_mod.encoder_step(enc_state, enc, gen)
-                cur = torch.addmm(b, torch.sign(events), wt)
-            else:
-                cur = const
-            spikes, state = neurons.step(cur, state, layer.neuron)
-            yield spikes.numpy().astype(np.uint8)
+# ----------------------------------------------------------------- resources
 
 
 @dataclass(frozen=True)
-class MappedRun:
-    """A mapped network's run: chip run, class scores over the read-out window, host counts."""
-
-    run: LoihiRun
-    scores: np.ndarray
-    window: tuple[int, int]
-    host: dict[str, float]
-
-    @property
-    def predictions(self) -> np.ndarray:
-        return np.argmax(self.scores, axis=1)
-
-    def per_inference(self) -> dict[str, float]:
-        out = dict(self.run.per_inference())
-        out.update(self.host)
-        return out
+class LayerResources:
+    name: str
+    compartments: int
+    synapses: int
+    max_fan_in: int
+    max_fan_out: int
+    cores: int
 
 
-def _window_scores(mapping: LoihiMapping, traces: dict[str, np.ndarray], start: int, stop: int) -> np.ndarray:
-    """Class scores of the float network's read-out, over chip steps [start, stop)."""
-    spikes = traces["out_s"][start:stop].astype(np.float64)
-    v = traces["out_v"].astype(np.float64)
-    last = mapping.network.layers[-1]
-    scale = mapping.quantization[-1].scale
-    if last.compartment.spiking:
-        signal = spikes
-    else:  # per-step input of an integrating read-out, back in float units
-        prev = v[start - 1] if start > 0 else np.asarray(last.v_init, np.float64) * np.ones_like(v[0])
-        steps = np.diff(np.concatenate([prev[None], v[start:stop]]), axis=0)
-        signal = steps / scale
-    ro = mapping.readout
-    if ro is None or ro.kind != "filtered":
-        total = signal.sum(axis=0)
-        if last.compartment.spiking:  # ties between counts broken by the residual voltage
-            total = total + np.clip(v[stop - 1] / max(last.compartment.vth_eff, 1), 0.0, 0.999)
-        return total / max(stop - start, 1)
-    a = math.exp(-mapping.dt / ro.tau)
-    acc = np.zeros(signal.shape[1:])
-    mid = np.zeros(signal.shape[1:])
-    for sig in signal:
-        if ro.filter == "exp":
-            acc = acc * a + sig * (1.0 - a)
-        else:
-            mid = mid * a + sig * (1.0 - a)
-            acc = acc * a + mid * (1.0 - a)
-    return acc
+@dataclass(frozen=True)
+class ResourceReport:
+    profile: str
+    layers: tuple[LayerResources, ...]
+    compartments: int
+    synapses: int
+    cores: int
+    chips: int
 
-
-def _merge_runs(runs: list[LoihiRun]) -> LoihiRun:
-    """One run from runs over consecutive chunks of a batch (counts add up)."""
-    if len(runs) == 1:
-        return runs[0]
-    first = runs[0]
-    counts = tuple(
-        dataclasses.replace(c, spikes=sum(r.counts[i].spikes for r in runs),
-                            synops=sum(r.counts[i].synops for r in runs),
-                            input_events=sum(r.counts[i].input_events for r in runs),
-                            neuron_updates=sum(r.counts[i].neuron_updates for r in runs))
-        for i, c in enumerate(first.counts)
-    )
-    traces = None
-    if first.traces is not None:
-        traces = {k: np.concatenate([r.traces[k] for r in runs], axis=1) for k in first.traces}
-    return LoihiRun(
-        n_steps=first.n_steps, batch=sum(r.batch for r in runs),
-        scores=np.concatenate([r.scores for r in runs]),
-        spike_counts=tuple(np.concatenate([r.spike_counts[i] for r in runs])
-                           for i in range(len(first.spike_counts))),
-        final_state=tuple(
-            CompartmentState(*(np.concatenate([getattr(r.final_state[i], f) for r in runs])
-                               for f in ("u", "v", "refrac")))
-            for i in range(len(first.final_state))
-        ),
-        counts=counts, traces=traces,
-    )
-
-
-def run_mapped(mapping: LoihiMapping, features: np.ndarray | None = None, n_steps: int = 100, *,
-               events: np.ndarray | None = None, seed: int = 0, batch_size: int = DEFAULT_BATCH_SIZE,
-               record: bool = False) -> MappedRun:
-    """Run a mapped network on a batch and score it with the float network's read-out.
-
-    With an off-chip first layer give ``features`` [batch, n_features] (already
-    standardized, as the float network's input). Without one give either
-    ``features`` (networks with a spike encoding: the host encodes them) or
-    the chip's input ``events`` [n_steps, batch, n_in]. The chip runs
-    ``n_steps + D`` steps, D = the total axon delay; the read-out window is the
-    ``n_steps`` steps [D, D + n_steps), the steps in which the read-out layer
-    receives input (the first D steps only see biases, as on the chip).
-
-    Jets are run in chunks of ``batch_size`` with one Poisson generator seeded
-    by ``seed``, as the float simulator does, so the host-side layer sees the
-    same input events as the float network. Host counts per jet:
-    ``offchip_spikes``, ``offchip_macs``, ``offchip_neuron_updates``.
-    """
-    import torch
-
-    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
-        raise ConfigError(f"n_steps must be an integer >= 1, got {n_steps!r}")
-    if int(batch_size) < 1:
-        raise ConfigError(f"batch_size must be >= 1, got {batch_size!r}")
-    delay = mapping.network.total_axon_delay
-    total = n_steps + delay
-    host = {"offchip_spikes": 0.0, "offchip_macs": 0.0, "offchip_neuron_updates": 0.0}
-    enc = mapping.encoding
-    rate_coded = enc is not None and enc.kind != "current"
-    if mapping.offchip:
-        if features is None or events is not None:
-            raise ConfigError("this mapping runs its first layer off-chip: give features, not events")
-        n_in = mapping.offchip[0].weight.shape[1]
-    elif features is not None and events is None and rate_coded:
-        n_in = mapping.network.n_in // 2
-    else:
-        if events is None or features is not None:
-            raise ConfigError("this mapping has no off-chip layer: give the chip's input events "
-                              "(or features, for a network with a spike encoding)")
-        ev = np.asarray(events)
-        if ev.ndim != 3 or ev.shape[0] != n_steps:
-            raise ConfigError(f"events must be [n_steps={n_steps}, batch, n_in], got {ev.shape}")
-        run = simulate(mapping.network, ev, n_steps=total, record=record, record_output=True)
-        scores = _window_scores(mapping, run.traces, delay, total)
-        return MappedRun(run=run, scores=scores, window=(delay, total), host=host)
-
-    feats = np.asarray(features, dtype=np.float32)
-    if feats.ndim != 2 or feats.shape[1] != n_in:
-        raise ConfigError(f"features must be [batch, {n_in}], got {feats.shape}")
-    gen = torch.Generator().manual_seed(int(seed))
-    runs, scores, offchip_total = [], [], 0
-    for start in range(0, feats.shape[0], int(batch_size)):
-        chunk = feats[start:start + int(batch_size)]
-        if mapping.offchip:
-            counter = {"spikes": 0}
-
-            def _source(chunk=chunk, counter=counter) -> Iterator[np.ndarray]:
-                for s in offchip_spikes(mapping.offchip[0], chunk, n_steps, encoding=enc, generator=gen):
-                    counter["spikes"] += int(s.sum())
-                    yield s
-
-            source: Iterator[np.ndarray] = _source()
-        else:
-            counter = {"spikes": 0}
-            source = encoded_input_spikes(chunk, enc, n_steps, generator=gen)
-        r = simulate(mapping.network, source, n_steps=total, record=record, record_output=True)
-        offchip_total += counter["spikes"]
-        scores.append(_window_scores(mapping, r.traces, delay, total))
-        if not record:  # keep only what the merged run needs
-            r = dataclasses.replace(r, traces=None)
-        runs.append(r)
-    run = _merge_runs(runs)
-    if mapping.offchip:
-        n_out = mapping.offchip[0].weight.shape[0]
-        host = {
-            "offchip_spikes": offchip_total / max(feats.shape[0], 1),
-            # constant current: one matrix-vector product per jet; rate codes: every step
-            "offchip_macs": float(n_out * n_in * (n_steps if rate_coded else 1)),
-            "offchip_neuron_updates": float(n_out * n_steps),
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "profile": self.profile,
+            "compartments": self.compartments,
+            "synapses": self.synapses,
+            "cores": self.cores,
+            "chips": self.chips,
+            "layers": [vars(r) for r in self.layers],
         }
-    return MappedRun(run=run, scores=np.concatenate(scores), window=(delay, total), host=host)
+
+
+def resources(net: LoihiNetwork, *, max_chips: int = 1) -> ResourceReport:
+    """Compartments, synapses, fan-in/out and cores of a network.
+
+    Each layer gets its own cores (``ceil(neurons / compartments_per_core)``),
+    as Nengo-Loihi places each block; the synapses of a layer live on the cores
+    of its compartments. Raises :class:`HardwareError` when the network needs
+    more than ``max_chips`` chips.
+    """
+    if max_chips < 1:
+        raise ConfigError(f"max_chips must be >= 1, got {max_chips}")
+    p = net.profile
+    rows = []
+    for i, layer in enumerate(net.layers):
+        nz = layer.weight_mant != 0
+        rows.append(LayerResources(
+            name=layer.name or f"layer{i}",
+            compartments=layer.n_out,
+            synapses=int(nz.sum()),
+            max_fan_in=int(nz.sum(axis=1).max(initial=0)),
+            max_fan_out=int(nz.sum(axis=0).max(initial=0)),
+            cores=math.ceil(layer.n_out / p.compartments_per_core),
+        ))
+    cores = sum(r.cores for r in rows)
+    chips = math.ceil(cores / p.cores_per_chip)
+    if chips > max_chips:
+        biggest = max(rows, key=lambda r: r.compartments)
+        raise HardwareError(
+            f"the network needs {cores} cores = {chips} {p.name} chips "
+            f"({p.compartments_per_core} compartments per core, {p.cores_per_chip} cores per chip) "
+            f"but max_chips={max_chips}; shrink the largest layer ({biggest.name}: "
+            f"{biggest.compartments} neurons) or allow more chips"
+        )
+    return ResourceReport(
+        profile=p.name, layers=tuple(rows),
+        compartments=sum(r.compartments for r in rows),
+        synapses=sum(r.synapses for r in rows), cores=cores, chips=chips,
+    )
