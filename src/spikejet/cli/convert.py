@@ -77,6 +77,7 @@ def _training_data(args, bundle):
 
 def run(args: argparse.Namespace) -> int:
     import sys
+    from pathlib import Path
 
     import numpy as np
 
@@ -98,8 +99,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"spikejet: {msg}", file=sys.stderr, flush=True)
 
     from spikejet.io import check_output_file
+    from spikejet.run.rundir import check_complete
 
     check_output_file(args.out)
+    check_complete(Path(args.model).parent, f"model {args.model}")
     if args.timesteps is not None and not 1 <= args.timesteps <= 100_000:
         raise ConfigError(f"--timesteps must be in 1..100000, got {args.timesteps}")
     if args.levels < 1 or args.epochs < 1:
