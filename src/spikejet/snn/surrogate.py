@@ -44,7 +44,17 @@ from torch import nn
 from ..errors import ConfigError, ModelError
 from .encoding import Encoding
 from .network import Layer, SpikingNetwork
-from .neurons import DEFAULT_DT, RESETS, IFParams, LIFParams
+from .neurons import (
+    DEFAULT_DT,
+    RESETS,
+    IFParams,
+    IFState,
+    LIFParams,
+    LIFState,
+    TensorParams,
+    if_step,
+    lif_step,
+)
 from .readout import Readout
 
 __all__ = [
@@ -293,6 +303,16 @@ class SurrogateNet(nn.Module):
         return out
 
     # ------------------------------------------------------------------ forward
+    def _spike_fn(self, relaxed: bool):
+        """The spike of :mod:`.neurons`' step functions: the hard step of the normalized membrane
+        ``(v - theta) / theta`` with the surrogate derivative (or its smooth primitive)."""
+        o = self.options
+
+        def spike_fn(v: torch.Tensor, th: torch.Tensor) -> torch.Tensor:
+            return spike((v - th) / th, o.surrogate, o.slope, relaxed=relaxed)
+
+        return spike_fn
+
     def forward(self, x: torch.Tensor, T: int, *, relaxed: bool = False,
                 with_spikes: bool = True) -> SurrogateOutput:
         """Run ``T`` steps on standardized features ``x`` ``[B, n_in]``."""
@@ -305,9 +325,13 @@ class SurrogateNet(nn.Module):
         bs = [lin.bias for lin in self.linears]
         ths = self.thresholds()
         betas = self.leaks()
-        lif = o.neuron == "lif"
+        layer_step = lif_step if o.neuron == "lif" else if_step
+        params = [TensorParams(threshold=ths[i], reset=o.reset, decay_mem=betas[i]) for i in range(self.n_spiking)]
+        spike_fn = self._spike_fn(relaxed)
         z0 = F.linear(x, Ws[0], bs[0])
-        v = [(ths[i] * o.v_init).expand(B, self.sizes[i + 1]) for i in range(self.n_spiking)]
+        v0 = [(ths[i] * o.v_init).expand(B, self.sizes[i + 1]) for i in range(self.n_spiking)]
+        states: list[Any] = ([LIFState(i=x.new_zeros(()), v=v) for v in v0] if o.neuron == "lif"
+                             else [IFState(v=v) for v in v0])
         counts = [x.new_zeros(B, self.sizes[i + 1]) for i in range(self.n_spiking)]
         acc = x.new_zeros(B, self.sizes[-1])
         L = self.n_layers
@@ -318,12 +342,7 @@ class SurrogateNet(nn.Module):
                 if i >= self.n_spiking:  # non-spiking membrane read-out
                     acc = acc + z
                     break
-                th = ths[i]
-                vi = v[i] * betas[i] + z if lif else v[i] + z
-                s = spike((vi - th) / th, o.surrogate, o.slope, relaxed=relaxed)
-                r = s.detach() if o.detach_reset else s
-                vi = vi - r * th if o.reset == "subtract" else vi * (1.0 - r)
-                v[i] = vi
+                s, states[i] = layer_step(z, states[i], params[i], spike_fn=spike_fn, detach_reset=o.detach_reset)
                 if with_spikes:
                     counts[i] = counts[i] + s
             if o.readout == "count":
