@@ -34,6 +34,7 @@ from typing import Any
 
 from ..config.sections import CONVENTIONAL_HOSTS, HardwareConfig
 from ..errors import ConfigError, HardwareError, ModelError
+from ..snn.timesteps import curve_points
 
 __all__ = [
     "STAGE_NAME",
@@ -75,11 +76,6 @@ def spiking_network_of(model: Any, where: str = "model") -> Any:
     if isinstance(inner, SpikingModule):
         return inner.network
     raise ModelError(f"{where} is not a spiking network ({type(model).__name__}); the Loihi model needs one")
-
-
-def curve_points(T: int) -> list[int]:
-    """Powers of two below ``T``, and ``T``."""
-    return sorted({1 << k for k in range(T.bit_length()) if (1 << k) < T} | {T})
 
 
 # --------------------------------------------------------------------------- energy helpers
