@@ -11,7 +11,9 @@ weights/biases as tensors in ``state_dict`` (``w0, b0, w1, b1, ...``). So
   simulation results (``tests/test_snn_bundle.py``).
 
 Importing this module registers the ``"snn"`` architecture with
-:func:`spikejet.ann.bundle.register_arch`.
+:func:`spikejet.models.file.register_arch`, and the legacy ``"snn_synaptic"`` one: rate-stage
+files written before synapses were part of the network spec load as ordinary spiking networks
+with synapses.
 """
 
 from __future__ import annotations
@@ -96,6 +98,34 @@ def _build(arch: Mapping[str, Any]) -> nn.Module:
 
 
 register_arch(ARCH_TYPE, _build)
+
+#: Architecture name of the rate stage's model files before synapses joined the network spec.
+LEGACY_SYNAPTIC_ARCH = "snn_synaptic"
+
+
+def _build_legacy_synaptic(arch: Mapping[str, Any]) -> nn.Module:
+    """An old ``snn_synaptic`` entry (``spec``, ``timesteps``, ``synapse_tau``, ``readout``) as the
+    ordinary spiking module it now is: a synapse of ``synapse_tau`` (null: instantaneous) on every
+    layer and the read-out ``last`` or ``mean``; it simulates exactly as the old file did."""
+    for key in ("spec", "timesteps", "synapse_tau", "readout"):
+        if key not in arch:
+            raise ModelError(f"{LEGACY_SYNAPTIC_ARCH} model entry needs {key!r}")
+    if arch["readout"] not in ("last", "mean"):
+        raise ModelError(f"synaptic read-out must be last or mean; got {arch['readout']!r}")
+    tau = arch["synapse_tau"]
+    if tau is not None and not (isinstance(tau, int | float) and tau > 0):
+        raise ModelError(f"synapse tau must be positive or null, got {tau!r}")
+    spec = dict(arch["spec"])
+    try:
+        spec["layers"] = [{**ls, "synapse": {"kind": "exp", "tau": 0.0 if tau is None else float(tau)}}
+                          for ls in spec["layers"]]
+        spec["readout"] = {**spec["readout"], "kind": arch["readout"]}
+    except (KeyError, TypeError):
+        raise ModelError(f"{LEGACY_SYNAPTIC_ARCH} model entry has no valid spec") from None
+    return SpikingModule(spec, arch["timesteps"])
+
+
+register_arch(LEGACY_SYNAPTIC_ARCH, _build_legacy_synaptic)
 
 
 def _identity_scaler(n: int) -> dict[str, list[float]]:
