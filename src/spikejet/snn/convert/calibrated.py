@@ -9,10 +9,8 @@ import numpy as np
 from torch import nn
 
 from ...config.sections import ConvertConfig
-from ..encoding import Encoding
 from ..network import SpikingNetwork
 from ..neurons import IFParams
-from ..readout import Readout
 from .common import (
     HALF_THRESHOLD,
     MAX_NORM_JETS,
@@ -23,6 +21,7 @@ from .common import (
     ann_layers,
     calibrate_biases,
     choose_scales,
+    converted_network,
 )
 
 
@@ -54,18 +53,11 @@ def convert_calibrated(
     neuron = IFParams(threshold=1.0, reset="subtract", v_init=HALF_THRESHOLD)
     neurons = [neuron] * (len(layers) - 1) + [None]
     spec = _normalized_layers(layers, scales, neurons, out_scale=1.0)
-    net = SpikingNetwork(
-        spec,
-        encoding=Encoding("current"),
-        readout=Readout("membrane"),
-        dt=cfg.dt,
-        class_names=tuple(class_names),
-        feature_names=tuple(feature_names),
-        scaler=scaler,
-        meta={"method": "calibrated", "percentile": chosen, "percentile_search": search,
+    net = converted_network(spec, "membrane", cfg, {"class_names": class_names, "feature_names": feature_names,
+                                                        "scaler": scaler},
+                             {"method": "calibrated", "percentile": chosen, "percentile_search": search,
               "search_steps": int(search_steps), "scales": scales, "norm_jets": int(Xn.shape[0]),
-              "calibration_steps": calibration_steps},
-    )
+              "calibration_steps": calibration_steps})
     if calibration_steps:
         net = calibrate_biases(net, Xn, acts, scales, int(calibration_steps))
     return net

@@ -129,6 +129,16 @@ def _norm_subset(X: np.ndarray, max_jets: int, seed: int) -> np.ndarray:
     return X[seeded_rows(X.shape[0], max_jets, seed)]
 
 
+def converted_network(spec, readout: str, cfg: ConvertConfig, names: dict, meta: dict) -> SpikingNetwork:
+    """The converted network: ``spec`` layers, a constant-current input, the ``readout`` kind,
+    ``cfg.dt`` and the names (``class_names``, ``feature_names``, ``scaler``) every method records."""
+    from ..encoding import Encoding
+
+    return SpikingNetwork(spec, encoding=Encoding("current"), readout=Readout(readout), dt=cfg.dt,
+                          class_names=tuple(names["class_names"]), feature_names=tuple(names["feature_names"]),
+                          scaler=names["scaler"], meta=meta)
+
+
 def _normalized_layers(
     layers: Sequence[tuple[np.ndarray, np.ndarray]],
     scales: Sequence[float],

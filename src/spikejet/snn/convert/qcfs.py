@@ -14,10 +14,8 @@ from torch import nn
 
 from ...config.sections import ConvertConfig
 from ...errors import ConfigError, ModelError
-from ..encoding import Encoding
 from ..network import SpikingNetwork
 from ..neurons import IFParams
-from ..readout import Readout
 from .common import (
     HALF_THRESHOLD,
     MAX_NORM_JETS,
@@ -29,6 +27,7 @@ from .common import (
     activation_kind,
     ann_layers,
     choose_scales,
+    converted_network,
     register_activation,
 )
 
@@ -145,13 +144,6 @@ def convert_qcfs(
     init = getattr(model, "init_percentile", None)
     neuron = IFParams(threshold=1.0, reset="subtract", v_init=HALF_THRESHOLD)
     spec = _normalized_layers(layers, scales, [neuron] * (len(layers) - 1) + [None], out_scale=1.0)
-    return SpikingNetwork(
-        spec,
-        encoding=Encoding("current"),
-        readout=Readout("membrane"),
-        dt=cfg.dt,
-        class_names=tuple(class_names),
-        feature_names=tuple(feature_names),
-        scaler=scaler,
-        meta={"method": "qcfs", "scales": scales, "levels": levels, "init_percentile": init},
-    )
+    return converted_network(spec, "membrane", cfg, {"class_names": class_names, "feature_names": feature_names,
+                                                        "scaler": scaler},
+                             {"method": "qcfs", "scales": scales, "levels": levels, "init_percentile": init})

@@ -10,10 +10,8 @@ from torch import nn
 
 from ...config.sections import ConvertConfig
 from ...errors import ModelError
-from ..encoding import Encoding
 from ..network import SpikingNetwork
 from ..neurons import IFParams
-from ..readout import Readout
 from .common import (
     MAX_NORM_JETS,
     _norm_subset,
@@ -22,6 +20,7 @@ from .common import (
     activation_scales,
     ann_activations,
     ann_layers,
+    converted_network,
 )
 
 
@@ -49,14 +48,7 @@ def convert_snntoolbox(
     out_scale = activation_scales([np.maximum(acts[-1], 0.0)], percentile, nonzero=True)[0]
     neuron = IFParams(threshold=1.0, reset="subtract", v_init=0.0)
     spec = _normalized_layers(layers, scales, [neuron] * len(layers), out_scale=out_scale)
-    return SpikingNetwork(
-        spec,
-        encoding=Encoding("current"),
-        readout=Readout("count"),
-        dt=cfg.dt,
-        class_names=tuple(class_names),
-        feature_names=tuple(feature_names),
-        scaler=scaler,
-        meta={"method": "snntoolbox", "percentile": percentile, "scales": scales,
-              "output_scale": out_scale, "norm_jets": int(Xn.shape[0])},
-    )
+    return converted_network(spec, "count", cfg, {"class_names": class_names, "feature_names": feature_names,
+                                                        "scaler": scaler},
+                             {"method": "snntoolbox", "percentile": percentile, "scales": scales,
+              "output_scale": out_scale, "norm_jets": int(Xn.shape[0])})
