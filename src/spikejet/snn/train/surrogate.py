@@ -332,8 +332,8 @@ class SurrogateNet(nn.Module):
         bs = [lin.bias for lin in self.linears]
         ths = self.thresholds()
         betas = self.leaks()
-        layer_step = lif_step if o.neuron == "lif" else if_step
-        params = [TensorParams(threshold=ths[i], reset=o.reset, decay_mem=betas[i]) for i in range(self.n_spiking)]
+        lif = o.neuron == "lif"
+        layer_step = lif_step if lif else if_step
         spike_fn = self._spike_fn(relaxed)
         z0 = F.linear(x, Ws[0], bs[0])
         v0 = [(ths[i] * o.v_init).expand(B, self.sizes[i + 1]) for i in range(self.n_spiking)]
@@ -349,7 +349,10 @@ class SurrogateNet(nn.Module):
                 if i >= self.n_spiking:  # non-spiking membrane read-out
                     acc = acc + z
                     break
-                s, states[i] = layer_step(z, states[i], params[i], spike_fn=spike_fn, detach_reset=o.detach_reset)
+                # the parameters are indexed afresh every step, as the graph has always done: one
+                # select per use keeps the order in which autograd sums the threshold gradients
+                params = TensorParams(threshold=ths[i], reset=o.reset, decay_mem=betas[i] if lif else 1.0)
+                s, states[i] = layer_step(z, states[i], params, spike_fn=spike_fn, detach_reset=o.detach_reset)
                 if with_spikes:
                     counts[i] = counts[i] + s
             if o.readout == "count":
