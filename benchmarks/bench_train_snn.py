@@ -30,6 +30,7 @@ Prints the machine and every number; writes ``bench_train_snn.json`` into ``--ou
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import sys
@@ -128,7 +129,7 @@ def _start(ctx, opts, seed: int):
     """The surrogate stage's starting network for ``ctx`` (its config's ``init``)."""
     import torch
 
-    from spikejet.snn.surrogate import SurrogateNet
+    from spikejet.snn.train.surrogate import SurrogateNet
 
     cfg = ctx.config.snn_surrogate
     torch.manual_seed(seed)
@@ -142,24 +143,21 @@ def _start(ctx, opts, seed: int):
 def _options(cfg, **changes):
     import dataclasses
 
-    from spikejet.snn.surrogate import SurrogateOptions
+    from spikejet.snn.train.surrogate import SurrogateOptions
 
-    opts = SurrogateOptions(neuron=cfg.neuron, reset=cfg.reset, readout=cfg.readout, surrogate=cfg.surrogate,
-                            slope=cfg.slope, learn_threshold=cfg.learn_threshold, learn_leak=cfg.learn_leak,
-                            leak=cfg.leak, v_init=cfg.v_init, quantize=cfg.quantize, dt=cfg.dt)
+    opts = SurrogateOptions.from_config(cfg)
     return dataclasses.replace(opts, **changes)
 
 
 def _train(ctx, net, T: int, seed: int) -> float:
     from spikejet.runtime import torch_threads
-    from spikejet.snn.train import train_surrogate
+    from spikejet.snn.train.surrogate import train_surrogate
 
     cfg = ctx.config.snn_surrogate
     t0 = time.perf_counter()
     with torch_threads(1):
-        train_surrogate(net, ctx.X["train"], ctx.y["train"], ctx.X["val"], ctx.y["val"], timesteps=T,
-                        epochs=cfg.epochs, learning_rate=cfg.learning_rate, batch_size=cfg.batch_size,
-                        patience=cfg.patience, synops_penalty=cfg.synops_penalty, seed=seed)
+        train_surrogate(net, ctx.X["train"], ctx.y["train"], ctx.X["val"], ctx.y["val"],
+                        dataclasses.replace(cfg, timesteps=T, max_timesteps=max(T, cfg.max_timesteps)), seed=seed)
     return time.perf_counter() - t0
 
 
@@ -236,7 +234,7 @@ def _graph_bytes(T: int, batch: int) -> int:
     saved tensors; storage shared between them is counted once per use, so an upper bound)."""
     import torch
 
-    from spikejet.snn.surrogate import SurrogateNet, SurrogateOptions
+    from spikejet.snn.train.surrogate import SurrogateNet, SurrogateOptions
 
     torch.manual_seed(0)
     net = SurrogateNet((16, 64, 32, 32, 5), SurrogateOptions(quantize=True))
@@ -257,7 +255,7 @@ def _graph_bytes(T: int, batch: int) -> int:
 
 def part_timing(args, ctx, results: dict) -> None:
     from spikejet.runtime import torch_threads
-    from spikejet.snn.train import train_surrogate
+    from spikejet.snn.train.surrogate import train_surrogate
 
     Xtr, ytr, Xva, yva = ctx.X["train"], ctx.y["train"], ctx.X["val"], ctx.y["val"]
     cfg = ctx.config.snn_surrogate
@@ -268,8 +266,8 @@ def part_timing(args, ctx, results: dict) -> None:
         net = _start(ctx, _options(cfg), 0)
         with torch_threads(1):
             t0 = time.perf_counter()
-            train_surrogate(net, Xtr, ytr, Xva[:2000], yva[:2000], timesteps=T, epochs=1,
-                            batch_size=cfg.batch_size, synops_penalty=cfg.synops_penalty, seed=0)
+            one = dataclasses.replace(cfg, timesteps=T, max_timesteps=max(T, cfg.max_timesteps), epochs=1)
+            train_surrogate(net, Xtr, ytr, Xva[:2000], yva[:2000], one, seed=0)
             sec = time.perf_counter() - t0
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         graph = _graph_bytes(T, cfg.batch_size)

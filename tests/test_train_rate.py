@@ -1,5 +1,5 @@
-"""The rate method: rate activations, band penalty, the synaptic-filter simulator, rate/spike
-agreement at long presentation times, determinism and save/load."""
+"""The rate method: rate activations, band penalty, networks with synapses in the one simulator,
+rate/spike agreement at long presentation times, determinism and save/load (old files too)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,19 @@ import pytest
 import torch
 
 from _synthetic import blobs as _blobs_data
+from spikejet.config.sections import SnnRateConfig
 from spikejet.errors import ConfigError, DataError, ModelError
-from spikejet.models.file import load_bundle, save_bundle
+from spikejet.models.file import ModelBundle, load_bundle, save_bundle
+from spikejet.snn.bundle import SpikingModule, network_bundle
 from spikejet.snn.neurons import IFParams, LIFParams, SpikingReLUParams, init_state, rate, step
 from spikejet.snn.readout import Readout
-from spikejet.snn.simulate import simulate
-from spikejet.snn.train import (
+from spikejet.snn.simulate import Probes, simulate
+from spikejet.snn.train.rate import (
     RateActivation,
     band_penalty,
     rate_activations_hz,
+    rate_evaluation_network,
     rate_network,
-    simulate_synaptic,
-    synaptic_bundle,
     train_rate,
 )
 
@@ -38,10 +39,29 @@ def blobs():
     return Xtr, ytr, Xva, yva
 
 
-def _train(blobs, sizes, neuron, **kw):
+def _cfg(neuron, **kw) -> SnnRateConfig:
+    """The snn_rate section for one of the two neurons here (the library reads its settings from it)."""
+    if isinstance(neuron, SpikingReLUParams):
+        kw = {"neuron": "spiking_relu", "amplitude": neuron.amplitude, "max_rate": neuron.max_rate,
+              "dt": neuron.dt, **kw}
+    else:
+        assert neuron == IF_NEURON
+        kw = {"neuron": "if", **kw}
+    if kw.get("rate_band_hz", ()) is None:
+        kw["rate_band_hz"] = ()
+    return SnnRateConfig(**kw)
+
+
+def _train(blobs, sizes, neuron, seed=0, **kw):
     Xtr, ytr, Xva, yva = blobs
-    kw = {"epochs": 10, "learning_rate": 1e-2, "batch_size": 128, "rate_band_hz": None, "seed": 0, **kw}
-    return train_rate(Xtr, ytr, Xva, yva, sizes=sizes, neuron=neuron, **kw)
+    kw = {"epochs": 10, "learning_rate": 1e-2, "batch_size": 128, "rate_band_hz": None, **kw}
+    return train_rate(Xtr, ytr, Xva, yva, _cfg(neuron, **kw), sizes=sizes, seed=seed)
+
+
+def simulate_synaptic(net, X, T, *, synapse_tau, readout="last", trace_jets=None):
+    """The rate stage's evaluation: ``net`` with synapses on every connection, in the one simulator."""
+    probes = None if trace_jets is None else Probes(jets=tuple(trace_jets), output=True, raster=True)
+    return simulate(rate_evaluation_network(net, synapse_tau, readout), X, T, probes=probes)
 
 
 @pytest.fixture(scope="module")
@@ -110,11 +130,11 @@ def test_rate_training_is_deterministic_and_learns(blobs):
 def test_rate_training_rejects_bad_input(blobs):
     Xtr, ytr, Xva, yva = blobs
     with pytest.raises(DataError, match="features"):
-        train_rate(Xtr, ytr, Xva, yva, sizes=(5, 4, 3), neuron=IF_NEURON, epochs=1)
+        train_rate(Xtr, ytr, Xva, yva, _cfg(IF_NEURON, epochs=1), sizes=(5, 4, 3))
     with pytest.raises(DataError, match="labels"):
-        train_rate(Xtr, ytr, Xva, yva, sizes=(6, 4, 2), neuron=IF_NEURON, epochs=1)
+        train_rate(Xtr, ytr, Xva, yva, _cfg(IF_NEURON, epochs=1), sizes=(6, 4, 2))
     with pytest.raises(ConfigError, match="band"):
-        train_rate(Xtr, ytr, Xva, yva, sizes=(6, 4, 3), neuron=IF_NEURON, epochs=1, rate_band_hz=(200.0, 100.0))
+        train_rate(Xtr, ytr, Xva, yva, _cfg(IF_NEURON, epochs=1, rate_band_hz=(200.0, 100.0)), sizes=(6, 4, 3))
 
 
 # --------------------------------------------------------------------------- the synaptic simulator
@@ -158,7 +178,7 @@ def test_synaptic_simulator_matches_independent_reference(relu_deep, blobs, tau)
     # 'last' reads the output of the step; 'mean' its average
     np.testing.assert_allclose(res.scores, res.output_trace[-1], rtol=0, atol=0)
     mean = simulate_synaptic(net, X, T, synapse_tau=tau, readout="mean", trace_jets=range(12))
-    np.testing.assert_allclose(mean.scores, mean.output_trace.mean(0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(mean.scores, res.output_trace.mean(0), rtol=1e-5, atol=1e-5)
 
 
 def test_no_filter_and_mean_readout_is_the_core_simulator(if_model, blobs):
@@ -189,7 +209,7 @@ def test_synaptic_simulator_rejects_bad_input(if_model, blobs):
         simulate_synaptic(net, X, 5, synapse_tau=None, readout="max")
     with pytest.raises(ConfigError, match="tau"):
         simulate_synaptic(net, X, 5, synapse_tau=-1.0)
-    with pytest.raises(ConfigError, match="trace jets"):
+    with pytest.raises(ConfigError, match="jets"):
         simulate_synaptic(net, X, 5, synapse_tau=None, trace_jets=[len(X)])
     with pytest.raises(ModelError):
         simulate_synaptic(net, X[:, :3], 5, synapse_tau=None)
@@ -260,11 +280,31 @@ def test_synaptic_bundle_round_trip(relu_deep, blobs, tmp_path, tau, readout):
     X = blobs[2]
     net = rate_network(relu_deep, STUDY_NEURON, scaler={"mean": [0.0] * 6, "scale": [1.0] * 6},
                        class_names=("a", "b", "c"))
-    path = save_bundle(tmp_path / "r.pt", synaptic_bundle(net, 30, synapse_tau=tau, readout=readout, kind="snn_rate"))
+    evaluated = rate_evaluation_network(net, tau, readout)
+    path = save_bundle(tmp_path / "r.pt", network_bundle(evaluated, 30, kind="snn_rate"))
     back = load_bundle(path)
-    assert back.kind == "snn_rate" and back.arch["synapse_tau"] == tau and back.arch["readout"] == readout
+    loaded = back.model.network
+    assert back.kind == "snn_rate" and loaded.readout.kind == readout
+    assert all(ly.synapse is not None and ly.synapse.tau == (tau or 0.0) for ly in loaded.layers)
     direct = simulate_synaptic(net, X, 30, synapse_tau=tau, readout=readout)
     np.testing.assert_array_equal(back.model(torch.from_numpy(X)).numpy(), direct.scores)
-    for a, b in zip(net.layers, back.model.network.layers, strict=True):
+    for a, b in zip(net.layers, loaded.layers, strict=True):
         np.testing.assert_array_equal(a.weight, b.weight)
         assert a.neuron == b.neuron
+
+
+@pytest.mark.parametrize("tau,readout", [(0.005, "last"), (None, "mean")])
+def test_old_synaptic_model_files_load_as_networks_with_synapses(relu_deep, blobs, tmp_path, tau, readout):
+    """Files of the rate stage written with the former 'snn_synaptic' model type still score the same."""
+    X = blobs[2]
+    net = rate_network(relu_deep, STUDY_NEURON)
+    module = SpikingModule.from_network(net, 30)
+    old = ModelBundle(model=module, scaler={"mean": [0.0] * 6, "scale": [1.0] * 6},
+                      feature_names=tuple(f"x{i}" for i in range(6)), class_names=("a", "b", "c"),
+                      data_class_names=("a", "b", "c"), kind="snn_rate", task="multiclass",
+                      arch={"type": "snn_synaptic", "spec": module.spec, "timesteps": 30, "synapse_tau": tau,
+                            "readout": readout})
+    back = load_bundle(save_bundle(tmp_path / "old.pt", old))
+    assert isinstance(back.model, SpikingModule)
+    direct = simulate_synaptic(net, X, 30, synapse_tau=tau, readout=readout)
+    np.testing.assert_array_equal(back.model(torch.from_numpy(X)).numpy(), direct.scores)

@@ -211,3 +211,43 @@ def test_cli_train_snn_errors(jets_file, tmp_path, capsys, patched_stages):
     assert rc == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("spikejet: error: config value snn_surrogate.neuron")
+
+
+def test_library_called_with_the_sections_gives_the_stages_results(stage_run):
+    """train_rate / train_surrogate take their config sections: called with the run's sections they
+    reproduce the stages' numbers exactly (library defaults are the pipeline's defaults)."""
+    from spikejet.ann.model import task_labels
+    from spikejet.snn.train.rate import (
+        rate_evaluation_network,
+        rate_network,
+        rate_neuron,
+        train_rate,
+    )
+    from spikejet.snn.train.surrogate import SurrogateNet, SurrogateOptions, train_surrogate
+
+    cfg, out, ctx = stage_run
+    m = json.loads((out / "metrics.json").read_text())
+    names = ctx.table.class_names
+    Xtr, Xva, Xte = ctx.X["train"], ctx.X["val"], ctx.X["test"]
+    ytr, yva, yte = (task_labels(cfg.ann.task, ctx.y[k], names) for k in ("train", "val", "test"))
+
+    rcfg = cfg.section("snn_rate")
+    seed = ctx.seed_for("snn_rate")
+    torch.manual_seed(seed)
+    init = ctx.models["ann"].model if rcfg.init == "ann" else None
+    model, _ = train_rate(Xtr, ytr, Xva, yva, rcfg, sizes=(Xtr.shape[1], *cfg.ann.hidden, len(names)), init=init,
+                          seed=seed)
+    net = rate_evaluation_network(rate_network(model, rate_neuron(rcfg), dt=rcfg.dt), rcfg.synapse_tau, rcfg.readout)
+    res = simulate(net, Xte, rcfg.timesteps)
+    assert res.accuracy_at(yte) == m["snn_rate"]["accuracy"]
+
+    scfg = cfg.section("snn_surrogate")
+    seed = ctx.seed_for("snn_surrogate")
+    assert scfg.init == "converted" and (scfg.max_train_jets is None or scfg.max_train_jets >= len(Xtr))
+    torch.manual_seed(seed)
+    snet = SurrogateNet.from_network(ctx.models["snn_converted"], SurrogateOptions.from_config(scfg))
+    train_surrogate(snet, Xtr, ytr, Xva, yva, scfg, seed=seed)
+    trained = snet.to_network()
+    assert list(trained.meta["thresholds"]) == m["snn_surrogate"]["thresholds"]
+    head = simulate(trained, Xte, scfg.timesteps, steps=[scfg.timesteps])
+    assert head.accuracy_at(yte, scfg.timesteps) == m["snn_surrogate"]["accuracy"]

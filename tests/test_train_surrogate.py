@@ -9,21 +9,37 @@ import torch
 
 from _synthetic import blobs as _blobs_data
 from spikejet.ann.model import MLP
+from spikejet.config.sections import SnnSurrogateConfig
 from spikejet.errors import ConfigError, DataError, ModelError
 from spikejet.snn.bundle import load_network, save_network
 from spikejet.snn.simulate import simulate
-from spikejet.snn.surrogate import (
+from spikejet.snn.train.surrogate import (
     SURROGATES,
     SurrogateNet,
     SurrogateOptions,
+    evaluate_surrogate,
     fake_quantize,
     spike,
     surrogate_grad,
     surrogate_primitive,
 )
-from spikejet.snn.train import evaluate_surrogate, train_surrogate
+from spikejet.snn.train.surrogate import train_surrogate as _train_with_section
 
 SIZES = (6, 10, 8, 3)
+#: The settings these tests were written for (the library's former defaults; the section's differ).
+_FORMER_OPTIONS = {"learn_leak": False, "leak": 0.9, "quantize": False}
+_FORMER_TRAINING = {"epochs": 20, "learning_rate": 1e-3, "batch_size": 512, "patience": 5, "synops_penalty": 0.0}
+
+
+def _options(**kw) -> SurrogateOptions:
+    return SurrogateOptions(**{**_FORMER_OPTIONS, **kw})
+
+
+def train_surrogate(net, X_train, y_train, X_val, y_val, *, timesteps, seed=0, teacher_logits=None, **kw):
+    """The library trainer, configured through its config section."""
+    cfg = SnnSurrogateConfig(**{**_FORMER_TRAINING, **kw, "timesteps": timesteps,
+                                "max_timesteps": max(64, timesteps)})
+    return _train_with_section(net, X_train, y_train, X_val, y_val, cfg, teacher_logits=teacher_logits, seed=seed)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -73,7 +89,7 @@ def test_bad_surrogate_settings():
     for bad in ({"neuron": "izhikevich"}, {"reset": "soft"}, {"readout": "rate"}, {"leak": 1.0},
                 {"v_init": 1.0}, {"slope": -1.0}, {"dt": 0.0}):
         with pytest.raises(ConfigError):
-            SurrogateOptions(**bad)
+            _options(**bad)
     with pytest.raises(ConfigError, match="thresholds"):
         SurrogateNet(SIZES, thresholds=[1.0])
     with pytest.raises(ConfigError, match="hidden"):
@@ -115,10 +131,10 @@ def _fd_check(net: SurrogateNet, x: torch.Tensor, y: torch.Tensor, T: int) -> No
 @pytest.mark.parametrize(
     "opts",
     [
-        SurrogateOptions(neuron="if", reset="subtract", readout="membrane", detach_reset=False, slope=1.0),
-        SurrogateOptions(neuron="lif", reset="zero", readout="membrane", learn_leak=True, leak=0.8,
+        _options(neuron="if", reset="subtract", readout="membrane", detach_reset=False, slope=1.0),
+        _options(neuron="lif", reset="zero", readout="membrane", learn_leak=True, leak=0.8,
                          detach_reset=False, surrogate="arctan", slope=1.5),
-        SurrogateOptions(neuron="lif", reset="subtract", readout="count", learn_leak=True, leak=0.9,
+        _options(neuron="lif", reset="subtract", readout="count", learn_leak=True, leak=0.9,
                          detach_reset=False, slope=0.7, v_init=0.3),
     ],
     ids=["if-subtract-membrane", "lif-zero-membrane-arctan", "lif-subtract-count"],
@@ -141,7 +157,7 @@ def test_detached_reset_changes_only_the_reset_path():
     grads = {}
     for T in (1, 4):
         for det in (False, True):
-            net = SurrogateNet(SIZES, SurrogateOptions(detach_reset=det, slope=1.0)).double()
+            net = SurrogateNet(SIZES, _options(detach_reset=det, slope=1.0)).double()
             torch.manual_seed(2)
             for p in net.linears.parameters():
                 torch.nn.init.normal_(p)
@@ -155,7 +171,7 @@ def test_detached_reset_changes_only_the_reset_path():
 def test_hard_network_has_finite_nonzero_gradients_and_learns(blobs):
     Xtr, ytr, Xva, yva = blobs
     torch.manual_seed(0)
-    net = SurrogateNet(SIZES, SurrogateOptions(neuron="lif", learn_leak=True))
+    net = SurrogateNet(SIZES, _options(neuron="lif", learn_leak=True))
     before = evaluate_surrogate(net, Xva, yva, 6)
     out = net(torch.from_numpy(Xtr[:64]), 6)
     torch.nn.functional.cross_entropy(out.logits, torch.from_numpy(ytr[:64])).backward()
@@ -189,10 +205,10 @@ def ann(blobs):
 @pytest.mark.parametrize(
     "opts",
     [
-        SurrogateOptions(neuron="if"),
-        SurrogateOptions(neuron="lif", learn_leak=True, leak=0.9, reset="zero"),
-        SurrogateOptions(neuron="if", readout="count"),
-        SurrogateOptions(neuron="lif", learn_leak=True, quantize=True),
+        _options(neuron="if"),
+        _options(neuron="lif", learn_leak=True, leak=0.9, reset="zero"),
+        _options(neuron="if", readout="count"),
+        _options(neuron="lif", learn_leak=True, quantize=True),
     ],
     ids=["if", "lif-zero", "count", "lif-qat"],
 )
@@ -220,7 +236,7 @@ def test_exported_network_simulates_like_training_model(opts, ann, blobs):
 
 def test_from_mlp_approximates_the_ann_at_large_T(ann, blobs):
     _, _, Xva, yva = blobs
-    net = SurrogateNet.from_mlp(ann, blobs[0], SurrogateOptions(neuron="if"), percentile=99.9)
+    net = SurrogateNet.from_mlp(ann, blobs[0], _options(neuron="if"), percentile=99.9)
     with torch.no_grad():
         ann_pred = ann(torch.from_numpy(Xva)).argmax(1)
         snn_pred = net(torch.from_numpy(Xva), 256).logits.argmax(1)
@@ -232,7 +248,7 @@ def test_training_is_deterministic(blobs):
 
     def once(seed: int) -> dict:
         torch.manual_seed(seed)
-        net = SurrogateNet(SIZES, SurrogateOptions(neuron="lif", learn_leak=True))
+        net = SurrogateNet(SIZES, _options(neuron="lif", learn_leak=True))
         train_surrogate(net, Xtr, ytr, Xva, yva, timesteps=4, epochs=2, batch_size=200, synops_penalty=0.1, seed=seed)
         return {k: v.clone() for k, v in net.state_dict().items()}
 
@@ -244,7 +260,7 @@ def test_training_is_deterministic(blobs):
 
 def test_quantization_aware_training_grids(ann, blobs):
     Xtr, ytr, Xva, yva = blobs
-    opts = SurrogateOptions(neuron="lif", learn_leak=True, leak=0.93, quantize=True)
+    opts = _options(neuron="lif", learn_leak=True, leak=0.93, quantize=True)
     net = SurrogateNet.from_mlp(ann, Xtr, opts)
     train_surrogate(net, Xtr, ytr, Xva, yva, timesteps=4, epochs=2, batch_size=128, seed=0)
     snn = net.to_network()
@@ -282,7 +298,7 @@ def test_synops_penalty_lowers_synaptic_operations(ann, blobs):
     Xtr, ytr, Xva, yva = blobs
     result = {}
     for pen in (0.0, 3.0):
-        net = SurrogateNet.from_mlp(ann, Xtr, SurrogateOptions(neuron="if"))
+        net = SurrogateNet.from_mlp(ann, Xtr, _options(neuron="if"))
         train_surrogate(net, Xtr, ytr, Xva, yva, timesteps=8, epochs=6, learning_rate=2e-2, batch_size=128,
                         synops_penalty=pen, seed=2)
         result[pen] = evaluate_surrogate(net, Xva, yva, 8)
@@ -292,7 +308,7 @@ def test_synops_penalty_lowers_synaptic_operations(ann, blobs):
 
 def test_save_load_trained_surrogate_network(ann, blobs, tmp_path):
     Xtr, ytr, Xva, yva = blobs
-    net = SurrogateNet.from_mlp(ann, Xtr, SurrogateOptions(neuron="lif", learn_leak=True, quantize=True))
+    net = SurrogateNet.from_mlp(ann, Xtr, _options(neuron="lif", learn_leak=True, quantize=True))
     train_surrogate(net, Xtr, ytr, Xva, yva, timesteps=4, epochs=1, batch_size=200, seed=0)
     snn = net.to_network(class_names=("a", "b", "c"))
     p = save_network(tmp_path / "s.pt", snn, 4, kind="snn_surrogate")
@@ -327,7 +343,7 @@ def test_start_from_a_converted_network_is_exact(ann, blobs, calibration_steps):
 
     Xtr, _, Xva, _ = blobs
     conv = convert(ann, Xtr, "calibrated", calibration_steps=calibration_steps)
-    net = SurrogateNet.from_network(conv, SurrogateOptions(readout="count", v_init=0.1, slope=3.0))
+    net = SurrogateNet.from_network(conv, _options(readout="count", v_init=0.1, slope=3.0))
     # read-out and initial membrane follow the network, the rest the options
     assert (net.options.neuron, net.options.readout, net.options.v_init, net.options.slope) == ("if", "membrane",
                                                                                                  0.5, 3.0)
@@ -344,7 +360,7 @@ def test_start_from_a_converted_network_is_exact(ann, blobs, calibration_steps):
             assert b.neuron.threshold == pytest.approx(a.neuron.threshold, rel=1e-6)
             assert b.neuron.v_init == pytest.approx(a.neuron.v_init, rel=1e-6)
     # other neuron models and resets are the options' (the network is then only a starting point)
-    lif = SurrogateNet.from_network(conv, SurrogateOptions(neuron="lif", reset="zero", leak=0.9)).to_network()
+    lif = SurrogateNet.from_network(conv, _options(neuron="lif", reset="zero", leak=0.9)).to_network()
     assert all(ly.neuron.reset == "zero" and ly.neuron.decay_mem == pytest.approx(0.9, rel=1e-6)
                for ly in lif.layers[:-1])
 

@@ -2,16 +2,11 @@
 
 Adam, mini-batches, early stopping on the validation loss with the best weights
 restored, learning-rate decay on plateau, optional L1 weight penalty and class
-weights. Same seed + same inputs + same config = the same weights.
+weights: the one training loop (:func:`spikejet.snn.train.fit.fit`) with the ANN's
+options. Same seed + same inputs + same config = the same weights.
 """
 
 from __future__ import annotations
-
-import copy
-import math
-import time
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
@@ -19,8 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config.sections import AnnConfig
-from ..errors import ConfigError, DataError
-from ..runtime import deterministic
+from ..errors import DataError
+from ..snn.train.fit import FitOptions, Plateau, TrainHistory, fit
 
 __all__ = [
     "TrainHistory",
@@ -28,35 +23,6 @@ __all__ = [
     "l1_penalty",
     "balanced_class_weights",
 ]
-
-@dataclass
-class TrainHistory:
-    """Per-epoch curves of one training run (epoch i is index i, starting at epoch 1).
-
-    ``train_loss`` is the mean cross entropy over the epoch's batches (without the L1
-    term, so it compares with ``val_loss``); ``best_epoch`` is the 1-based epoch whose
-    weights were restored.
-    """
-
-    train_loss: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    val_accuracy: list[float] = field(default_factory=list)
-    learning_rate: list[float] = field(default_factory=list)
-    best_epoch: int = 0
-    stopped_early: bool = False
-    seconds: float = 0.0
-
-    @property
-    def epochs(self) -> int:
-        return len(self.train_loss)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainHistory:
-        return cls(**d)
-
 
 def l1_penalty(model: nn.Module) -> torch.Tensor:
     """Sum of |w| over the weight matrices (parameters with >= 2 dims; biases excluded)."""
@@ -102,8 +68,6 @@ def train_ann(
     the labels are 0..n_classes-1. Initialize the model (under ``torch.manual_seed``)
     before calling: this function seeds only the batch order.
     """
-    from tqdm.auto import tqdm
-
     Xt, yt = as_xy_tensors(X_train, y_train, "training set")
     Xv, yv = as_xy_tensors(X_val, y_val, "validation set")
     with torch.no_grad():
@@ -115,74 +79,25 @@ def train_ann(
     if cfg.class_weights:
         weight = torch.as_tensor(balanced_class_weights(yt.numpy(), n_out), dtype=torch.float32)
 
-    gen = torch.Generator().manual_seed(int(seed))
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
-    sched = None
-    if cfg.lr_decay_factor < 1.0:
-        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            opt,
-            mode="min",
-            factor=cfg.lr_decay_factor,
-            patience=cfg.lr_decay_patience,
-            threshold=cfg.min_delta,
-            threshold_mode="abs",
-            min_lr=cfg.min_learning_rate,
-        )
+    def batch_loss(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        ce = F.cross_entropy(model(Xt[idx]), yt[idx], weight=weight)
+        return (ce + cfg.l1 * l1_penalty(model) if cfg.l1 > 0 else ce), ce
 
-    hist = TrainHistory()
-    best_loss = math.inf
-    best_state = copy.deepcopy(model.state_dict())
-    wait = 0
-    n = Xt.shape[0]
-    t0 = time.perf_counter()
-    bar = tqdm(total=cfg.max_epochs, desc="train ANN", unit="epoch", disable=not progress, leave=False)
-    try:
-        with deterministic():
-            for epoch in range(1, cfg.max_epochs + 1):
-                model.train()
-                order = torch.randperm(n, generator=gen)
-                total = 0.0
-                for start in range(0, n, cfg.batch_size):
-                    idx = order[start : start + cfg.batch_size]
-                    logits = model(Xt[idx])
-                    loss = F.cross_entropy(logits, yt[idx], weight=weight)
-                    total += float(loss.detach()) * idx.numel()
-                    if cfg.l1 > 0:
-                        loss = loss + cfg.l1 * l1_penalty(model)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                model.eval()
-                with torch.no_grad():
-                    vlogits = model(Xv)
-                    vloss = float(F.cross_entropy(vlogits, yv))
-                    vacc = float((vlogits.argmax(1) == yv).double().mean())
-                hist.train_loss.append(total / n)
-                hist.val_loss.append(vloss)
-                hist.val_accuracy.append(vacc)
-                hist.learning_rate.append(float(opt.param_groups[0]["lr"]))
-                if not math.isfinite(vloss):
-                    raise ConfigError(
-                        "training diverged (validation loss is not finite); lower ann.learning_rate "
-                        "or check that the features are standardized"
-                    )
-                if vloss < best_loss - cfg.min_delta:
-                    best_loss = vloss
-                    best_state = copy.deepcopy(model.state_dict())
-                    hist.best_epoch = epoch
-                    wait = 0
-                else:
-                    wait += 1
-                if sched is not None:
-                    sched.step(vloss)
-                bar.set_postfix(loss=f"{total / n:.4f}", val_loss=f"{vloss:.4f}", val_acc=f"{vacc:.4f}")
-                bar.update(1)
-                if wait >= cfg.patience:
-                    hist.stopped_early = True
-                    break
-    finally:
-        bar.close()
-    model.load_state_dict(best_state)
-    model.eval()
-    hist.seconds = time.perf_counter() - t0
-    return hist
+    def val_score() -> tuple[float, float, float]:
+        with torch.no_grad():
+            vlogits = model(Xv)
+            vloss = float(F.cross_entropy(vlogits, yv))
+            return vloss, vloss, float((vlogits.argmax(1) == yv).double().mean())
+
+    schedule = None
+    if cfg.lr_decay_factor < 1.0:
+        schedule = Plateau(factor=cfg.lr_decay_factor, patience=cfg.lr_decay_patience, min_lr=cfg.min_learning_rate,
+                           threshold=cfg.min_delta, threshold_mode="abs")
+    opts = FitOptions(
+        epochs=cfg.max_epochs, learning_rate=cfg.learning_rate, batch_size=cfg.batch_size, patience=cfg.patience,
+        seed=seed, min_delta=cfg.min_delta, schedule=schedule, deterministic=True, desc="train ANN",
+        diverged="training diverged (validation loss is not finite); lower ann.learning_rate "
+                 "or check that the features are standardized",
+        progress=progress,
+    )
+    return fit(model, list(model.parameters()), batch_loss, val_score, Xt.shape[0], opts)

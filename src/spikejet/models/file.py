@@ -54,12 +54,12 @@ _ARCH_BUILDERS: dict[str, Callable[[Mapping[str, Any]], nn.Module]] = {
 }
 
 
-#: The model families: ``arch["type"]`` -> the module that registers its builder, imported
-#: on demand so that loading an ANN does not import the spiking code. A new model family
-#: is one module that calls :func:`register_arch` plus one line here.
+#: The model families: ``arch["type"]`` -> ``"module:builder"``, imported on demand so that
+#: loading an ANN does not import the spiking code. A new model family is one builder
+#: ``(arch) -> nn.Module`` plus one line here (or a :func:`register_arch` call from a plugin).
 ARCH_MODULES: dict[str, str] = {
-    "snn": "spikejet.snn.bundle",
-    "snn_synaptic": "spikejet.snn.train",
+    "snn": "spikejet.snn.module:build",
+    "snn_synaptic": "spikejet.snn.module:build_legacy_synaptic",
 }
 
 
@@ -232,6 +232,13 @@ def _check_fields(p: Path, payload: Mapping[str, Any]) -> None:
             raise bad(name, "a mapping")
 
 
+def _builder(arch_type: Any) -> Callable[[Mapping[str, Any]], nn.Module] | None:
+    if arch_type not in _ARCH_BUILDERS and arch_type in ARCH_MODULES:
+        module, _, name = ARCH_MODULES[arch_type].partition(":")
+        register_arch(arch_type, getattr(importlib.import_module(module), name))
+    return _ARCH_BUILDERS.get(arch_type)
+
+
 def load_bundle(path: str | os.PathLike[str]) -> ModelBundle:
     """Read a model file written by :func:`save_bundle`; ModelError if it is not one."""
     p = Path(path)
@@ -257,9 +264,7 @@ def load_bundle(path: str | os.PathLike[str]) -> ModelBundle:
     _check_fields(p, payload)
     arch = payload["arch"]
     arch_type = arch.get("type") if isinstance(arch, dict) else None
-    if arch_type not in _ARCH_BUILDERS and arch_type in ARCH_MODULES:
-        importlib.import_module(ARCH_MODULES[arch_type])  # registers its builder
-    builder = _ARCH_BUILDERS.get(arch_type)
+    builder = _builder(arch_type)
     if builder is None:
         raise ModelError(f"{p}: unknown model architecture {arch!r}; is the stage that made it installed?")
     try:

@@ -22,6 +22,7 @@ from typing import Any
 
 from ..config import RunConfig, config_to_yaml
 from ..io import write_json
+from ..runtime import stage_seed
 from .context import RunData, StageContext, StageResult
 from .registry import StageSpec, get_stage, stage_names, with_needs
 from .rundir import (
@@ -103,6 +104,10 @@ class RunState:
     @property
     def artifacts(self) -> list[str]:
         return list(self.rundir.artifacts)
+
+    def seed_for(self, name: str) -> int:
+        """The seed the run derives for ``name`` (the same a stage gets from its context)."""
+        return stage_seed(self.config.seed, name)
 
     def test_raw(self) -> tuple[Any, Any]:
         """Raw (unstandardized) test features and labels."""

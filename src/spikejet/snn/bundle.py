@@ -10,8 +10,9 @@ weights/biases as tensors in ``state_dict`` (``w0, b0, w1, b1, ...``). So
 * save -> load gives bit-identical weights and parameters, hence identical
   simulation results (``tests/test_snn_bundle.py``).
 
-Importing this module registers the ``"snn"`` architecture with
-:func:`spikejet.ann.bundle.register_arch`.
+The module and its builders live in :mod:`spikejet.snn.module` (the legacy ``"snn_synaptic"``
+rate-stage files, written before synapses were part of the network spec, load as ordinary
+spiking networks with synapses).
 """
 
 from __future__ import annotations
@@ -21,81 +22,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-from torch import nn
-
 from ..errors import ConfigError, ModelError
-from ..models.file import ModelBundle, load_bundle, register_arch, save_bundle
+from ..models.file import ModelBundle, load_bundle, save_bundle
+from .module import ARCH_TYPE, SpikingModule
 from .network import SpikingNetwork
 
 __all__ = ["ARCH_TYPE", "SpikingModule", "network_bundle", "save_network", "load_network"]
 
-ARCH_TYPE = "snn"
-
-
-class SpikingModule(nn.Module):
-    """``nn.Module`` face of a :class:`SpikingNetwork`: ``forward(X_std)`` simulates ``timesteps``
-    steps and returns the read-out scores ``[n, classes]`` (float32).
-
-    The weights live in buffers ``w{i}``/``b{i}``; :attr:`network` rebuilds the
-    frozen spec from them, so a loaded state dict is what gets simulated.
-    """
-
-    def __init__(self, spec: Mapping[str, Any], timesteps: int,
-                 weights: Sequence[np.ndarray] | None = None, biases: Sequence[np.ndarray] | None = None) -> None:
-        super().__init__()
-        try:
-            T = int(timesteps)
-        except (TypeError, ValueError):
-            raise ModelError(f"snn timesteps must be an integer, got {timesteps!r}") from None
-        if T < 1:
-            raise ModelError(f"snn timesteps must be >= 1, got {T}")
-        self.spec = dict(spec)
-        self.timesteps = T
-        try:
-            shapes = [(int(ls["n_out"]), int(ls["n_in"])) for ls in self.spec["layers"]]
-        except (KeyError, TypeError, ValueError):
-            raise ModelError("snn spec has no valid 'layers' list with n_in/n_out") from None
-        for i, (o, n) in enumerate(shapes):
-            w = np.zeros((o, n), np.float32) if weights is None else np.asarray(weights[i], np.float32)
-            b = np.zeros(o, np.float32) if biases is None else np.asarray(biases[i], np.float32)
-            self.register_buffer(f"w{i}", torch.from_numpy(w.copy()))
-            self.register_buffer(f"b{i}", torch.from_numpy(b.copy()))
-        self._n = len(shapes)
-        self.network  # noqa: B018 - validate the spec now, not at the first forward pass
-
-    @classmethod
-    def from_network(cls, net: SpikingNetwork, timesteps: int) -> SpikingModule:
-        return cls(net.spec_dict(), timesteps, [ly.weight for ly in net.layers], [ly.bias for ly in net.layers])
-
-    @property
-    def network(self) -> SpikingNetwork:
-        ws = [getattr(self, f"w{i}").detach().cpu().numpy() for i in range(self._n)]
-        bs = [getattr(self, f"b{i}").detach().cpu().numpy() for i in range(self._n)]
-        try:
-            return SpikingNetwork.from_spec(self.spec, ws, bs)
-        except ConfigError as exc:
-            raise ModelError(f"invalid spiking-network spec in the model file: {exc}") from None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from .simulate import simulate
-
-        res = simulate(self.network, x, self.timesteps, steps=[self.timesteps])
-        return torch.from_numpy(res.scores)
-
-    def extra_repr(self) -> str:
-        sizes = [self.spec["layers"][0]["n_in"]] + [ls["n_out"] for ls in self.spec["layers"]]
-        return f"{'-'.join(map(str, sizes))}, T={self.timesteps}"
-
-
-def _build(arch: Mapping[str, Any]) -> nn.Module:
-    if "spec" not in arch or "timesteps" not in arch:
-        raise ModelError("snn model entry needs 'spec' and 'timesteps'")
-    return SpikingModule(arch["spec"], arch["timesteps"])
-
-
-register_arch(ARCH_TYPE, _build)
 
 
 def _identity_scaler(n: int) -> dict[str, list[float]]:

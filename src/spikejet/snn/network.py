@@ -10,6 +10,8 @@ Semantics of one time step of ``dt`` seconds, layer by layer (``l = 0..L-1``)::
     u_0 = encoder output of the step          (features as current, or events)
     u_l = spike events of layer l-1 times their value (``neuron.spike_value``)
     z_l = W_l @ u_l + b_l                      (the bias is added every step)
+          or, with a synapse on layer l's input (:mod:`.synapse`):
+    c_l = a_l c_l + (1 - a_l) W_l @ u_l,  z_l = c_l + b_l
     spikes_l, state_l = step(z_l, state_l, neuron_l)
 
 The last layer may be non-spiking (``neuron=None``): it only integrates ``z``
@@ -33,6 +35,7 @@ from ..errors import ConfigError, ModelError
 from .encoding import Encoding
 from .neurons import DEFAULT_DT, NeuronParams, neuron_from_dict, neuron_to_dict
 from .readout import Readout
+from .synapse import Synapse, synapse_from_dict, synapse_to_dict
 
 __all__ = ["Layer", "SpikingNetwork", "count_ann_macs"]
 
@@ -56,18 +59,22 @@ def _frozen_array(a: Any, name: str, ndim: int) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class Layer:
-    """A dense layer: ``weight`` [out, in], ``bias`` [out], its neurons (``None`` = non-spiking)."""
+    """A dense layer: ``weight`` [out, in], ``bias`` [out], its neurons (``None`` = non-spiking),
+    and the synapse of its input connection (``None``: ``z = W u + b`` fused, no filter)."""
 
     weight: np.ndarray
     bias: np.ndarray
     neuron: NeuronParams | None
     name: str = ""
+    synapse: Synapse | None = None
 
     def __post_init__(self) -> None:
         w = _frozen_array(self.weight, f"layer {self.name or '?'} weight", 2)
         b = _frozen_array(self.bias, f"layer {self.name or '?'} bias", 1)
         if b.shape[0] != w.shape[0]:
             raise ModelError(f"layer {self.name or '?'}: bias has {b.shape[0]} entries for {w.shape[0]} outputs")
+        if self.synapse is not None and not isinstance(self.synapse, Synapse):
+            raise ModelError(f"layer {self.name or '?'}: synapse must be a snn.synapse.Synapse or None")
         object.__setattr__(self, "weight", w)
         object.__setattr__(self, "bias", b)
 
@@ -140,8 +147,8 @@ class SpikingNetwork:
         out = layers[-1]
         if self.readout.kind == "count" and not out.spiking:
             raise ModelError("the 'count' read-out needs a spiking output layer; use 'membrane' or 'filtered'")
-        if self.readout.kind == "membrane" and out.spiking:
-            raise ModelError("the 'membrane' read-out needs a non-spiking output layer (neuron=None)")
+        if self.readout.kind in ("membrane", "mean", "last") and out.spiking:
+            raise ModelError(f"the {self.readout.kind!r} read-out needs a non-spiking output layer (neuron=None)")
         cn = tuple(self.class_names)
         if cn and len(cn) != out.n_out:
             raise ModelError(f"{len(cn)} class names for {out.n_out} outputs")
@@ -204,11 +211,7 @@ class SpikingNetwork:
     def spec_dict(self) -> dict:
         """Everything but the weight arrays, as plain JSON (weights are ``layers[i]``)."""
         return {
-            "layers": [
-                {"name": layer.name, "n_in": layer.n_in, "n_out": layer.n_out,
-                 "neuron": neuron_to_dict(layer.neuron)}
-                for layer in self.layers
-            ],
+            "layers": [self._layer_dict(layer) for layer in self.layers],
             "encoding": self.encoding.to_dict(),
             "readout": self.readout.to_dict(),
             "dt": self.dt,
@@ -217,6 +220,22 @@ class SpikingNetwork:
             "scaler": self.scaler,
             "meta": dict(self.meta),
         }
+
+    @staticmethod
+    def _layer_dict(layer: Layer) -> dict:
+        d = {"name": layer.name, "n_in": layer.n_in, "n_out": layer.n_out, "neuron": neuron_to_dict(layer.neuron)}
+        if layer.synapse is not None:  # absent, not null: specs of networks without synapses are unchanged
+            d["synapse"] = synapse_to_dict(layer.synapse)
+        return d
+
+    @property
+    def has_synapses(self) -> bool:
+        return any(layer.synapse is not None for layer in self.layers)
+
+    def with_synapses(self, synapse: Synapse | None) -> SpikingNetwork:
+        """A copy with ``synapse`` on the input connection of every layer (``None``: remove them)."""
+        return self.replace(layers=tuple(
+            Layer(ly.weight, ly.bias, ly.neuron, name=ly.name, synapse=synapse) for ly in self.layers))
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any], weights: Sequence[np.ndarray],
@@ -227,7 +246,8 @@ class SpikingNetwork:
             if len(lspecs) != len(weights) or len(weights) != len(biases):
                 raise ModelError(f"spec has {len(lspecs)} layers but {len(weights)} weight arrays")
             layers = tuple(
-                Layer(weight=w, bias=b, neuron=neuron_from_dict(ls.get("neuron")), name=ls.get("name", ""))
+                Layer(weight=w, bias=b, neuron=neuron_from_dict(ls.get("neuron")), name=ls.get("name", ""),
+                      synapse=synapse_from_dict(ls.get("synapse")))
                 for ls, w, b in zip(lspecs, weights, biases, strict=True)
             )
             return cls(

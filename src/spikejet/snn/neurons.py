@@ -32,8 +32,9 @@ Reset semantics:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -42,6 +43,9 @@ from ..errors import ConfigError
 
 __all__ = [
     "RESETS",
+    "SpikeFn",
+    "heaviside",
+    "TensorParams",
     "IFParams",
     "IFState",
     "LIFParams",
@@ -99,12 +103,25 @@ def _check_reset(reset: str) -> None:
         raise ConfigError(f"reset must be one of {', '.join(RESETS)}; got {reset!r}")
 
 
-def _fire_and_reset(v: torch.Tensor, threshold: float, reset: str) -> tuple[torch.Tensor, torch.Tensor]:
-    spikes = (v >= threshold).to(v.dtype)
+#: A spike function ``(v, threshold) -> spikes``: which neurons fire this step, as 0/1 in ``v``'s dtype.
+#: The simulator uses :func:`heaviside`; the surrogate network passes one whose backward pass is a
+#: smooth surrogate derivative (:mod:`spikejet.snn.train.surrogate`), so both run the same step.
+SpikeFn = Callable[[torch.Tensor, Any], torch.Tensor]
+
+
+def heaviside(v: torch.Tensor, threshold: Any) -> torch.Tensor:
+    """The hard spike: 1 where ``v >= threshold``."""
+    return (v >= threshold).to(v.dtype)
+
+
+def _fire_and_reset(v: torch.Tensor, threshold: Any, reset: str, spike_fn: SpikeFn = heaviside,
+                    detach_reset: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    spikes = spike_fn(v, threshold)
+    r = spikes.detach() if detach_reset else spikes
     if reset == "subtract":
-        v = v - spikes * threshold
+        v = v - r * threshold
     else:
-        v = v * (1.0 - spikes)
+        v = v * (1.0 - r)
     return spikes, v
 
 
@@ -145,9 +162,14 @@ def if_init(shape: tuple[int, ...], params: IFParams, *, dtype: torch.dtype = to
     return IFState(v=torch.full(shape, params.v_init, dtype=dtype, device=device))
 
 
-def if_step(x: torch.Tensor, state: IFState, params: IFParams) -> tuple[torch.Tensor, IFState]:
-    """One step: ``v += x``; spike where ``v >= threshold``; reset."""
-    spikes, v = _fire_and_reset(state.v + x, params.threshold, params.reset)
+def if_step(x: torch.Tensor, state: IFState, params: IFParams, *, spike_fn: SpikeFn = heaviside,
+            detach_reset: bool = False) -> tuple[torch.Tensor, IFState]:
+    """One step: ``v += x``; spike where ``v >= threshold``; reset.
+
+    ``params`` may also be a :class:`TensorParams` (trainable thresholds); ``spike_fn`` decides
+    who fires (default the hard comparison), ``detach_reset`` stops gradients through the reset.
+    """
+    spikes, v = _fire_and_reset(state.v + x, params.threshold, params.reset, spike_fn, detach_reset)
     return spikes, IFState(v=v)
 
 
@@ -245,11 +267,16 @@ def lif_init(shape: tuple[int, ...], params: LIFParams, *, dtype: torch.dtype = 
                     v=torch.full(shape, params.v_init, dtype=dtype, device=device))
 
 
-def lif_step(x: torch.Tensor, state: LIFState, params: LIFParams) -> tuple[torch.Tensor, LIFState]:
-    """One CUBA step: decay and add to the current, decay and add to the membrane, fire, reset."""
-    i = state.i * params.decay_syn + x
+def lif_step(x: torch.Tensor, state: LIFState, params: LIFParams, *, spike_fn: SpikeFn = heaviside,
+             detach_reset: bool = False) -> tuple[torch.Tensor, LIFState]:
+    """One CUBA step: decay and add to the current, decay and add to the membrane, fire, reset.
+
+    Without a synaptic filter (``decay_syn == 0``) the current is the input itself. ``params``
+    may be a :class:`TensorParams`; ``spike_fn``/``detach_reset`` as in :func:`if_step`.
+    """
+    i = x if params.decay_syn == 0 else state.i * params.decay_syn + x
     v = state.v * params.decay_mem + i
-    spikes, v = _fire_and_reset(v, params.threshold, params.reset)
+    spikes, v = _fire_and_reset(v, params.threshold, params.reset, spike_fn, detach_reset)
     return spikes, LIFState(i=i, v=v)
 
 
@@ -349,6 +376,24 @@ def spiking_relu_step(x: torch.Tensor, state: SpikingReLUState,
 def spiking_relu_rate(x: np.ndarray | float, params: SpikingReLUParams) -> np.ndarray:
     """Long-run spikes per step: ``max(x, 0) * max_rate * dt`` (Hz: ``max_rate * max(x, 0)``)."""
     return np.maximum(np.asarray(x, dtype=np.float64), 0.0) * params.gain
+
+
+# ------------------------------------------------------- trainable (tensor) parameters
+
+
+@dataclass(frozen=True)
+class TensorParams:
+    """IF/LIF parameters held as tensors, so that autograd reaches the threshold and the leak.
+
+    What a trainable layer (the surrogate network) hands to :func:`if_step` / :func:`lif_step`
+    each forward pass. Not validated: the module that owns the tensors keeps them in range.
+    ``decay_mem = 1`` is IF; there is no synaptic current filter (``decay_syn = 0``).
+    """
+
+    threshold: torch.Tensor
+    reset: str
+    decay_mem: torch.Tensor | float = 1.0
+    decay_syn: float = 0.0
 
 
 # ------------------------------------------------------------------- dispatch

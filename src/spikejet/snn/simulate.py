@@ -18,10 +18,11 @@ predictions (one byte per jet and step), the per-neuron spike sums over the
 batch (``T x neurons`` floats) and the traces asked for. Jets are processed in
 chunks of ``batch_size``.
 
-The step arithmetic is that of the pure functions in :mod:`.neurons`,
-:mod:`.encoding` and :mod:`.readout`, done in place with the fewest torch
-operations (``tests/test_snn_simulate.py`` checks the two agree exactly).
-The synaptic input of a layer is ``addmm(b, u, W.T)`` (bias added every step).
+Every step runs the pure functions of :mod:`.neurons` (the neuron dynamics),
+:mod:`.synapse` and :mod:`.readout`; only the encoder is written in place here
+(``tests/test_snn_simulate.py`` checks it against :mod:`.encoding`). The input
+of a layer without a synapse is ``addmm(b, u, W.T)`` (bias added every step);
+with one, ``c + b`` where ``c`` is the synapse's current for ``u @ W.T``.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ import torch
 from ..errors import ConfigError, ModelError
 from .encoding import REGULAR_PHASE
 from .network import SpikingNetwork, count_ann_macs
-from .neurons import IFParams, LIFParams
-from .readout import filter_decay
+from .neurons import init_state, step
+from .readout import readout_decision, readout_init, readout_scores, readout_step
+from .synapse import SynapseState, synapse_init, synapse_step
 
 __all__ = ["Probes", "SimResult", "simulate", "count_ann_macs", "DEFAULT_BATCH_SIZE"]
 
@@ -47,8 +49,6 @@ DEFAULT_BATCH_SIZE = 4096
 DEFAULT_THREADS = 1
 #: Largest T accepted (a guard against typos such as 1e9 steps).
 MAX_TIMESTEPS = 1_000_000
-#: Neuron kinds inside the step loop.
-_IF, _LIF, _SRELU = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -240,7 +240,15 @@ class _Layer:
         self.wt = w.t().contiguous()
         self.b = torch.from_numpy(np.array(layer.bias, dtype=np.float32))
         self.neuron = layer.neuron
+        self.synapse = layer.synapse
         self.n = layer.n_out
+
+    def drive(self, u: torch.Tensor, syn: SynapseState | None, dt: float) -> tuple[torch.Tensor, SynapseState | None]:
+        """The layer's input ``z`` for the events/values ``u`` of the layer below."""
+        if self.synapse is None:
+            return torch.addmm(self.b, u, self.wt), None
+        c, syn = synapse_step(u @ self.wt, syn, self.synapse, dt)
+        return c + self.b, syn
 
 
 #: Per-network tensors, reused across calls (a network is immutable; entries go with it).
@@ -297,16 +305,8 @@ def simulate(
         torch.set_num_threads(prev)
 
 
-def _simulate(
-    net: SpikingNetwork,
-    X: np.ndarray | torch.Tensor,
-    T: int,
-    *,
-    probes: Probes | None,
-    seed: int,
-    steps: Sequence[int] | None,
-    batch_size: int,
-) -> SimResult:
+def _check_run(net: SpikingNetwork, X, T, probes: Probes | None, steps, batch_size):
+    """Validated (T, batch size, probes, features, recorded steps, trace jets) of one call."""
     if not isinstance(net, SpikingNetwork):
         raise ModelError(f"expected a SpikingNetwork, got {type(net).__name__}")
     try:
@@ -317,7 +317,6 @@ def _simulate(
         raise ConfigError(f"T must be in 1..{MAX_TIMESTEPS}, got {T}")
     if int(batch_size) < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-    batch_size = int(batch_size)
     probes = probes or Probes()
     Xt = _as_tensor(X, net.n_inputs)
     n = Xt.shape[0]
@@ -336,203 +335,166 @@ def _simulate(
         trace_jets = np.arange(n) if probes.jets is None else np.asarray(probes.jets, dtype=np.int64)
         if trace_jets.min() < 0 or trace_jets.max() >= n:
             raise ConfigError(f"probe jets must be row indices in 0..{n - 1}")
+    return T, int(batch_size), probes, Xt, rec, trace_jets
 
-    enc = net.encoding
-    ro = net.readout
-    C = net.n_outputs
-    layers, fan, input_macs = _prepare(net)
-    out_spiking = net.layers[-1].spiking
-    filt_a = filter_decay(ro.tau, net.dt) if ro.kind == "filtered" else 0.0
-    alpha_filter = ro.kind == "filtered" and ro.filter == "alpha"
 
-    pred_dtype = np.uint8 if C <= np.iinfo(np.uint8).max else np.int64
-    predictions = np.empty((len(rec), n), dtype=pred_dtype)
-    scores = np.empty((n, C), dtype=np.float32)
-    scores_at = {t: np.empty((n, C), dtype=np.float32) for t in probes.score_steps}
-    spk_tot = [np.zeros((T, ly.n), dtype=np.float64) for ly in layers]
-    in_tot = np.zeros((T, net.n_inputs), dtype=np.float64) if enc.spiking else None
-    jet_spk = np.zeros((n, L), dtype=np.float64) if probes.jet_spikes else None
-    k_tr = 0 if trace_jets is None else len(trace_jets)
-    out_trace = np.empty((T, k_tr, C), dtype=np.float32) if probes.output else None
-    mem_trace = {li: np.empty((T, k_tr, len(ix)), dtype=np.float32) for li, ix in probes.membrane.items()}
-    raster = {li: np.zeros((T, k_tr, ly.n), dtype=np.uint8) for li, ly in enumerate(layers)} if probes.raster else {}
-    rec_row = np.full(T + 1, -1, dtype=np.int64)
-    rec_row[rec] = np.arange(len(rec))
-    score_rows = set(probes.score_steps)
+class _Encoder:
+    """The input events of one chunk, in place (the arithmetic of :func:`.encoding.encoder_step`;
+    the event value ``scale`` is folded into the first layer's weights)."""
 
+    def __init__(self, xb: torch.Tensor, enc, T: int, gen: torch.Generator):
+        self.spiking = enc.spiking
+        self.poisson = enc.kind == "poisson"
+        self.gen = gen
+        if self.spiking:
+            self.prob = torch.clamp(xb.abs() / enc.scale, max=1.0)
+            self.sign = torch.sign(xb)
+            self.acc = torch.full_like(xb, REGULAR_PHASE) if enc.kind == "regular" else None
+            self.fired = torch.empty_like(xb)
+            self.u = torch.empty_like(xb)
+            self.events = torch.empty((T, xb.shape[1]))
+
+    def step(self, t: int) -> torch.Tensor:
+        if self.poisson:
+            u = torch.rand(self.prob.shape, generator=self.gen)
+            torch.lt(u, self.prob, out=self.fired)
+        else:
+            self.acc.add_(self.prob)
+            torch.ge(self.acc, 1.0, out=self.fired)
+            self.acc.sub_(self.fired)
+        torch.sum(self.fired, 0, out=self.events[t])
+        return torch.mul(self.fired, self.sign, out=self.u)
+
+
+class _Run:
+    """The buffers of one simulation and the step loop over chunks of jets."""
+
+    def __init__(self, net: SpikingNetwork, T: int, rec: np.ndarray, probes: Probes, trace_jets, n: int):
+        self.net, self.T, self.rec, self.probes, self.trace_jets = net, T, rec, probes, trace_jets
+        self.layers, self.fan, self.input_macs = _prepare(net)
+        C = net.n_outputs
+        L = len(net.layers)
+        self.pred_dtype = np.uint8 if C <= np.iinfo(np.uint8).max else np.int64
+        self.predictions = np.empty((len(rec), n), dtype=self.pred_dtype)
+        self.scores = np.empty((n, C), dtype=np.float32)
+        self.scores_at = {t: np.empty((n, C), dtype=np.float32) for t in probes.score_steps}
+        self.spk_tot = [np.zeros((T, ly.n), dtype=np.float64) for ly in self.layers]
+        self.in_tot = np.zeros((T, net.n_inputs), dtype=np.float64) if net.encoding.spiking else None
+        self.jet_spk = np.zeros((n, L), dtype=np.float64) if probes.jet_spikes else None
+        k_tr = 0 if trace_jets is None else len(trace_jets)
+        self.out_trace = np.empty((T, k_tr, C), dtype=np.float32) if probes.output else None
+        self.mem_trace = {li: np.empty((T, k_tr, len(ix)), dtype=np.float32) for li, ix in probes.membrane.items()}
+        self.raster = ({li: np.zeros((T, k_tr, ly.n), dtype=np.uint8) for li, ly in enumerate(self.layers)}
+                       if probes.raster else {})
+        rec_row = np.full(T + 1, -1, dtype=np.int64)
+        rec_row[rec] = np.arange(len(rec))
+        self.rec_list = rec_row.tolist()
+        self.score_rows = set(probes.score_steps)
+        out = net.layers[-1]
+        # what a spiking output layer hands the read-out: its events, times their value when filtered
+        self.out_value = out.neuron.spike_value if out.spiking and net.readout.kind == "filtered" else 1.0
+
+    def _trace_rows(self, start: int, B: int):
+        if self.trace_jets is None:
+            return None, None, False
+        sel = (self.trace_jets >= start) & (self.trace_jets < start + B)
+        tr_local = torch.from_numpy(self.trace_jets[sel] - start)
+        return tr_local, np.flatnonzero(sel), len(tr_local) > 0
+
+    def chunk(self, xb: torch.Tensor, start: int, gen: torch.Generator) -> None:
+        """Simulate the jets ``xb`` (rows ``start..``) for T steps and store what they measured."""
+        net, layers, T, dt, probes = self.net, self.layers, self.T, self.net.dt, self.probes
+        B = xb.shape[0]
+        tr_local, tr_pos, has_tr = self._trace_rows(start, B)
+        enc = _Encoder(xb, net.encoding, T, gen)
+        first = layers[0]
+        # a constant current: the first layer's weighted sum is done once (with a synapse, its filter runs every step)
+        x0 = None if enc.spiking else (xb @ first.wt if first.synapse is not None else torch.addmm(first.b, xb, first.wt))
+        states = [init_state((B, ly.n), ly.neuron) if ly.neuron is not None else None for ly in layers]
+        syns = [synapse_init((B, ly.n)) if ly.synapse is not None else None for ly in layers]
+        ro, readout = readout_init((B, net.n_outputs), net.readout), net.readout
+        sbuf = [torch.empty((T, ly.n)) for ly in layers]
+        jbuf = torch.zeros(B, len(layers)) if self.jet_spk is not None else None
+        pbuf = torch.empty((len(self.rec), B), dtype=torch.long)
+        raster = self.raster if has_tr and probes.raster else None
+        traced = has_tr and (probes.output or bool(probes.membrane))
+        for t in range(T):
+            sig = None
+            for li, ly in enumerate(layers):
+                if li:
+                    z, syns[li] = ly.drive(sig, syns[li], dt)
+                elif enc.spiking:
+                    z, syns[0] = ly.drive(enc.step(t), syns[0], dt)
+                elif ly.synapse is not None:
+                    c, syns[0] = synapse_step(x0, syns[0], ly.synapse, dt)
+                    z = c + ly.b
+                else:
+                    z = x0
+                if ly.neuron is None:  # the non-spiking output layer: its current is the read-out signal
+                    sig = z
+                    break
+                sig, states[li] = step(z, states[li], ly.neuron)
+                torch.sum(sig, 0, out=sbuf[li][t])
+                if jbuf is not None:
+                    jbuf[:, li] += sig.sum(1)
+                if raster is not None:
+                    raster[li][t, tr_pos] = sig[tr_local].clamp(max=255).to(torch.uint8).numpy()
+            ro = readout_step(sig * self.out_value if self.out_value != 1.0 else sig, ro, readout, dt)
+            tt = t + 1
+            r = self.rec_list[tt]
+            if r >= 0:
+                torch.argmax(readout_decision(ro, readout), 1, out=pbuf[r])
+            if tt in self.score_rows or traced:
+                self._record(t, ro, states, start, B, tr_local, tr_pos, has_tr)
+        self.scores[start:start + B] = readout_scores(ro, readout).numpy()
+        self.predictions[:, start:start + B] = pbuf.numpy().astype(self.pred_dtype)
+        for li, ly in enumerate(layers):
+            self.spk_tot[li] += sbuf[li].numpy() if ly.neuron is not None else 0.0
+        if self.in_tot is not None:
+            self.in_tot += enc.events.numpy()
+        if self.jet_spk is not None:
+            self.jet_spk[start:start + B] = jbuf.numpy()
+
+    def _record(self, t: int, ro, states, start: int, B: int, tr_local, tr_pos, has_tr: bool) -> None:
+        """Scores at a requested step, and the traces of the probed jets."""
+        tt = t + 1
+        sc = readout_scores(ro, self.net.readout)
+        if tt in self.score_rows:
+            self.scores_at[tt][start:start + B] = sc.numpy()
+        if has_tr and self.probes.output:
+            self.out_trace[t, tr_pos] = sc[tr_local].numpy()
+        if has_tr:
+            for li, ix in self.probes.membrane.items():
+                src = states[li].v if states[li] is not None else ro.acc
+                self.mem_trace[li][t, tr_pos] = src[tr_local][:, list(ix)].numpy()
+
+    def result(self, n: int) -> SimResult:
+        net = self.net
+        return SimResult(
+            T=self.T, dt=net.dt, n_jets=n, steps=self.rec, predictions=self.predictions, scores=self.scores,
+            scores_at=self.scores_at, layer_names=net.layer_names, layer_sizes=tuple(ly.n for ly in self.layers),
+            spikes_per_step=tuple(self.spk_tot), input_events_per_step=self.in_tot, fan_out=self.fan,
+            input_macs=self.input_macs, sizes=net.sizes, spiking=tuple(layer.spiking for layer in net.layers),
+            jets=self.trace_jets, output_trace=self.out_trace, membrane_trace=self.mem_trace, raster=self.raster,
+            jet_spikes=self.jet_spk,
+        )
+
+
+def _simulate(
+    net: SpikingNetwork,
+    X: np.ndarray | torch.Tensor,
+    T: int,
+    *,
+    probes: Probes | None,
+    seed: int,
+    steps: Sequence[int] | None,
+    batch_size: int,
+) -> SimResult:
+    T, batch_size, probes, Xt, rec, trace_jets = _check_run(net, X, T, probes, steps, batch_size)
+    n = Xt.shape[0]
+    run = _Run(net, T, rec, probes, trace_jets, n)
     gen = torch.Generator().manual_seed(int(seed))
-
     with torch.no_grad():
         for start in range(0, n, batch_size):
-            xb = Xt[start:start + batch_size]
-            B = xb.shape[0]
-            # which trace jets fall in this chunk, and their rows inside it
-            if trace_jets is not None:
-                sel = (trace_jets >= start) & (trace_jets < start + B)
-                tr_local = torch.from_numpy(trace_jets[sel] - start)
-                tr_pos = np.flatnonzero(sel)
-            else:
-                tr_local = tr_pos = None
-            has_tr = tr_local is not None and len(tr_local) > 0
-
-            # ---- encoder state
-            if enc.spiking:
-                prob = torch.clamp(xb.abs() / enc.scale, max=1.0)
-                sign = torch.sign(xb)
-                acc_in = torch.full_like(xb, REGULAR_PHASE) if enc.kind == "regular" else None
-                fired = torch.empty_like(xb)
-                u0 = torch.empty_like(xb)
-                in_buf = torch.empty((T, net.n_inputs))
-                z0 = None
-            else:
-                z0 = torch.addmm(layers[0].b, xb, layers[0].wt)
-            # ---- layer states
-            v = []
-            cur = []
-            s = []
-            for ly in layers:
-                p = ly.neuron
-                if p is None:
-                    v.append(None)
-                    cur.append(None)
-                    s.append(None)
-                    continue
-                v0 = p.v_init if isinstance(p, IFParams | LIFParams) else 0.0
-                v.append(torch.full((B, ly.n), float(v0)))
-                cur.append(torch.zeros(B, ly.n) if isinstance(p, LIFParams) else None)
-                s.append(torch.zeros(B, ly.n))
-            acc = torch.zeros(B, C)
-            mid = torch.zeros(B, C) if alpha_filter else None
-            sbuf = [torch.empty((T, ly.n)) for ly in layers]
-            jbuf = torch.zeros(B, L) if jet_spk is not None else None
-            pbuf = torch.empty((len(rec), B), dtype=torch.long)
-
-            # per-layer kernels: plain tuples, so the step loop does no attribute lookups
-            kern = []
-            for li, ly in enumerate(layers):
-                p = ly.neuron
-                if p is None:
-                    continue
-                if isinstance(p, IFParams):
-                    code, th, sub = _IF, p.threshold, p.reset == "subtract"
-                    dsyn = dmem = gain = 0.0
-                elif isinstance(p, LIFParams):
-                    code, th, sub = _LIF, p.threshold, p.reset == "subtract"
-                    dsyn, dmem, gain = p.decay_syn, p.decay_mem, 0.0
-                else:
-                    code, th, sub, dsyn, dmem, gain = _SRELU, 0.0, True, 0.0, 0.0, p.gain
-                zb = torch.empty(B, ly.n) if li else None  # synaptic input buffer (no allocation per step)
-                kern.append((li, code, v[li], s[li], cur[li], ly.b, ly.wt, th, sub, dsyn, dmem, gain, sbuf[li], zb))
-            out_b, out_wt = layers[-1].b, layers[-1].wt
-            out_z = torch.empty(B, C)
-            filtered = ro.kind == "filtered"
-            out_value = net.layers[-1].neuron.spike_value if out_spiking else 1.0
-            slow = jbuf is not None or has_tr or bool(score_rows)
-            rec_list = rec_row.tolist()
-            poisson = enc.kind == "poisson"
-
-            for t in range(T):
-                # input of layer 0
-                if enc.spiking:
-                    if poisson:
-                        u = torch.rand(prob.shape, generator=gen)
-                        torch.lt(u, prob, out=fired)
-                    else:
-                        acc_in.add_(prob)
-                        torch.ge(acc_in, 1.0, out=fired)
-                        acc_in.sub_(fired)
-                    torch.sum(fired, 0, out=in_buf[t])
-                    torch.mul(fired, sign, out=u0)
-                    z = torch.addmm(layers[0].b, u0, layers[0].wt)
-                else:
-                    z = z0
-                prev = None
-                for li, code, vl, sl, il, b, wt, th, sub, dsyn, dmem, gain, sb, zb in kern:
-                    if li:
-                        z = torch.addmm(b, prev, wt, out=zb)
-                    if code == _IF:
-                        vl.add_(z)
-                        torch.ge(vl, th, out=sl)
-                    elif code == _LIF:
-                        il.mul_(dsyn).add_(z)
-                        vl.mul_(dmem).add_(il)
-                        torch.ge(vl, th, out=sl)
-                    else:
-                        vl.add_(torch.clamp(z, min=0.0).mul_(gain))
-                        torch.floor(vl, out=sl)
-                    if code == _SRELU:
-                        vl.sub_(sl)
-                    elif sub:
-                        vl.sub_(sl, alpha=th)
-                    else:
-                        vl.mul_(1.0 - sl)
-                    torch.sum(sl, 0, out=sb[t])
-                    prev = sl
-                    if slow:
-                        if jbuf is not None:
-                            jbuf[:, li] += sl.sum(1)
-                        if has_tr and probes.raster:
-                            raster[li][t, tr_pos] = sl[tr_local].to(torch.uint8).numpy()
-                # read-out of the output layer's signal
-                if out_spiking:
-                    sig = prev * out_value if filtered and out_value != 1.0 else prev
-                    if not filtered:
-                        acc.add_(sig)
-                else:
-                    sig = torch.addmm(out_b, prev, out_wt, out=out_z) if prev is not None else z
-                    if not filtered:
-                        acc.add_(sig)
-                if filtered:
-                    if alpha_filter:
-                        mid.mul_(filt_a).add_(sig, alpha=1.0 - filt_a)
-                        acc.mul_(filt_a).add_(mid, alpha=1.0 - filt_a)
-                    else:
-                        acc.mul_(filt_a).add_(sig, alpha=1.0 - filt_a)
-                tt = t + 1
-                r = rec_list[tt]
-                if r >= 0:
-                    torch.argmax(acc, 1, out=pbuf[r])
-                if slow and (tt in score_rows or (has_tr and (probes.output or probes.membrane))):
-                    sc = acc if filtered else acc / tt
-                    if tt in score_rows:
-                        scores_at[tt][start:start + B] = sc.numpy()
-                    if has_tr and probes.output:
-                        out_trace[t, tr_pos] = sc[tr_local].numpy()
-                    if has_tr:
-                        for li, ix in probes.membrane.items():
-                            src = v[li] if v[li] is not None else acc
-                            mem_trace[li][t, tr_pos] = src[tr_local][:, list(ix)].numpy()
-
-            sc = acc if ro.kind == "filtered" else acc / T
-            scores[start:start + B] = sc.numpy()
-            predictions[:, start:start + B] = pbuf.numpy().astype(pred_dtype)
-            for li in range(L):
-                spk_tot[li] += sbuf[li].numpy() if layers[li].neuron is not None else 0.0
-            if in_tot is not None:
-                in_tot += in_buf.numpy()
-            if jet_spk is not None:
-                jet_spk[start:start + B] = jbuf.numpy()
-
-    # synapses leaving each unit: the inputs of layer l fan out through W_l
-    return SimResult(
-        T=T,
-        dt=net.dt,
-        n_jets=n,
-        steps=rec,
-        predictions=predictions,
-        scores=scores,
-        scores_at=scores_at,
-        layer_names=net.layer_names,
-        layer_sizes=tuple(ly.n for ly in layers),
-        spikes_per_step=tuple(spk_tot),
-        input_events_per_step=in_tot,
-        fan_out=fan,
-        input_macs=input_macs,
-        sizes=net.sizes,
-        spiking=tuple(layer.spiking for layer in net.layers),
-        jets=trace_jets,
-        output_trace=out_trace,
-        membrane_trace=mem_trace,
-        raster=raster,
-        jet_spikes=jet_spk,
-    )
+            run.chunk(Xt[start:start + batch_size], start, gen)
+    return run.result(n)

@@ -24,6 +24,7 @@ from typing import Any
 
 from ..config.sections import ConvertConfig
 from ..errors import ConfigError
+from ..snn.timesteps import curve_points
 
 __all__ = ["ConvertConfig", "convert_stage", "STAGE_NAME", "MODEL_FILE", "curve_points"]
 
@@ -35,14 +36,6 @@ STUDY_CONVERSION = ("2019 study (SNN Toolbox)", 200, 0.6972)
 REPORTED_GAPS: tuple[float, ...] = (0.01, 0.005, 0.003)
 #: Simulation chunk: bounds memory on large splits.
 SIM_BATCH = 4096
-
-
-def curve_points(max_t: int, extra: tuple[int, ...] = ()) -> list[int]:
-    """Powers of two up to ``max_t``, plus ``max_t`` and ``extra`` steps (sorted, unique)."""
-    pts = {1 << k for k in range(max_t.bit_length()) if (1 << k) <= max_t}
-    pts.add(max_t)
-    pts.update(t for t in extra if 1 <= t <= max_t)
-    return sorted(pts)
 
 
 def _smallest_t(acc, reference: float, gap: float) -> int | None:
@@ -85,7 +78,7 @@ def _convert_stage(ctx: Any, cfg: ConvertConfig) -> None:
         (predict_logits(model, Xte).argmax(1) == yte).mean())
     T_max = cfg.max_timesteps
     seed = ctx.seed_for("convert_snn")
-    common = {"dt": cfg.dt, "class_names": classes, "feature_names": tuple(bundle.feature_names),
+    common = {"class_names": classes, "feature_names": tuple(bundle.feature_names),
               "scaler": dict(bundle.scaler), "seed": seed}
 
     nets: dict[str, Any] = {}
@@ -93,19 +86,12 @@ def _convert_stage(ctx: Any, cfg: ConvertConfig) -> None:
     for method in cfg.compare:
         if method == "qcfs":
             torch.manual_seed(seed)
-            qmodel, hist = finetune_qcfs(
-                model, Xtr, ytr, Xva, yva, levels=cfg.qcfs_levels, percentile=cfg.percentile,
-                epochs=cfg.qcfs_epochs, learning_rate=cfg.qcfs_learning_rate, batch_size=cfg.qcfs_batch_size,
-                patience=cfg.qcfs_patience, seed=seed, progress=ctx.progress,
-            )
+            qmodel, hist = finetune_qcfs(model, Xtr, ytr, Xva, yva, cfg, seed=seed, progress=ctx.progress)
             ctx.result.histories["snn_qcfs_ann"] = hist
             source_acc[method] = float((predict_logits(qmodel, Xte).argmax(1) == yte).mean())
-            nets[method] = convert(qmodel, Xtr, "qcfs", **common)
-        elif method == "snntoolbox":
-            nets[method] = convert(model, Xtr, method, percentile=cfg.snntoolbox_percentile, **common)
+            nets[method] = convert(qmodel, Xtr, "qcfs", cfg, **common)
         else:
-            nets[method] = convert(model, Xtr, method, percentile=cfg.percentile, search_steps=cfg.search_steps,
-                                   calibration_steps=cfg.calibration_steps, **common)
+            nets[method] = convert(model, Xtr, method, cfg, **common)
         ctx.log(f"converted ({method}): {'-'.join(map(str, nets[method].sizes))}")
 
     results, val_curves, test_curves = {}, {}, {}

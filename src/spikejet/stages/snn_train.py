@@ -70,13 +70,6 @@ def _threads(fn):
     return wrapped
 
 
-def _curve_points(max_t: int, extra: tuple[int, ...] = ()) -> list[int]:
-    pts = {1 << k for k in range(max_t.bit_length()) if (1 << k) <= max_t}
-    pts.add(max_t)
-    pts.update(t for t in extra if 1 <= t <= max_t)
-    return sorted(pts)
-
-
 def _ann_reference(ctx: Any) -> float | None:
     m = ctx.metrics.get("ann")
     return float(m["accuracy"]) if m else None
@@ -116,13 +109,14 @@ def snn_rate_stage(ctx: Any) -> None:
     import torch
 
     from ..ann.model import predict_logits, task_class_names, task_labels
-    from ..models.file import save_bundle
-    from ..snn.neurons import IFParams, SpikingReLUParams
-    from ..snn.train import (
+    from ..snn.bundle import save_network
+    from ..snn.simulate import Probes, simulate
+    from ..snn.train.rate import (
+        STUDY_SYNAPSE_TAU,
         rate_activations_hz,
+        rate_evaluation_network,
         rate_network,
-        simulate_synaptic,
-        synaptic_bundle,
+        rate_neuron,
         train_rate,
     )
 
@@ -134,10 +128,7 @@ def snn_rate_stage(ctx: Any) -> None:
     Xtr, Xva, Xte = ctx.X["train"], ctx.X["val"], ctx.X["test"]
     sizes = (Xtr.shape[1], *ctx.config.ann.hidden, len(classes))
     seed = ctx.seed_for(RATE_STAGE)
-    if cfg.neuron == "spiking_relu":
-        neuron = SpikingReLUParams(amplitude=cfg.amplitude, max_rate=cfg.max_rate, dt=cfg.dt)
-    else:
-        neuron = IFParams(threshold=1.0, reset="subtract", v_init=0.5)
+    neuron = rate_neuron(cfg)
     init = None
     if cfg.init == "ann":
         bundle = ctx.models.get("ann")
@@ -146,10 +137,7 @@ def snn_rate_stage(ctx: Any) -> None:
         init = bundle.model
     band = tuple(cfg.rate_band_hz) or None
     torch.manual_seed(seed)
-    model, hist = train_rate(Xtr, ytr, Xva, yva, sizes=sizes, neuron=neuron, epochs=cfg.epochs,
-                             learning_rate=cfg.learning_rate, batch_size=cfg.batch_size, patience=cfg.patience,
-                             rate_band_hz=band, rate_weight=cfg.rate_weight, dt=cfg.dt, init=init, seed=seed,
-                             progress=ctx.progress)
+    model, hist = train_rate(Xtr, ytr, Xva, yva, cfg, sizes=sizes, init=init, seed=seed, progress=ctx.progress)
     ctx.result.histories[RATE_STAGE] = hist
     rate_acc = float((predict_logits(model, Xte).argmax(1) == yte).mean())
     rate_hz = [float(r.mean()) for r in rate_activations_hz(model, Xte, cfg.dt)]
@@ -159,9 +147,9 @@ def snn_rate_stage(ctx: Any) -> None:
                                             "readout": cfg.readout}, **common)
     T = cfg.timesteps
     variants = {}
-    for name, tau in (("without_filter", None), ("with_filter", cfg.synapse_tau or 0.005)):
+    for name, tau in (("without_filter", None), ("with_filter", cfg.synapse_tau or STUDY_SYNAPSE_TAU)):
         for ro in ("last", "mean"):
-            variants[(name, ro)] = simulate_synaptic(net, Xte, T, synapse_tau=tau, readout=ro)
+            variants[(name, ro)] = simulate(rate_evaluation_network(net, tau, ro), Xte, T)
     head_name = "with_filter" if cfg.synapse_tau is not None else "without_filter"
     head = variants[(head_name, cfg.readout)]
     acc = {k: v.accuracy(yte) for k, v in variants.items()}
@@ -189,17 +177,16 @@ def snn_rate_stage(ctx: Any) -> None:
         **_layer_counts(head, T),
     }
     m = ctx.add_metrics(RATE_STAGE, yte, head.scores, class_names=classes, extra=extra)
-    rate_bundle = synaptic_bundle(
-        net, T, synapse_tau=cfg.synapse_tau, readout=cfg.readout, kind=RATE_STAGE, task=task,
-        data_class_names=table.class_names, config=ctx.config.to_dict(),
-        meta={"method": "rate", "rate_model_accuracy": rate_acc})
-    ctx.save(f"{RATE_STAGE}.pt", lambda path: save_bundle(path, rate_bundle))
+    rate_net = rate_evaluation_network(net, cfg.synapse_tau, cfg.readout)
+    ctx.save(f"{RATE_STAGE}.pt", lambda path: save_network(
+        path, rate_net, T, kind=RATE_STAGE, task=task, data_class_names=table.class_names,
+        config=ctx.config.to_dict(), meta={"method": "rate", "rate_model_accuracy": rate_acc}))
     ctx.result.model = net
 
     # ---- figures
     jets = _jet_per_class(yte, len(classes))
-    tau_fig = cfg.synapse_tau or 0.005
-    probe = simulate_synaptic(net, Xte[jets], T, synapse_tau=tau_fig, readout="last", trace_jets=range(len(jets)))
+    tau_fig = cfg.synapse_tau or STUDY_SYNAPSE_TAU
+    probe = simulate(rate_evaluation_network(net, tau_fig, "last"), Xte[jets], T, probes=Probes(output=True, raster=True))
     _stage_figures(ctx, RATE_STAGE, probe, np.asarray(yte)[jets], classes, head,
                    activity_label=f"output with {tau_fig * 1e3:g} ms synaptic filters", band=band)
     _summary_figures(ctx)
@@ -217,16 +204,23 @@ def snn_rate_stage(ctx: Any) -> None:
 def snn_surrogate_stage(ctx: Any) -> None:
     """Train through time, simulate the exported network, sweep the synops penalty, save, plot."""
     import copy
+    import dataclasses
 
     import numpy as np
     import torch
 
     from ..ann.model import task_class_names, task_labels
+    from ..runtime import seeded_rows
     from ..snn.bundle import save_network
     from ..snn.readout import Readout
     from ..snn.simulate import Probes, simulate
-    from ..snn.surrogate import SurrogateNet, SurrogateOptions
-    from ..snn.train import evaluate_surrogate, train_surrogate
+    from ..snn.timesteps import curve_points
+    from ..snn.train.surrogate import (
+        SurrogateNet,
+        SurrogateOptions,
+        evaluate_surrogate,
+        train_surrogate,
+    )
 
     cfg: SnnSurrogateConfig = ctx.config.section(SURROGATE_STAGE)
     table = ctx.table
@@ -236,11 +230,9 @@ def snn_surrogate_stage(ctx: Any) -> None:
     Xtr, Xva, Xte = ctx.X["train"], ctx.X["val"], ctx.X["test"]
     seed = ctx.seed_for(SURROGATE_STAGE)
     if cfg.max_train_jets is not None and len(Xtr) > cfg.max_train_jets:
-        rows = np.sort(np.random.default_rng(seed).choice(len(Xtr), cfg.max_train_jets, replace=False))
+        rows = seeded_rows(len(Xtr), cfg.max_train_jets, seed)
         Xtr, ytr = Xtr[rows], ytr[rows]
-    opts = SurrogateOptions(neuron=cfg.neuron, reset=cfg.reset, readout=cfg.readout, surrogate=cfg.surrogate,
-                            slope=cfg.slope, learn_threshold=cfg.learn_threshold, learn_leak=cfg.learn_leak,
-                            leak=cfg.leak, v_init=cfg.v_init, quantize=cfg.quantize, dt=cfg.dt)
+    opts = SurrogateOptions.from_config(cfg)
     torch.manual_seed(seed)
     if cfg.init == "ann":
         bundle = ctx.models.get("ann")
@@ -263,10 +255,7 @@ def snn_surrogate_stage(ctx: Any) -> None:
         if ctx.models.get("ann") is None:
             raise ConfigError("snn_surrogate.distill_weight > 0 needs the ANN: run the train_ann stage first")
         teacher = predict_logits(ctx.models["ann"].model, Xtr)
-    distill = {"teacher_logits": teacher, "distill_weight": cfg.distill_weight, "temperature": cfg.temperature}
-    hist = train_surrogate(snet, Xtr, ytr, Xva, yva, timesteps=T, epochs=cfg.epochs, learning_rate=cfg.learning_rate,
-                           batch_size=cfg.batch_size, patience=cfg.patience, synops_penalty=cfg.synops_penalty,
-                           seed=seed, progress=ctx.progress, **distill)
+    hist = train_surrogate(snet, Xtr, ytr, Xva, yva, cfg, teacher_logits=teacher, seed=seed, progress=ctx.progress)
     ctx.result.histories[SURROGATE_STAGE] = hist
     common = {"class_names": classes, "feature_names": tuple(table.feature_names), "scaler": ctx.scaler.to_dict()}
     meta = {"timesteps_trained": T, "synops_penalty": cfg.synops_penalty, "init": cfg.init}
@@ -278,7 +267,7 @@ def snn_surrogate_stage(ctx: Any) -> None:
     ann_acc = _ann_reference(ctx)
 
     # accuracy versus synaptic operations: the trained network at every T, and the penalty sweep at T
-    pts = _curve_points(T_max, (T,))
+    pts = curve_points(T_max, (T,))
     vs_t = [{"timesteps": t, "accuracy": float(curve[t - 1]), "synops": float(res.synops_per_inference(t).sum())}
             for t in pts]
     sweep = [{"synops_penalty": cfg.synops_penalty, "timesteps": T, "accuracy": float(curve[T - 1]),
@@ -287,9 +276,8 @@ def snn_surrogate_stage(ctx: Any) -> None:
         if pen == cfg.synops_penalty:
             continue
         s2 = copy.deepcopy(snet)
-        train_surrogate(s2, Xtr, ytr, Xva, yva, timesteps=T, epochs=cfg.sweep_epochs,
-                        learning_rate=cfg.learning_rate, batch_size=cfg.batch_size, patience=cfg.sweep_epochs,
-                        synops_penalty=pen, seed=seed + 1 + k, progress=False, **distill)
+        sweep_cfg = dataclasses.replace(cfg, epochs=cfg.sweep_epochs, patience=cfg.sweep_epochs, synops_penalty=pen)
+        train_surrogate(s2, Xtr, ytr, Xva, yva, sweep_cfg, teacher_logits=teacher, seed=seed + 1 + k, progress=False)
         r2 = simulate(s2.to_network(**common), Xte, T, seed=seed, steps=[T])
         sweep.append({"synops_penalty": pen, "timesteps": T, "accuracy": r2.accuracy_at(yte, T),
                       "synops": float(r2.synops_per_inference(T).sum())})

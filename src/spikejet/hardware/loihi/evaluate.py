@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import ConfigError, ModelError
+from ...snn.timesteps import curve_points
 from .constants import DECAY_UNITY, DEFAULT_AXON_DELAY, DV_OFFSET, V_MAX, V_MIN
 from .mapping import LoihiMapping
 
@@ -31,13 +32,13 @@ __all__ = [
     "evaluate_on_loihi",
     "compensate_delay_bias",
     "spiking_network_of",
-    "curve_points",
+
 ]
 
 
 def spiking_network_of(model: Any, where: str = "model") -> Any:
     """The SpikingNetwork of a stage's model (a SpikingNetwork, or a spiking model bundle)."""
-    from ...snn.bundle import SpikingModule
+    from ...snn.module import SpikingModule
     from ...snn.network import SpikingNetwork
 
     if isinstance(model, SpikingNetwork):
@@ -46,11 +47,6 @@ def spiking_network_of(model: Any, where: str = "model") -> Any:
     if isinstance(inner, SpikingModule):
         return inner.network
     raise ModelError(f"{where} is not a spiking network ({type(model).__name__}); the Loihi model needs one")
-
-
-def curve_points(T: int) -> list[int]:
-    """Powers of two below ``T``, and ``T``."""
-    return sorted({1 << k for k in range(T.bit_length()) if (1 << k) < T} | {T})
 
 
 # --------------------------------------------------------------------------- delay-bias compensation

@@ -41,16 +41,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError, ModelError
-
-# Quantization-aware training uses the chip's grids: the signed 8-bit weight mantissa (WEIGHT_BITS) and
-# the 12-bit leak resolution, decay = 1 - d / 2**DECAY_BITS with integer d.
-from ..hardware.loihi.constants import DECAY_BITS
-from ..hardware.loihi.constants import WEIGHT_MANT_BITS as WEIGHT_BITS
-from .encoding import Encoding
-from .network import Layer, SpikingNetwork
-from .neurons import DEFAULT_DT, RESETS, IFParams, LIFParams
-from .readout import Readout
+from ...ann.train import as_xy_tensors as _xy
+from ...config.sections import SnnSurrogateConfig
+from ...errors import ConfigError, DataError, ModelError
+from ...runtime import seeded_rows
+from ..encoding import Encoding
+from ..network import Layer, SpikingNetwork, count_ann_macs
+from ..neurons import (
+    RESETS,
+    IFParams,
+    IFState,
+    LIFParams,
+    LIFState,
+    TensorParams,
+    if_step,
+    lif_step,
+)
+from ..readout import Readout
+from .fit import Cosine, FitOptions, TrainHistory, fit
+from .qat import DECAY_BITS, WEIGHT_BITS, fake_quantize
 
 __all__ = [
     "SURROGATES",
@@ -64,7 +73,14 @@ __all__ = [
     "SurrogateOptions",
     "SurrogateNet",
     "SurrogateOutput",
+    "SurrogateEval",
+    "evaluate_surrogate",
+    "train_surrogate",
+    "MAX_VAL_JETS",
 ]
+
+#: Jets of the validation set scored after every surrogate epoch (bounds the cost).
+MAX_VAL_JETS = 10000
 
 #: Surrogate derivatives of the spike.
 SURROGATES: tuple[str, ...] = ("fast_sigmoid", "arctan")
@@ -131,16 +147,9 @@ def spike(x: torch.Tensor, kind: str = "fast_sigmoid", slope: float = 5.0, *, re
     return SpikeFunction.apply(x, kind, float(slope))
 
 
-def fake_quantize(x: torch.Tensor, step: torch.Tensor | float, *, lo: float | None = None,
-                  hi: float | None = None) -> torch.Tensor:
-    """``round(x / step) * step`` (clamped to ``[lo, hi]`` steps) with a straight-through gradient."""
-    q = torch.round(x / step)
-    if lo is not None or hi is not None:
-        q = torch.clamp(q, min=lo, max=hi)
-    return x + (q * step - x).detach()
-
-
 # --------------------------------------------------------------------------- the network
+
+_SECTION = SnnSurrogateConfig()  # the defaults of SurrogateOptions (their one home is the section)
 
 
 @dataclass(frozen=True)
@@ -156,21 +165,28 @@ class SurrogateOptions:
     ``v_init``: membrane at t = 0 as a fraction of the threshold (1/2 rounds
     spike counts instead of flooring them); ``quantize``: quantization-aware
     training of the on-chip layers; ``detach_reset``: no gradient through the
-    reset (the usual choice, snnTorch's default).
+    reset (the usual choice, snnTorch's default). The defaults are those of the
+    ``snn_surrogate`` config section (:class:`SnnSurrogateConfig`), which is their one home.
     """
 
-    neuron: str = "if"
-    reset: str = "subtract"
-    readout: str = "membrane"
-    surrogate: str = "fast_sigmoid"
-    slope: float = 5.0
-    learn_threshold: bool = True
-    learn_leak: bool = False
-    leak: float = 0.9
-    v_init: float = 0.5
-    quantize: bool = False
+    neuron: str = _SECTION.neuron
+    reset: str = _SECTION.reset
+    readout: str = _SECTION.readout
+    surrogate: str = _SECTION.surrogate
+    slope: float = _SECTION.slope
+    learn_threshold: bool = _SECTION.learn_threshold
+    learn_leak: bool = _SECTION.learn_leak
+    leak: float = _SECTION.leak
+    v_init: float = _SECTION.v_init
+    quantize: bool = _SECTION.quantize
     detach_reset: bool = True
-    dt: float = DEFAULT_DT
+    dt: float = _SECTION.dt
+
+    @classmethod
+    def from_config(cls, cfg: SnnSurrogateConfig, *, detach_reset: bool = True) -> SurrogateOptions:
+        """The network-defining part of the ``snn_surrogate`` section."""
+        return cls(**{f: getattr(cfg, f) for f in cls.__dataclass_fields__ if f != "detach_reset"},
+                   detach_reset=detach_reset)
 
     def __post_init__(self) -> None:
         if self.neuron not in NEURONS:
@@ -294,6 +310,16 @@ class SurrogateNet(nn.Module):
         return out
 
     # ------------------------------------------------------------------ forward
+    def _spike_fn(self, relaxed: bool):
+        """The spike of :mod:`.neurons`' step functions: the hard step of the normalized membrane
+        ``(v - theta) / theta`` with the surrogate derivative (or its smooth primitive)."""
+        o = self.options
+
+        def spike_fn(v: torch.Tensor, th: torch.Tensor) -> torch.Tensor:
+            return spike((v - th) / th, o.surrogate, o.slope, relaxed=relaxed)
+
+        return spike_fn
+
     def forward(self, x: torch.Tensor, T: int, *, relaxed: bool = False,
                 with_spikes: bool = True) -> SurrogateOutput:
         """Run ``T`` steps on standardized features ``x`` ``[B, n_in]``."""
@@ -307,8 +333,12 @@ class SurrogateNet(nn.Module):
         ths = self.thresholds()
         betas = self.leaks()
         lif = o.neuron == "lif"
+        layer_step = lif_step if lif else if_step
+        spike_fn = self._spike_fn(relaxed)
         z0 = F.linear(x, Ws[0], bs[0])
-        v = [(ths[i] * o.v_init).expand(B, self.sizes[i + 1]) for i in range(self.n_spiking)]
+        v0 = [(ths[i] * o.v_init).expand(B, self.sizes[i + 1]) for i in range(self.n_spiking)]
+        states: list[Any] = ([LIFState(i=x.new_zeros(()), v=v) for v in v0] if o.neuron == "lif"
+                             else [IFState(v=v) for v in v0])
         counts = [x.new_zeros(B, self.sizes[i + 1]) for i in range(self.n_spiking)]
         acc = x.new_zeros(B, self.sizes[-1])
         L = self.n_layers
@@ -319,12 +349,10 @@ class SurrogateNet(nn.Module):
                 if i >= self.n_spiking:  # non-spiking membrane read-out
                     acc = acc + z
                     break
-                th = ths[i]
-                vi = v[i] * betas[i] + z if lif else v[i] + z
-                s = spike((vi - th) / th, o.surrogate, o.slope, relaxed=relaxed)
-                r = s.detach() if o.detach_reset else s
-                vi = vi - r * th if o.reset == "subtract" else vi * (1.0 - r)
-                v[i] = vi
+                # the parameters are indexed afresh every step, as the graph has always done: one
+                # select per use keeps the order in which autograd sums the threshold gradients
+                params = TensorParams(threshold=ths[i], reset=o.reset, decay_mem=betas[i] if lif else 1.0)
+                s, states[i] = layer_step(z, states[i], params, spike_fn=spike_fn, detach_reset=o.detach_reset)
                 if with_spikes:
                     counts[i] = counts[i] + s
             if o.readout == "count":
@@ -346,14 +374,14 @@ class SurrogateNet(nn.Module):
         activation ``lambda_l``, so layer ``l + 1`` gets the weights ``W_{l+1} * lambda_l`` (and its
         own bias): at large T the spike rates times ``lambda_l`` approximate the ANN's activations
         clipped at ``lambda_l``, and the membrane read-out its logits."""
-        from .convert import activation_scales, ann_activations, ann_layers
+        from ..convert import activation_scales, ann_activations, ann_layers
 
         layers = ann_layers(model)
         sizes = (layers[0][0].shape[1], *(w.shape[0] for w, _ in layers))
         opts = options or SurrogateOptions()
         Xs = np.asarray(X, dtype=np.float32)
         if Xs.shape[0] > 20000:
-            Xs = Xs[np.sort(np.random.default_rng(seed).choice(Xs.shape[0], 20000, replace=False))]
+            Xs = Xs[seeded_rows(Xs.shape[0], 20000, seed)]
         acts = ann_activations(model, Xs)
         scales = activation_scales(acts[:-1], percentile, nonzero=True)
         if opts.readout == "count":
@@ -441,3 +469,116 @@ class SurrogateNet(nn.Module):
             scaler=scaler,
             meta=m,
         )
+
+
+# =========================================================================== training
+
+
+@dataclass
+class SurrogateEval:
+    """Scores of a surrogate network at T: accuracy, cross entropy, synops and spikes per jet."""
+
+    accuracy: float
+    loss: float
+    synops: float
+    spikes: float
+
+
+@torch.no_grad()
+def evaluate_surrogate(net: SurrogateNet, X: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, T: int,
+                       *, batch_size: int = 8192) -> SurrogateEval:
+    """Accuracy, cross entropy and mean synops / spikes per jet of the training-time model."""
+    Xt = torch.as_tensor(np.asarray(X, dtype=np.float32)) if not isinstance(X, torch.Tensor) else X
+    yt = torch.as_tensor(np.asarray(y, dtype=np.int64)) if not isinstance(y, torch.Tensor) else y
+    net.eval()
+    correct = loss = synops = spikes = 0.0
+    for s in range(0, Xt.shape[0], batch_size):
+        out = net(Xt[s:s + batch_size], T)
+        yb = yt[s:s + batch_size]
+        correct += float((out.logits.argmax(1) == yb).sum())
+        loss += float(F.cross_entropy(out.logits, yb, reduction="sum"))
+        synops += float(out.synops.sum())
+        spikes += float(sum(c.sum() for c in out.spikes))
+    n = Xt.shape[0]
+    return SurrogateEval(accuracy=correct / n, loss=loss / n, synops=synops / n, spikes=spikes / n)
+
+
+def train_surrogate(
+    net: SurrogateNet,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    cfg: SnnSurrogateConfig | None = None,
+    *,
+    teacher_logits: np.ndarray | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> TrainHistory:
+    """Train ``net`` in place by backpropagation through ``cfg.timesteps`` steps.
+
+    Settings from the ``snn_surrogate`` section ``cfg`` (default: its defaults, the pipeline's):
+    ``timesteps``, ``epochs``, ``learning_rate``, ``batch_size``, ``patience``,
+    ``synops_penalty``, ``distill_weight``, ``temperature``.
+
+    Objective: cross entropy of the read-out plus ``synops_penalty`` times the
+    mean synaptic operations per jet divided by the equivalent ANN's MACs
+    (so ``synops_penalty = 0.1`` costs 0.1 for a network as busy as the ANN).
+    With ``teacher_logits`` (e.g. the ANN's logits on ``X_train``) and
+    ``distill_weight = a > 0`` the cross entropy becomes ``(1 - a) CE + a t^2
+    KL(teacher || student)`` at temperature ``t`` (knowledge distillation).
+    Cosine-annealed Adam; the weights with the best validation objective are
+    kept. Returns the history (losses are cross entropies; the best epoch minimizes the
+    validation objective).
+    """
+    cfg = cfg or SnnSurrogateConfig()
+    synops_penalty, distill_weight, temperature = cfg.synops_penalty, cfg.distill_weight, cfg.temperature
+    Xt, yt = _xy(X_train, y_train, "training set")
+    Xv, yv = _xy(X_val, y_val, "validation set")
+    if Xt.shape[1] != net.sizes[0]:
+        raise DataError(f"the network takes {net.sizes[0]} features, the data have {Xt.shape[1]}")
+    if int(max(yt.max(), yv.max())) >= net.sizes[-1]:
+        raise DataError(f"labels go up to {int(max(yt.max(), yv.max()))} but the network has {net.sizes[-1]} outputs")
+    if not (math.isfinite(synops_penalty) and synops_penalty >= 0):
+        raise ConfigError(f"synops penalty must be >= 0, got {synops_penalty}")
+    if Xv.shape[0] > MAX_VAL_JETS:
+        idx = torch.from_numpy(seeded_rows(Xv.shape[0], MAX_VAL_JETS, seed))
+        Xv, yv = Xv[idx], yv[idx]
+    if not 0.0 <= distill_weight <= 1.0:
+        raise ConfigError(f"distillation weight must be in [0, 1], got {distill_weight}")
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise ConfigError(f"distillation temperature must be positive, got {temperature}")
+    soft = None
+    if distill_weight > 0:
+        if teacher_logits is None:
+            raise ConfigError("distillation needs the teacher's logits on the training jets")
+        soft = torch.as_tensor(np.asarray(teacher_logits, dtype=np.float32))
+        if soft.shape != (Xt.shape[0], net.sizes[-1]):
+            raise DataError(f"teacher logits must have shape {(Xt.shape[0], net.sizes[-1])}, got {tuple(soft.shape)}")
+        soft = F.log_softmax(soft / temperature, dim=1)
+    macs = float(count_ann_macs(net.sizes))
+    T = int(cfg.timesteps)
+
+    def batch_loss(idx):
+        out = net(Xt[idx], T)
+        ce = F.cross_entropy(out.logits, yt[idx])
+        obj = ce
+        if soft is not None:
+            kl = F.kl_div(F.log_softmax(out.logits / temperature, dim=1), soft[idx], log_target=True,
+                          reduction="batchmean")
+            obj = (1.0 - distill_weight) * ce + distill_weight * temperature**2 * kl
+        if synops_penalty > 0:
+            obj = obj + synops_penalty * out.synops.mean() / macs
+        return obj, ce
+
+    def val_score():
+        ev = evaluate_surrogate(net, Xv, yv, T)
+        return ev.loss + synops_penalty * ev.synops / macs, ev.loss, ev.accuracy
+
+    params = [p for p in net.parameters() if p.requires_grad]
+    desc = f"train SNN (surrogate, T={T})"
+    opts = FitOptions(epochs=cfg.epochs, learning_rate=cfg.learning_rate, batch_size=cfg.batch_size,
+                      patience=cfg.patience, seed=seed, min_delta=1e-5, schedule=Cosine(), desc=desc,
+                      diverged=f"{desc}: training diverged (validation loss is not finite); lower the learning rate",
+                      progress=progress)
+    return fit(net, params, batch_loss, val_score, Xt.shape[0], opts)
