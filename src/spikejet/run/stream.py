@@ -237,7 +237,7 @@ def _client(scheduler: str) -> Iterator[Any]:
             return
         try:
             client = Client(address, timeout=CONNECT_TIMEOUT_S)
-        except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        except Exception as exc:  # refused, timed out, bad address, or a peer that is no Dask scheduler
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ConfigError(f"cannot reach the Dask scheduler at {address!r} within {CONNECT_TIMEOUT_S:g} s "
                               f"({reason[:160]}); start one ('dask scheduler') or use --scheduler local") from None
