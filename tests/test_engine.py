@@ -166,6 +166,56 @@ def test_float_engine_refuses_traces_and_bad_input(rng):
         engine.simulate("net", X, 5)
 
 
+GENERATED_CASES = {
+    "study-if-sub": ((16, 64, 32, 32, 5), "if-sub", "membrane", None),
+    "wide-lif-zero": ((5, 70, 20, 4), "lif-zero", "membrane", None),
+    "small-if-zero-count": ((6, 10, 8, 3), "if-zero", "count", "spiking"),
+    "small-lif-sub-alpha": ((6, 10, 8, 3), "lif-sub", "filtered-alpha", "spiking"),
+    "two-blocks-exp": ((7, 100, 66, 3), "if-sub", "filtered-exp", None),
+}
+
+
+@pytest.mark.parametrize("case", list(GENERATED_CASES), ids=list(GENERATED_CASES))
+def test_generated_kernel_equals_generic_kernel(rng, case, monkeypatch):
+    """The kernels generated per shape (``snn/_codegen.py``) do the generic kernel's arithmetic:
+    identical results, every field, for any jet count (4 jets side by side, plus a remainder)."""
+    from spikejet.snn import _codegen
+
+    shape, neuron, readout, out = GENERATED_CASES[case]
+    p = NEURONS[neuron]
+    ro = Readout("filtered", filter=readout.split("-")[1], tau=0.004) if readout.startswith("filtered") \
+        else Readout(readout)
+    net = make_net(rng, shape, p, out_neuron=p if out else None, readout="count" if out else "membrane")
+    net = net.replace(readout=ro)
+    assert _codegen.supports(engine._plan(net), net.n_outputs)
+    X = rng.normal(size=(23, shape[0])).astype(np.float32)
+    pr = Probes(jet_spikes=True, score_steps=(2, 9))
+    gen = [engine.simulate(net, X, 9, probes=pr), engine.simulate(net, X, 9, probes=pr, threads=2),
+           engine.simulate(net, X, 9, probes=pr, batch_size=5)]
+    monkeypatch.setattr(engine, "GENERATED_KERNELS", False)
+    ref = engine.simulate(net, X, 9, probes=pr)
+    for g in gen:
+        np.testing.assert_array_equal(g.predictions, ref.predictions)
+        np.testing.assert_array_equal(g.scores, ref.scores)
+        np.testing.assert_array_equal(g.scores_at[2], ref.scores_at[2])
+        np.testing.assert_array_equal(g.jet_spikes, ref.jet_spikes)
+        for a, b in zip(g.spikes_per_step, ref.spikes_per_step, strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert_agrees(gen[0], simulate(net, X, 9))
+
+
+def test_generated_kernel_applies_only_where_it_can(rng):
+    from spikejet.snn import _codegen
+
+    ok = make_net(rng, SHAPES["study"], NEURONS["if-sub"])
+    assert _codegen.supports(engine._plan(ok), ok.n_outputs)
+    for net in (make_net(rng, SHAPES["huge"], NEURONS["if-sub"]),                       # rows over 128
+                make_net(rng, SHAPES["small"], NEURONS["if-sub"], encoding=Encoding("regular", scale=1.5)),
+                make_net(rng, SHAPES["small"], N.SpikingReLUParams(amplitude=0.001, max_rate=3000.0)),
+                make_net(rng, (5, 3), None)):
+        assert not _codegen.supports(engine._plan(net), net.n_outputs)
+
+
 # ----------------------------------------------------------------- streaming
 
 

@@ -298,11 +298,16 @@ def evaluate_model_file(
     overwrite: bool = False,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    chunk_size: int | None = None,
+    scheduler: str | None = None,
 ) -> RunState:
     """Score a saved model on every jet of ``data``; write metrics.json, figures, report.html.
 
     The bootstrap seed and evaluation settings default to those of the run that made
     the model, so evaluating a run's ``test.h5`` reproduces its ``metrics.json`` entry.
+    With ``chunk_size`` or ``scheduler`` a spikejet ``.h5`` is streamed in chunks (on a
+    Dask cluster with ``scheduler``; :mod:`spikejet.run.stream`), never loaded whole: the
+    same metrics.
     """
     from ..config import resolve_config
     from ..data import load
@@ -318,8 +323,15 @@ def evaluate_model_file(
     saved = bundle.config if isinstance(bundle.config, dict) else {}
     file_values = {k: saved[k] for k in ("preset", "seed", "quick", "evaluate") if k in saved}
     cfg = resolve_config(file_values, seed=seed, data_source=str(data))
-    table = load(str(data))
-    bundle.check_table(table.feature_names, table.class_names, where=f"data {data}")
+    streamed = chunk_size is not None or scheduler is not None
+    if streamed:  # a file larger than memory: only its layout is read here
+        from .stream import check_stream_data
+
+        table = None
+        check_stream_data(bundle, data)
+    else:
+        table = load(str(data))
+        bundle.check_table(table.feature_names, table.class_names, where=f"data {data}")
 
     rd = RunDir(out_dir)
     fp = hashlib.sha256(
@@ -338,19 +350,29 @@ def evaluate_model_file(
 
     try:
         manifest("running")
-        state.data = RunData(table=table, summary={
-            "source": str(data), "n_jets": len(table), "class_names": list(table.class_names),
-            "split_counts": {"evaluated": table.counts().tolist()}, "provenance": provenance_of(str(data))})
         score_spec = StageSpec("evaluate", lambda ctx, _: ctx.result, key=kind)
         t0 = time.perf_counter()
+        if streamed:
+            from .stream import stream_scores
+
+            res = stream_scores(model_path, data, chunk_size=chunk_size, scheduler=scheduler,
+                                progress=progress, bundle=bundle)
+            y_task, scores, n_jets, counts = res.labels, res.scores, res.n_jets, res.class_counts
+            class_names = list(bundle.data_class_names)
+        else:
+            n_jets, counts, class_names = len(table), table.counts(), list(table.class_names)
+        state.data = RunData(table=table, summary={
+            "source": str(data), "n_jets": n_jets, "class_names": class_names,
+            "split_counts": {"evaluated": counts.tolist()}, "provenance": provenance_of(str(data))})
         ctx = state.context(score_spec, progress=progress, log=logger)
-        y_task, scores = evaluate_bundle(bundle, table.X, table.y)
+        if not streamed:
+            y_task, scores = evaluate_bundle(bundle, table.X, table.y)
         m = ctx.add_metrics(kind, y_task, scores, class_names=bundle.class_names)
         ctx.result.model = bundle
         state.timings["evaluate"] = time.perf_counter() - t0
         _commit(state, score_spec, ctx.result)
         lo, hi = m["accuracy_interval"]
-        logger(f"{kind} accuracy on {len(table)} jets: {m['accuracy'] * 100:.2f} % "
+        logger(f"{kind} accuracy on {n_jets} jets: {m['accuracy'] * 100:.2f} % "
                f"[{lo * 100:.2f}, {hi * 100:.2f}]")
         t0 = time.perf_counter()
         report_spec = StageSpec("report", report_stage)

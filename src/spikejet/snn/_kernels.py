@@ -102,7 +102,10 @@ def mask_rowsum(typingctx, m, w, base, stride, z, zoff, cnt, cnt_off, nvec, init
             aphis.append(ph)
         builder.cbranch(builder.icmp_unsigned("==", mphi, ir.Constant(i64, 0)), done, body)
         builder.position_at_end(body)
-        cttz = builder.module.declare_intrinsic("llvm.cttz", [i64])
+        # declared with its is-zero-poison flag (llvmlite's declare_intrinsic gives a one-argument
+        # declaration, which is invalid IR unless numba's trailing_zeros declared it first)
+        cttz = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i64, [i64, ir.IntType(1)]),
+                                              "llvm.cttz.i64")
         tz = builder.call(cttz, [mphi, ir.Constant(ir.IntType(1), 1)])
         mnext = builder.and_(mphi, builder.sub(mphi, ir.Constant(i64, 1)))
         rp = builder.gep(wptr, [builder.add(base_v, builder.mul(tz, stride_v))])
@@ -773,3 +776,75 @@ def run_loihi(bounds, *args):
         _loihi_range(bounds[0], bounds[1], *a)
     else:
         _loihi_parallel(bounds, *args)
+
+
+# ------------------------------------------------------ specialized kernels' pieces
+
+
+@intrinsic
+def neurons_vec(typingctx, kind, sub, hasb, ngroups, v, voff, z, zoff, b, boff, c, coff, th, ds, dm):
+    """One step of ``16 ngroups`` (<= 64) IF/LIF neurons; returns their spike mask (bit q = neuron q).
+
+    As :func:`neuron16`, with constant offsets into flat float32 arrays and the
+    input ``z + b`` (``hasb``) or ``z`` alone (``z`` already holds ``z + b``: the
+    constant first-layer current, added once per jet with the same rounding).
+    ``kind``, ``sub``, ``hasb`` and ``ngroups`` are compile-time constants (the
+    code generator of :mod:`spikejet.snn._codegen` writes them as literals).
+    """
+    lits = (kind, sub, hasb, ngroups)
+    if not all(isinstance(x, types.Literal) for x in lits):
+        return None
+    lif = int(kind.literal_value) == K_LIF
+    subtract = bool(sub.literal_value)
+    with_b = bool(hasb.literal_value)
+    ng = int(ngroups.literal_value)
+    if not 1 <= ng <= 4:
+        return None
+
+    def codegen(context, builder, signature, args):
+        sa = signature.args
+        (_, _, _, _, v_v, voff_v, z_v, zoff_v, b_v, boff_v, c_v, coff_v, th_v, ds_v, dm_v) = args
+        i64 = ir.IntType(64)
+        vec = ir.VectorType(ir.FloatType(), 16)
+        vptr = vec.as_pointer()
+
+        def base(arr_v, ty, off_v, off_ty):
+            data = context.make_array(ty)(context, builder, arr_v).data
+            return builder.gep(data, [context.cast(builder, off_v, off_ty, types.int64)])
+
+        def splat(x, ty):
+            x = context.cast(builder, x, ty, types.float32)
+            undef = ir.Constant(vec, None)
+            x0 = builder.insert_element(undef, x, ir.Constant(ir.IntType(32), 0))
+            return builder.shuffle_vector(x0, undef, ir.Constant(ir.VectorType(ir.IntType(32), 16), [0] * 16))
+
+        pv0 = base(v_v, sa[4], voff_v, sa[5])
+        pz0 = base(z_v, sa[6], zoff_v, sa[7])
+        pb0 = base(b_v, sa[8], boff_v, sa[9]) if with_b else None
+        pc0 = base(c_v, sa[10], coff_v, sa[11]) if lif else None
+        thv = splat(th_v, sa[12])
+        dsv = splat(ds_v, sa[13]) if lif else None
+        dmv = splat(dm_v, sa[14]) if lif else None
+        out = ir.Constant(i64, 0)
+        for g in range(ng):
+            k = ir.Constant(i64, 16 * g)
+            pv = builder.bitcast(builder.gep(pv0, [k]), vptr)
+            zb = builder.load(builder.bitcast(builder.gep(pz0, [k]), vptr), align=4)
+            if with_b:
+                zb = builder.fadd(zb, builder.load(builder.bitcast(builder.gep(pb0, [k]), vptr), align=4))
+            vv = builder.load(pv, align=4)
+            if lif:
+                pc = builder.bitcast(builder.gep(pc0, [k]), vptr)
+                cc = builder.fadd(builder.fmul(builder.load(pc, align=4), dsv), zb)
+                builder.store(cc, pc, align=4)
+                x = builder.fadd(builder.fmul(vv, dmv), cc)
+            else:
+                x = builder.fadd(vv, zb)
+            f = builder.fcmp_ordered(">=", x, thv)
+            reset = builder.fsub(x, thv) if subtract else ir.Constant(vec, [0.0] * 16)
+            builder.store(builder.select(f, reset, x), pv, align=4)
+            bits = builder.zext(builder.bitcast(f, ir.IntType(16)), i64)
+            out = builder.or_(out, builder.shl(bits, ir.Constant(i64, 16 * g)) if g else bits)
+        return out
+
+    return types.uint64(*lits, v, voff, z, zoff, b, boff, c, coff, th, ds, dm), codegen

@@ -59,12 +59,23 @@ ENGINE_THREADS = 1
 
 _lock = threading.Lock()
 
+#: Use the kernels generated per network shape where they apply (``False``: always the generic
+#: kernel; the two give identical results, the switch exists for tests and benchmarks).
+GENERATED_KERNELS = True
+
 
 def _kernels():
     """The numba kernels (imported on first use: numba's import costs about 0.3 s)."""
     from . import _kernels as K
 
     return K
+
+
+def _codegen():
+    """The per-shape kernel generator (imports numba on first use)."""
+    from . import _codegen as G
+
+    return G
 
 
 def _pad(n: int, to: int) -> int:
@@ -321,7 +332,17 @@ def simulate(
                 plan.dsyn, plan.dmem, plan.gain, plan.vinit, plan.p16, plan.p64, plan.offs,
                 plan.out_value, plan.ro, plan.fa, plan.fb, rec_row, score_row, pred_b, sc_b, sat_b,
                 cnt, in_cnt, jet_b, want_jet)
-        _run_parallel(threads, lambda args=args, bounds=bounds: K.run_float(bounds, *args))
+        gk = _codegen().kernel(plan, C) if GENERATED_KERNELS and plan.enc == K.ENC_CURRENT else None
+        if gk is not None:  # the kernel generated for this network's shape (same arithmetic)
+            gargs = (T, xb, plan.ws.reshape(-1), plan.bias.reshape(-1), plan.vinit.reshape(-1), plan.th,
+                     plan.dsyn, plan.dmem, plan.out_value, plan.fa, plan.fb, rec_row, score_row, pred_b,
+                     sc_b, sat_b, cnt, jet_b, want_jet)
+            if R == 1:
+                gk[0](0, B, *gargs[:-3], cnt[0], jet_b, want_jet)
+            else:
+                _run_parallel(threads, lambda f=gk[1], gargs=gargs, bounds=bounds: f(bounds, *gargs))
+        else:
+            _run_parallel(threads, lambda args=args, bounds=bounds: K.run_float(bounds, *args))
         predictions[:, start:start + B] = pred_b
         scores[start:start + B] = sc_b
         scores_at[:, start:start + B] = sat_b
