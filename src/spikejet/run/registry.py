@@ -52,7 +52,8 @@ def stages() -> tuple[StageSpec, ...]:
     from ..stages.load import load_stage
     from ..stages.loihi import loihi_stage
     from ..stages.report import report_stage
-    from ..stages.snn_train import snn_rate_stage, snn_surrogate_stage
+    from ..stages.snn_rate import snn_rate_stage
+    from ..stages.snn_surrogate import snn_surrogate_stage
     from ..stages.split import split_stage
     from ..stages.train_ann import evaluate_ann_stage, train_ann_stage
 

@@ -55,85 +55,58 @@ def convert_stage(ctx: Any, cfg: ConvertConfig) -> Any:
     return ctx.result
 
 
-def _convert_stage(ctx: Any, cfg: ConvertConfig) -> None:
+def _convert_all(ctx: Any, cfg: ConvertConfig, bundle: Any, data: tuple, common: dict, seed: int,
+                 ) -> tuple[dict[str, Any], dict[str, float]]:
+    """Every method of ``cfg.compare`` converted (QCFS after its fine-tuning); the QCFS ANNs' accuracy."""
     import torch
 
     from ..ann.model import predict_logits
-    from ..report.figures.snn import plot_accuracy_vs_timesteps, plot_firing_rates, plot_operations
-    from ..report.tables import stage_title
-    from ..snn.bundle import save_network
     from ..snn.convert import convert, finetune_qcfs
-    from ..snn.network import count_ann_macs
-    from ..snn.simulate import simulate
 
-    bundle = ctx.models.get("ann")
-    if bundle is None:
-        raise ConfigError("the convert_snn stage needs the ANN: run the train_ann stage first")
-    model = bundle.model
-    classes = tuple(bundle.class_names)
-    Xtr, Xva, Xte = ctx.X["train"], ctx.X["val"], ctx.X["test"]
-    ytr, yva, yte = (bundle.labels(ctx.y[k]) for k in ("train", "val", "test"))
-    ann_val = float((predict_logits(model, Xva).argmax(1) == yva).mean())
-    ann_test = float(ctx.metrics["ann"]["accuracy"]) if "ann" in ctx.metrics else float(
-        (predict_logits(model, Xte).argmax(1) == yte).mean())
-    T_max = cfg.max_timesteps
-    seed = ctx.seed_for("convert_snn")
-    common = {"class_names": classes, "feature_names": tuple(bundle.feature_names),
-              "scaler": dict(bundle.scaler), "seed": seed}
-
+    Xtr, ytr, Xva, yva, Xte, yte = data
     nets: dict[str, Any] = {}
     source_acc: dict[str, float] = {}
     for method in cfg.compare:
         if method == "qcfs":
             torch.manual_seed(seed)
-            qmodel, hist = finetune_qcfs(model, Xtr, ytr, Xva, yva, cfg, seed=seed, progress=ctx.progress)
+            qmodel, hist = finetune_qcfs(bundle.model, Xtr, ytr, Xva, yva, cfg, seed=seed, progress=ctx.progress)
             ctx.result.histories["snn_qcfs_ann"] = hist
             source_acc[method] = float((predict_logits(qmodel, Xte).argmax(1) == yte).mean())
             nets[method] = convert(qmodel, Xtr, "qcfs", cfg, **common)
         else:
-            nets[method] = convert(model, Xtr, method, cfg, **common)
+            nets[method] = convert(bundle.model, Xtr, method, cfg, **common)
         ctx.log(f"converted ({method}): {'-'.join(map(str, nets[method].sizes))}")
+    return nets, source_acc
 
-    results, val_curves, test_curves = {}, {}, {}
-    for method, net in nets.items():
-        res_te = simulate(net, Xte, T_max, seed=seed, batch_size=SIM_BATCH)
-        res_va = simulate(net, Xva, T_max, seed=seed, batch_size=SIM_BATCH, steps=None)
-        results[method] = res_te
-        test_curves[method] = res_te.accuracy(yte)
-        val_curves[method] = res_va.accuracy(yva)
 
-    chosen = cfg.method
+def _headline_t(cfg: ConvertConfig, val_curve, ann_val: float) -> tuple[int, str]:
+    """The headline T and the rule that chose it (on validation jets, never on the test set)."""
     if cfg.timesteps is not None:
-        T_head = int(cfg.timesteps)
-        how = "fixed by convert.timesteps"
-    else:
-        t = _smallest_t(val_curves[chosen], ann_val, cfg.target_gap)
-        T_head = t if t is not None else T_max
-        how = (f"smallest T with validation accuracy within {cfg.target_gap * 100:g} point(s) of the ANN"
-               if t is not None else f"target not met on validation up to T = {T_max}; using T_max")
-    net = nets[chosen]
-    res = results[chosen]
-    head = simulate(net, Xte, T_head, seed=seed, batch_size=SIM_BATCH, steps=[T_head])
-    counts = res.op_counts(T_head)
-    layer_names = list(res.layer_names)
-    points = curve_points(T_max, (T_head, STUDY_CONVERSION[1]))
+        return int(cfg.timesteps), "fixed by convert.timesteps"
+    t = _smallest_t(val_curve, ann_val, cfg.target_gap)
+    if t is not None:
+        return t, f"smallest T with validation accuracy within {cfg.target_gap * 100:g} point(s) of the ANN"
+    return cfg.max_timesteps, f"target not met on validation up to T = {cfg.max_timesteps}; using T_max"
 
-    def curve(acc) -> dict[str, float]:
-        return {str(t): float(acc[t - 1]) for t in points}
 
-    methods_entry = {}
+def _methods_entry(nets, results, test_curves, source_acc, T_head: int, ann_test: float, points) -> dict:
+    out = {}
     for method in nets:
         te = test_curves[method]
         c = results[method].op_counts(T_head)
-        methods_entry[method] = {
-            "accuracy_vs_timesteps": curve(te),
+        out[method] = {
+            "accuracy_vs_timesteps": {str(t): float(te[t - 1]) for t in points},
             "timesteps_within_gap": {f"{g * 100:g}": _smallest_t(te, ann_test, g) for g in REPORTED_GAPS},
             "synops_per_inference": c["synops"],
             "spikes_per_inference": c["spikes"],
             "firing_rate_hz": {ly["name"]: ly["firing_rate_hz"] for ly in c["layers"] if ly["spiking"]},
             "source_ann_accuracy": source_acc.get(method, ann_test),
         }
-    extra = {
+    return out
+
+
+def _extra(cfg, chosen, T_head, how, res, test_curves, ann_test, source_acc, methods_entry, counts) -> dict:
+    return {
         "method": chosen,
         "timesteps": T_head,
         "timesteps_rule": how,
@@ -152,22 +125,24 @@ def _convert_stage(ctx: Any, cfg: ConvertConfig) -> None:
         "methods": methods_entry,
         "model_file": MODEL_FILE,
     }
-    m = ctx.add_metrics(STAGE_NAME, yte, head.scores, class_names=classes, extra=extra)
-    meta = {"method": chosen, "timesteps_rule": how, "source_ann_accuracy": extra["source_ann_accuracy"]}
-    ctx.save(MODEL_FILE, lambda path: save_network(
-        path, net, T_head, kind=STAGE_NAME, task=bundle.task,
-        data_class_names=bundle.data_class_names, config=ctx.config.to_dict(), meta=meta,
-    ))
-    ctx.result.model = net
 
-    # ---- figures
+
+def _figures(ctx: Any, cfg: ConvertConfig, *, nets, results, test_curves, methods_entry, counts, chosen: str,
+             T_head: int, how: str, ann_test: float, accuracy: float, n_classes: int) -> None:
+    from ..report.figures.snn import plot_accuracy_vs_timesteps, plot_firing_rates, plot_operations
+    from ..report.tables import stage_title
+    from ..snn.network import count_ann_macs
+
+    T_max = cfg.max_timesteps
+    res = results[chosen]
+    layer_names = list(res.layer_names)
     title = stage_title(STAGE_NAME)
-    study = [STUDY_CONVERSION] if len(classes) == 5 else []
+    study = [STUDY_CONVERSION] if n_classes == 5 else []
     ctx.add_figure(
         "snn_accuracy_vs_timesteps",
         plot_accuracy_vs_timesteps(
             {k: {t: float(v[t - 1]) for t in range(1, T_max + 1)} for k, v in test_curves.items()},
-            ann_accuracy=ann_test, headline=(chosen, T_head, m["accuracy"]), target_gap=cfg.target_gap,
+            ann_accuracy=ann_test, headline=(chosen, T_head, accuracy), target_gap=cfg.target_gap,
             study=study if T_max >= STUDY_CONVERSION[1] else [],
         ),
         f"{title}: test accuracy versus time steps for each method (one simulation each), the ANN "
@@ -203,6 +178,52 @@ def _convert_stage(ctx: Any, cfg: ConvertConfig) -> None:
         f"input the first layer's {counts['input_macs']} MACs are done once, off-chip), and the total versus T (right).",
         section="spiking",
     )
+
+
+def _convert_stage(ctx: Any, cfg: ConvertConfig) -> None:
+    from ..ann.model import predict_logits
+    from ..snn.bundle import save_network
+    from ..snn.simulate import simulate
+
+    bundle = ctx.models.get("ann")
+    if bundle is None:
+        raise ConfigError("the convert_snn stage needs the ANN: run the train_ann stage first")
+    classes = tuple(bundle.class_names)
+    Xtr, Xva, Xte = ctx.X["train"], ctx.X["val"], ctx.X["test"]
+    ytr, yva, yte = (bundle.labels(ctx.y[k]) for k in ("train", "val", "test"))
+    ann_val = float((predict_logits(bundle.model, Xva).argmax(1) == yva).mean())
+    ann_test = float(ctx.metrics["ann"]["accuracy"]) if "ann" in ctx.metrics else float(
+        (predict_logits(bundle.model, Xte).argmax(1) == yte).mean())
+    T_max = cfg.max_timesteps
+    seed = ctx.seed_for("convert_snn")
+    common = {"class_names": classes, "feature_names": tuple(bundle.feature_names),
+              "scaler": dict(bundle.scaler), "seed": seed}
+    nets, source_acc = _convert_all(ctx, cfg, bundle, (Xtr, ytr, Xva, yva, Xte, yte), common, seed)
+    results, val_curves, test_curves = {}, {}, {}
+    for method, net in nets.items():
+        res_te = simulate(net, Xte, T_max, seed=seed, batch_size=SIM_BATCH)
+        res_va = simulate(net, Xva, T_max, seed=seed, batch_size=SIM_BATCH, steps=None)
+        results[method] = res_te
+        test_curves[method] = res_te.accuracy(yte)
+        val_curves[method] = res_va.accuracy(yva)
+    chosen = cfg.method
+    T_head, how = _headline_t(cfg, val_curves[chosen], ann_val)
+    net, res = nets[chosen], results[chosen]
+    head = simulate(net, Xte, T_head, seed=seed, batch_size=SIM_BATCH, steps=[T_head])
+    counts = res.op_counts(T_head)
+    points = curve_points(T_max, (T_head, STUDY_CONVERSION[1]))
+    methods_entry = _methods_entry(nets, results, test_curves, source_acc, T_head, ann_test, points)
+    extra = _extra(cfg, chosen, T_head, how, res, test_curves, ann_test, source_acc, methods_entry, counts)
+    m = ctx.add_metrics(STAGE_NAME, yte, head.scores, class_names=classes, extra=extra)
+    meta = {"method": chosen, "timesteps_rule": how, "source_ann_accuracy": extra["source_ann_accuracy"]}
+    ctx.save(MODEL_FILE, lambda path: save_network(
+        path, net, T_head, kind=STAGE_NAME, task=bundle.task,
+        data_class_names=bundle.data_class_names, config=ctx.config.to_dict(), meta=meta,
+    ))
+    ctx.result.model = net
+    _figures(ctx, cfg, nets=nets, results=results, test_curves=test_curves, methods_entry=methods_entry,
+             counts=counts, chosen=chosen, T_head=T_head, how=how, ann_test=ann_test, accuracy=m["accuracy"],
+             n_classes=len(classes))
     ctx.log(
         f"SNN ({chosen}) test accuracy {m['accuracy'] * 100:.2f} % at T = {T_head} "
         f"(ANN {ann_test * 100:.2f} %), {counts['synops']:.0f} synops/jet vs {counts['ann_macs']} ANN MACs"

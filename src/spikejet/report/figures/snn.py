@@ -7,13 +7,24 @@ simulates.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from ..style import hep_style, new_figure
 
-__all__ = ["plot_accuracy_vs_timesteps", "plot_firing_rates", "plot_operations", "METHOD_COLORS"]
+__all__ = [
+    "plot_accuracy_vs_timesteps",
+    "plot_firing_rates",
+    "plot_operations",
+    "plot_methods_vs_timesteps",
+    "plot_accuracy_vs_synops",
+    "plot_output_activity",
+    "plot_raster",
+    "plot_rate_histograms",
+    "METHOD_COLORS",
+]
 
 #: Colours of the conversion methods (Okabe-Ito), others cycle through the rest.
 METHOD_COLORS: dict[str, str] = {
@@ -144,4 +155,148 @@ def plot_operations(
             ax.set_xlabel("time steps T")
             ax.set_ylabel("synaptic operations per inference")
             ax.legend()
+    return fig
+
+
+# --------------------------------------------------------------------------- the training stages' figures
+
+
+def plot_methods_vs_timesteps(curves, *, ann_accuracy: float, study=()) -> Any:
+    """Accuracy (%) versus T (log axis) for every method, the ANN line and the study's points."""
+    import numpy as np
+
+
+    colors = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+    with hep_style():
+        fig = new_figure(9.0, 4.8)
+        ax = fig.subplots()
+        t_max = 1
+        lo = ann_accuracy * 100 - 20
+        for i, (name, curve) in enumerate(curves.items()):
+            ts = np.array(sorted(curve))
+            acc = np.array([curve[t] for t in ts]) * 100
+            t_max = max(t_max, int(ts.max()))
+            ax.plot(ts, acc, "-", marker="o" if len(ts) <= 16 else None, ms=3, lw=1.5, color=colors[i % len(colors)],
+                    label=name)
+        ax.axhline(ann_accuracy * 100, color="k", ls="--", lw=1.2, label=f"ANN {ann_accuracy * 100:.2f} %")
+        for j, (lab, t, a) in enumerate(study):
+            ax.plot([t], [a * 100], "s", color="0.35", ms=6, label="2019 study" if j == 0 else None)
+            ax.annotate(lab.replace("study: ", ""), (t, a * 100), textcoords="offset points", xytext=(-6, 4),
+                        ha="right", fontsize=7)
+            t_max = max(t_max, t)
+            lo = min(lo, a * 100 - 3)
+        ax.set_xscale("log", base=2)
+        ax.set_xlim(1, t_max * 1.1)
+        ax.set_ylim(max(lo, 0), ann_accuracy * 100 + 3)
+        ax.set_xlabel("time steps T")
+        ax.set_ylabel("test accuracy [%]")
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7)
+    return fig
+
+
+def plot_accuracy_vs_synops(series, *, ann_accuracy: float, ann_macs: float, converted: dict | None = None) -> Any:
+    """Accuracy (%) versus synaptic operations per jet (log axis), one line per series of
+    ``(synops, accuracy, label)`` points (empty labels are not written)."""
+    import numpy as np
+
+
+    colors = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00")
+    lo = ann_accuracy * 100 - 6.0
+    with hep_style():
+        fig = new_figure(9.0, 4.8)
+        ax = fig.subplots()
+        xs = [ann_macs]
+        for i, (name, pts) in enumerate(series.items()):
+            pts = sorted(pts)
+            x = np.maximum([p[0] for p in pts], 1.0)
+            yv = np.array([p[1] for p in pts]) * 100
+            ax.plot(x, yv, "-o" if len(pts) > 1 else "D", ms=4, lw=1.4, color=colors[i % len(colors)], label=name)
+            xs += [float(v) for v, a in zip(x, yv, strict=True) if a >= lo]
+            for xx, yy, (_, _, lab) in zip(x, yv, pts, strict=True):
+                if lab and yy >= lo:
+                    ax.annotate(lab, (xx, yy), textcoords="offset points", xytext=(4, -10), fontsize=7,
+                                color=colors[i % len(colors)])
+        if converted and converted.get("synops") is not None:
+            ax.plot([converted["synops"]], [converted["accuracy"] * 100], "X", ms=9, color="#009E73", mec="k",
+                    mew=0.6, label=f"converted ({converted['method']}) at the surrogate's accuracy: "
+                                   f"T = {converted['timesteps']}")
+            xs.append(converted["synops"])
+        ax.axvline(ann_macs, color="0.4", ls=":", lw=1.2, label=f"ANN: {ann_macs:,.0f} MACs per jet")
+        ax.axhline(ann_accuracy * 100, color="k", ls="--", lw=1.2, label=f"ANN {ann_accuracy * 100:.2f} %")
+        ax.set_xscale("log")
+        ax.set_xlim(min(xs) / 1.5, max(xs) * 1.5)
+        ax.set_ylim(lo, ann_accuracy * 100 + 1.0)
+        ax.set_xlabel("synaptic operations per jet")
+        ax.set_ylabel("test accuracy [%]")
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7)
+    return fig
+
+
+def plot_output_activity(trace, labels, classes, dt: float) -> Any:
+    """One panel per jet: the output neurons' (filtered) activity over time (``trace`` ``[T, k, C]``)."""
+    import numpy as np
+
+
+    colors = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+    T, k, C = trace.shape
+    t_ms = np.arange(1, T + 1) * dt * 1e3
+    with hep_style():
+        fig = new_figure(2.6 * max(k, 1), 3.0)
+        axes = fig.subplots(1, max(k, 1), squeeze=False, sharey=True)[0]
+        for j in range(k):
+            ax = axes[j]
+            for c in range(C):
+                ax.plot(t_ms, trace[:, j, c], lw=1.2, color=colors[c % len(colors)], label=classes[c])
+            ax.set_title(f"true class: {classes[int(labels[j])]}", fontsize=9)
+            ax.set_xlabel("time [ms]")
+        axes[0].set_ylabel("output activity")
+        axes[-1].legend(fontsize=7)
+    return fig
+
+
+def plot_raster(raster: dict, layer_names, *, jet: int, dt: float) -> Any:
+    """Spike raster of one jet: every spiking layer's neurons stacked (``raster[l]`` ``[T, k, n_l]``)."""
+    import numpy as np
+
+
+    colors = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00")
+    with hep_style():
+        fig = new_figure(6.8, 4.2)
+        ax = fig.subplots()
+        offset = 0
+        ticks, names = [], []
+        for li, r in sorted(raster.items()):
+            sp = r[:, jet, :]
+            if not sp.any() and li == max(raster):
+                continue
+            t_idx, n_idx = np.nonzero(sp)
+            ax.scatter((t_idx + 1) * dt * 1e3, n_idx + offset, s=4, marker="|", color=colors[li % len(colors)])
+            ticks.append(offset + sp.shape[1] / 2)
+            names.append(layer_names[li])
+            offset += sp.shape[1] + 2
+        ax.set_yticks(ticks, names)
+        ax.set_xlabel("time [ms]")
+        ax.set_ylabel("neuron")
+    return fig
+
+
+def plot_rate_histograms(rates, names, *, band=None) -> Any:
+    """Histogram of per-neuron mean firing rates (Hz), one panel per spiking layer."""
+    import numpy as np
+
+
+    n = max(len(rates), 1)
+    with hep_style():
+        fig = new_figure(2.8 * n, 3.0)
+        axes = fig.subplots(1, n, squeeze=False)[0]
+        top = max([float(np.max(r)) for r in rates if len(r)] + [1.0])
+        bins = np.linspace(0, top * 1.02, 21)
+        for ax, r, name in zip(axes, rates, names, strict=False):
+            ax.hist(r, bins=bins, color="#0072B2", zorder=2)
+            if band:
+                ax.axvspan(*band, color="0.88", lw=0, zorder=0, label=f"target band {band[0]:g}-{band[1]:g} Hz")
+                ax.legend(fontsize=7)
+            ax.set_title(f"{name}: mean {float(np.mean(r)):.0f} Hz", fontsize=9)
+            ax.set_xlabel("firing rate [Hz]")
+        axes[0].set_ylabel("neurons")
     return fig
