@@ -23,6 +23,8 @@ MAX_LINES = 80
 def _modules() -> dict[str, Path]:
     out = {}
     for f in PKG.rglob("*.py"):
+        if "__pycache__" in f.parts:  # generated kernels (spikejet.snn._codegen's cache)
+            continue
         parts = list(f.relative_to(SRC).with_suffix("").parts)
         if parts[-1] == "__init__":
             parts = parts[:-1]
@@ -138,14 +140,14 @@ def _long_functions() -> list[str]:
                 n = node.end_lineno - node.lineno + 1
                 if n <= MAX_LINES:
                     continue
-                head = "\n".join(lines[node.lineno - 1: node.lineno + 12])
+                head = "\n".join(lines[node.lineno - 1: node.lineno + 30])
                 if "numerical kernel" in head.lower():
                     continue
                 out.append(f"{mod}.{node.name} ({n} lines)")
     return out
 
 
-@pytest.mark.xfail(reason="functions over 80 lines remain in the Loihi evaluation, NIR and data readers",
+@pytest.mark.xfail(reason="physics.events.generate_chunk is split when the physics branch (issue 12) merges",
                    strict=False)
 def test_no_function_over_80_lines() -> None:
     assert _long_functions() == []

@@ -309,30 +309,10 @@ def evaluate_model_file(
     Dask cluster with ``scheduler``; :mod:`spikejet.run.stream`), never loaded whole: the
     same metrics.
     """
-    from ..config import resolve_config
-    from ..data import load
-    from ..models.file import load_bundle
-    from ..stages.load import provenance_of
     from ..stages.report import report_stage
-    from ..stages.train_ann import evaluate_bundle
-    from .rundir import check_complete, check_name
 
-    check_complete(Path(model_path).parent, f"model {model_path}")
-    bundle = load_bundle(model_path)
-    kind = check_name(bundle.kind, "model kind")
-    saved = bundle.config if isinstance(bundle.config, dict) else {}
-    file_values = {k: saved[k] for k in ("preset", "seed", "quick", "evaluate") if k in saved}
-    cfg = resolve_config(file_values, seed=seed, data_source=str(data))
-    streamed = chunk_size is not None or scheduler is not None
-    if streamed:  # a file larger than memory: only its layout is read here
-        from .stream import check_stream_data
-
-        table = None
-        check_stream_data(bundle, data)
-    else:
-        table = load(str(data))
-        bundle.check_table(table.feature_names, table.class_names, where=f"data {data}")
-
+    bundle, kind, cfg, table = _open_evaluation(model_path, data, seed, streamed=chunk_size is not None
+                                                or scheduler is not None)
     rd = RunDir(out_dir)
     fp = hashlib.sha256(
         json.dumps([_file_digest(Path(model_path)), _canonical_source(str(data)), cfg.seed,
@@ -350,30 +330,10 @@ def evaluate_model_file(
 
     try:
         manifest("running")
-        score_spec = StageSpec("evaluate", lambda ctx, _: ctx.result, key=kind)
         t0 = time.perf_counter()
-        if streamed:
-            from .stream import stream_scores
-
-            res = stream_scores(model_path, data, chunk_size=chunk_size, scheduler=scheduler,
-                                progress=progress, bundle=bundle)
-            y_task, scores, n_jets, counts = res.labels, res.scores, res.n_jets, res.class_counts
-            class_names = list(bundle.data_class_names)
-        else:
-            n_jets, counts, class_names = len(table), table.counts(), list(table.class_names)
-        state.data = RunData(table=table, summary={
-            "source": str(data), "n_jets": n_jets, "class_names": class_names,
-            "split_counts": {"evaluated": counts.tolist()}, "provenance": provenance_of(str(data))})
-        ctx = state.context(score_spec, progress=progress, log=logger)
-        if not streamed:
-            y_task, scores = evaluate_bundle(bundle, table.X, table.y)
-        m = ctx.add_metrics(kind, y_task, scores, class_names=bundle.class_names)
-        ctx.result.model = bundle
+        _score_model(state, bundle, kind, model_path, data, table, chunk_size=chunk_size, scheduler=scheduler,
+                     progress=progress, log=logger)
         state.timings["evaluate"] = time.perf_counter() - t0
-        _commit(state, score_spec, ctx.result)
-        lo, hi = m["accuracy_interval"]
-        logger(f"{kind} accuracy on {n_jets} jets: {m['accuracy'] * 100:.2f} % "
-               f"[{lo * 100:.2f}, {hi * 100:.2f}]")
         t0 = time.perf_counter()
         report_spec = StageSpec("report", report_stage)
         _commit(state, report_spec, report_stage(state.context(report_spec, progress=progress, log=logger), None))
@@ -385,6 +345,57 @@ def evaluate_model_file(
     finally:
         rd.unlock()
     return state
+
+
+def _open_evaluation(model_path: str | Path, data: str, seed: int | None, *, streamed: bool):
+    """(bundle, its kind, the evaluation config, the jets or None when streamed), every input checked."""
+    from ..config import resolve_config
+    from ..data import load
+    from ..models.file import load_bundle
+    from .rundir import check_complete, check_name
+
+    check_complete(Path(model_path).parent, f"model {model_path}")
+    bundle = load_bundle(model_path)
+    kind = check_name(bundle.kind, "model kind")
+    saved = bundle.config if isinstance(bundle.config, dict) else {}
+    file_values = {k: saved[k] for k in ("preset", "seed", "quick", "evaluate") if k in saved}
+    cfg = resolve_config(file_values, seed=seed, data_source=str(data))
+    if streamed:  # a file larger than memory: only its layout is read here
+        from .stream import check_stream_data
+
+        check_stream_data(bundle, data)
+        return bundle, kind, cfg, None
+    table = load(str(data))
+    bundle.check_table(table.feature_names, table.class_names, where=f"data {data}")
+    return bundle, kind, cfg, table
+
+
+def _score_model(state: RunState, bundle: Any, kind: str, model_path, data, table, *, chunk_size, scheduler,
+                 progress: bool, log: Callable[[str], None]) -> None:
+    """Score ``bundle`` on the jets (in memory, or streamed) and commit its metrics entry."""
+    from ..stages.load import provenance_of
+    from ..stages.train_ann import evaluate_bundle
+
+    score_spec = StageSpec("evaluate", lambda ctx, _: ctx.result, key=kind)
+    if table is None:
+        from .stream import stream_scores
+
+        res = stream_scores(model_path, data, chunk_size=chunk_size, scheduler=scheduler,
+                            progress=progress, bundle=bundle)
+        y_task, scores, n_jets, counts = res.labels, res.scores, res.n_jets, res.class_counts
+        class_names = list(bundle.data_class_names)
+    else:
+        n_jets, counts, class_names = len(table), table.counts(), list(table.class_names)
+        y_task, scores = evaluate_bundle(bundle, table.X, table.y)
+    state.data = RunData(table=table, summary={
+        "source": str(data), "n_jets": n_jets, "class_names": class_names,
+        "split_counts": {"evaluated": counts.tolist()}, "provenance": provenance_of(str(data))})
+    ctx = state.context(score_spec, progress=progress, log=log)
+    m = ctx.add_metrics(kind, y_task, scores, class_names=bundle.class_names)
+    ctx.result.model = bundle
+    _commit(state, score_spec, ctx.result)
+    lo, hi = m["accuracy_interval"]
+    log(f"{kind} accuracy on {n_jets} jets: {m['accuracy'] * 100:.2f} % [{lo * 100:.2f}, {hi * 100:.2f}]")
 
 
 def write_metrics(rundir: RunDir, metrics: Mapping[str, Any]) -> None:

@@ -60,6 +60,7 @@ def supports(plan, C: int) -> bool:
 
 def _jets(w, k: tuple, J: int, loop: str) -> None:
     """The loop over jets, ``J`` jets side by side per iteration (their chains interleave)."""
+    # Numerical kernel (its generator): the lines it writes are the kernel's unrolled layers.
     kinds, subs, p16, p64, offs, R, S, P, ro, C, scaled = k
     L = len(kinds)
     out_spiking = kinds[-1] != K.K_NONE

@@ -58,6 +58,7 @@ def mask_rowsum(typingctx, m, w, base, stride, z, zoff, cnt, cnt_off, nvec, init
     i.e. in increasing neuron index. ``w`` and ``z`` share their element type
     (float32, int32 or int64); ``nvec`` must be a compile-time constant.
     """
+    # Numerical kernel: it emits one LLVM IR routine; its length is the IR it writes.
     if not isinstance(nvec, types.IntegerLiteral) or not isinstance(w, types.Array) or \
             not isinstance(z, types.Array) or w.dtype != z.dtype or \
             not isinstance(init, types.BooleanLiteral):
@@ -361,6 +362,7 @@ def _float_range(b0, b1, T, enc, cur0, prob, sgn, fired, ws, bias, kind, th, sub
     padded. No array views are taken inside the loops (each would cost reference
     counting), every access is a plain index into a 2-D/3-D array.
     """
+    # Numerical kernel: one compiled loop over jets, steps and layers; split into functions it would pay a call per neuron block in the hot loop (measured in docs/snn.md).
     L = kind.shape[0]
     Pmax = bias.shape[1]
     R = ws.shape[1]
@@ -601,6 +603,7 @@ def _loihi_range(b0, b1, n_total, ext, ws, wexp, delay, fu, fv, vth, spiking, su
     reset, refractory). ``consts``: decay bits, ACT_SHIFT, 2**23, 2**24 - 1,
     V_MAX. ``rec``: 0 no traces, 1 last layer, 2 every layer.
     """
+    # Numerical kernel: the integer chip model's whole step loop in one compiled function, as _float_range.
     L = wexp.shape[0]
     Pmax = bias.shape[1]
     R = ws.shape[1]

@@ -254,13 +254,30 @@ def simulate(
     reference simulator's, event for event. ``batch_size`` only bounds memory
     (and, for Poisson inputs, the order of the random draws, as in the reference).
     """
+    T, threads, batch_size, probes, rec = _check_args(net, T, threads, batch_size, probes, steps)
+    Xn = _features(X, net.n_inputs)
+    n = Xn.shape[0]
+    K = _kernels()
+    plan = _plan(net)
+    out = _Outputs.empty(net, plan, T, n, rec, probes)
+    gen = None
+    if plan.enc == K.ENC_POISSON:
+        gen = generator if generator is not None else torch.Generator().manual_seed(int(seed))
+    ranges = 2 * threads if threads > 1 else 1
+    for start in range(0, n, batch_size):
+        xb = Xn[start:start + batch_size]
+        _run_batch(net, plan, xb, T, gen, threads, ranges, out, start)
+    return out.result(net, plan, T, n, rec)
+
+
+def _check_args(net, T, threads, batch_size, probes, steps):
+    """Validated (T, threads, batch_size, probes, recorded steps) of :func:`simulate`."""
     if not isinstance(net, SpikingNetwork):
         raise ModelError(f"expected a SpikingNetwork, got {type(net).__name__}")
     T = _check_T(T)
     threads = _check_threads(threads)
     if isinstance(batch_size, bool) or int(batch_size) < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-    batch_size = int(batch_size)
     probes = probes or Probes()
     if probes.wants_traces:
         raise ConfigError("the engine records no traces (output, membrane, raster); use "
@@ -268,111 +285,128 @@ def simulate(
     for t in probes.score_steps:
         if not 1 <= t <= T:
             raise ConfigError(f"score step {t} is outside 1..{T}")
-    Xn = _features(X, net.n_inputs)
-    n = Xn.shape[0]
     if steps is None:
         rec = np.arange(1, T + 1, dtype=np.int64)
     else:
         rec = np.unique(np.asarray(list(steps), dtype=np.int64))
         if rec.size == 0 or rec[0] < 1 or rec[-1] > T:
             raise ConfigError(f"recorded steps must lie in 1..{T}, got {list(steps)[:5]}...")
-    K = _kernels()
-    plan = _plan(net)
-    L = len(net.layers)
-    C = net.n_outputs
-    n_in = net.n_inputs
-    ntot = int(sum(plan.sizes))
-    rec_row = np.full(T + 1, -1, dtype=np.int64)
-    rec_row[rec] = np.arange(len(rec))
-    sst = np.asarray(probes.score_steps, dtype=np.int64)
-    score_row = np.full(T + 1, -1, dtype=np.int64)
-    score_row[sst] = np.arange(len(sst))
-    pred_dtype = np.uint8 if C <= np.iinfo(np.uint8).max else np.int64
-    predictions = np.empty((len(rec), n), dtype=pred_dtype)
-    scores = np.empty((n, C), dtype=np.float32)
-    scores_at = np.empty((len(sst), n, C), dtype=np.float32)
-    want_jet = bool(probes.jet_spikes)
-    jet = np.zeros((n if want_jet else 1, L), dtype=np.float64)
-    spk_tot = np.zeros((T, ntot), dtype=np.float64)
-    in_tot = np.zeros((T, n_in), dtype=np.float64)
-    enc = net.encoding
-    gen = None
-    if plan.enc == K.ENC_POISSON:
-        gen = generator if generator is not None else torch.Generator().manual_seed(int(seed))
-    dummy_f2 = np.zeros((1, 1), np.float32)
-    dummy_u3 = np.zeros((1, 1, 1), np.uint8)
-    ranges = 2 * threads if threads > 1 else 1
+    return T, threads, int(batch_size), probes, rec
 
-    for start in range(0, n, batch_size):
-        xb = Xn[start:start + batch_size]
-        B = xb.shape[0]
-        xt = torch.from_numpy(xb)
-        cur0, prob, sgn, fired = dummy_f2, np.zeros((1, n_in), np.float32), dummy_f2, dummy_u3
-        with torch.no_grad():
-            if plan.enc == K.ENC_CURRENT:
-                cur0 = xb  # the kernel computes W0 x once per jet (as torch.addmm does)
-            else:
-                pt = torch.clamp(xt.abs() / enc.scale, max=1.0)
-                prob = pt.numpy()
-                sgn = torch.sign(xt).numpy()
-                if plan.enc == K.ENC_POISSON:
-                    ft = torch.empty((T, B, n_in), dtype=torch.bool)
-                    for t in range(T):
-                        torch.lt(torch.rand(pt.shape, generator=gen), pt, out=ft[t])
-                    fired = ft.numpy().view(np.uint8)
-        bounds = _bounds(B, ranges)
-        R = len(bounds) - 1
-        cnt = np.zeros((R, T, ntot), dtype=np.float64)
-        in_cnt = np.zeros((R, T, n_in), dtype=np.float64)
-        pred_b = np.empty((len(rec), B), dtype=pred_dtype)
-        sc_b = np.empty((B, C), dtype=np.float32)
-        sat_b = np.empty((len(sst), B, C), dtype=np.float32)
-        jet_b = np.zeros((B if want_jet else 1, L), dtype=np.float64)
+
+@dataclass
+class _Outputs:
+    """The result arrays of one :func:`simulate` call, filled batch by batch."""
+
+    rec_row: np.ndarray
+    score_row: np.ndarray
+    sst: np.ndarray
+    predictions: np.ndarray
+    scores: np.ndarray
+    scores_at: np.ndarray
+    want_jet: bool
+    jet: np.ndarray
+    spk_tot: np.ndarray
+    in_tot: np.ndarray
+
+    @classmethod
+    def empty(cls, net, plan, T: int, n: int, rec: np.ndarray, probes: Probes) -> _Outputs:
+        C, n_in, L = net.n_outputs, net.n_inputs, len(net.layers)
+        rec_row = np.full(T + 1, -1, dtype=np.int64)
+        rec_row[rec] = np.arange(len(rec))
+        sst = np.asarray(probes.score_steps, dtype=np.int64)
+        score_row = np.full(T + 1, -1, dtype=np.int64)
+        score_row[sst] = np.arange(len(sst))
+        pred_dtype = np.uint8 if C <= np.iinfo(np.uint8).max else np.int64
+        want_jet = bool(probes.jet_spikes)
+        return cls(
+            rec_row=rec_row, score_row=score_row, sst=sst,
+            predictions=np.empty((len(rec), n), dtype=pred_dtype),
+            scores=np.empty((n, C), dtype=np.float32),
+            scores_at=np.empty((len(sst), n, C), dtype=np.float32),
+            want_jet=want_jet, jet=np.zeros((n if want_jet else 1, L), dtype=np.float64),
+            spk_tot=np.zeros((T, int(sum(plan.sizes))), dtype=np.float64),
+            in_tot=np.zeros((T, n_in), dtype=np.float64),
+        )
+
+    def result(self, net, plan, T: int, n: int, rec: np.ndarray) -> SimResult:
+        spikes_per_step = tuple(
+            np.ascontiguousarray(self.spk_tot[:, o:o + s]) for o, s in zip(plan.offs.tolist(), plan.sizes, strict=True)
+        )
+        return SimResult(
+            T=T, dt=net.dt, n_jets=n, steps=rec, predictions=self.predictions, scores=self.scores,
+            scores_at={int(t): self.scores_at[i] for i, t in enumerate(self.sst.tolist())},
+            layer_names=net.layer_names, layer_sizes=plan.sizes, spikes_per_step=spikes_per_step,
+            input_events_per_step=self.in_tot if net.encoding.spiking else None,
+            fan_out=plan.fan, input_macs=plan.input_macs, sizes=net.sizes,
+            spiking=tuple(layer.spiking for layer in net.layers), jets=None,
+            jet_spikes=self.jet if self.want_jet else None,
+        )
+
+
+def _encode(plan, enc, xb: np.ndarray, T: int, gen) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(constant current, spike probabilities, signs, Poisson spikes) of one batch, per encoding."""
+    K = _kernels()
+    n_in = xb.shape[1]
+    cur0, prob, sgn, fired = _DUMMY_F2, np.zeros((1, n_in), np.float32), _DUMMY_F2, _DUMMY_U3
+    with torch.no_grad():
+        if plan.enc == K.ENC_CURRENT:
+            cur0 = xb  # the kernel computes W0 x once per jet (as torch.addmm does)
+        else:
+            xt = torch.from_numpy(xb)
+            pt = torch.clamp(xt.abs() / enc.scale, max=1.0)
+            prob = pt.numpy()
+            sgn = torch.sign(xt).numpy()
+            if plan.enc == K.ENC_POISSON:
+                ft = torch.empty((T, xb.shape[0], n_in), dtype=torch.bool)
+                for t in range(T):
+                    torch.lt(torch.rand(pt.shape, generator=gen), pt, out=ft[t])
+                fired = ft.numpy().view(np.uint8)
+    return cur0, prob, sgn, fired
+
+
+def _run_batch(net, plan, xb: np.ndarray, T: int, gen, threads: int, ranges: int, out: _Outputs,
+               start: int) -> None:
+    """Run one batch through the generated or the generic kernel and store its results in ``out``."""
+    K = _kernels()
+    B, C, n_in, L = xb.shape[0], net.n_outputs, net.n_inputs, len(net.layers)
+    cur0, prob, sgn, fired = _encode(plan, net.encoding, xb, T, gen)
+    bounds = _bounds(B, ranges)
+    R = len(bounds) - 1
+    ntot = out.spk_tot.shape[1]
+    cnt = np.zeros((R, T, ntot), dtype=np.float64)
+    in_cnt = np.zeros((R, T, n_in), dtype=np.float64)
+    pred_b = np.empty((out.predictions.shape[0], B), dtype=out.predictions.dtype)
+    sc_b = np.empty((B, C), dtype=np.float32)
+    sat_b = np.empty((len(out.sst), B, C), dtype=np.float32)
+    want_jet = out.want_jet
+    jet_b = np.zeros((B if want_jet else 1, L), dtype=np.float64)
+    gk = _codegen().kernel(plan, C) if GENERATED_KERNELS and plan.enc == K.ENC_CURRENT else None
+    if gk is not None:  # the kernel generated for this network's shape (same arithmetic)
+        gargs = (T, xb, plan.ws.reshape(-1), plan.bias.reshape(-1), plan.vinit.reshape(-1), plan.th,
+                 plan.dsyn, plan.dmem, plan.out_value, plan.fa, plan.fb, out.rec_row, out.score_row, pred_b,
+                 sc_b, sat_b, cnt, jet_b, want_jet)
+        if R == 1:
+            gk[0](0, B, *gargs[:-3], cnt[0], jet_b, want_jet)
+        else:
+            _run_parallel(threads, lambda f=gk[1], gargs=gargs, bounds=bounds: f(bounds, *gargs))
+    else:
         args = (T, plan.enc, cur0, prob, sgn, fired, plan.ws, plan.bias, plan.kinds, plan.th, plan.sub,
                 plan.dsyn, plan.dmem, plan.gain, plan.vinit, plan.p16, plan.p64, plan.offs,
-                plan.out_value, plan.ro, plan.fa, plan.fb, rec_row, score_row, pred_b, sc_b, sat_b,
+                plan.out_value, plan.ro, plan.fa, plan.fb, out.rec_row, out.score_row, pred_b, sc_b, sat_b,
                 cnt, in_cnt, jet_b, want_jet)
-        gk = _codegen().kernel(plan, C) if GENERATED_KERNELS and plan.enc == K.ENC_CURRENT else None
-        if gk is not None:  # the kernel generated for this network's shape (same arithmetic)
-            gargs = (T, xb, plan.ws.reshape(-1), plan.bias.reshape(-1), plan.vinit.reshape(-1), plan.th,
-                     plan.dsyn, plan.dmem, plan.out_value, plan.fa, plan.fb, rec_row, score_row, pred_b,
-                     sc_b, sat_b, cnt, jet_b, want_jet)
-            if R == 1:
-                gk[0](0, B, *gargs[:-3], cnt[0], jet_b, want_jet)
-            else:
-                _run_parallel(threads, lambda f=gk[1], gargs=gargs, bounds=bounds: f(bounds, *gargs))
-        else:
-            _run_parallel(threads, lambda args=args, bounds=bounds: K.run_float(bounds, *args))
-        predictions[:, start:start + B] = pred_b
-        scores[start:start + B] = sc_b
-        scores_at[:, start:start + B] = sat_b
-        if want_jet:
-            jet[start:start + B] = jet_b
-        spk_tot += cnt.sum(axis=0)
-        in_tot += in_cnt.sum(axis=0)
+        _run_parallel(threads, lambda args=args, bounds=bounds: K.run_float(bounds, *args))
+    out.predictions[:, start:start + B] = pred_b
+    out.scores[start:start + B] = sc_b
+    out.scores_at[:, start:start + B] = sat_b
+    if want_jet:
+        out.jet[start:start + B] = jet_b
+    out.spk_tot += cnt.sum(axis=0)
+    out.in_tot += in_cnt.sum(axis=0)
 
-    spikes_per_step = tuple(
-        np.ascontiguousarray(spk_tot[:, o:o + s]) for o, s in zip(plan.offs.tolist(), plan.sizes, strict=True)
-    )
-    return SimResult(
-        T=T,
-        dt=net.dt,
-        n_jets=n,
-        steps=rec,
-        predictions=predictions,
-        scores=scores,
-        scores_at={int(t): scores_at[i] for i, t in enumerate(sst.tolist())},
-        layer_names=net.layer_names,
-        layer_sizes=plan.sizes,
-        spikes_per_step=spikes_per_step,
-        input_events_per_step=in_tot if enc.spiking else None,
-        fan_out=plan.fan,
-        input_macs=plan.input_macs,
-        sizes=net.sizes,
-        spiking=tuple(layer.spiking for layer in net.layers),
-        jets=None,
-        jet_spikes=jet if want_jet else None,
-    )
+
+_DUMMY_F2 = np.zeros((1, 1), np.float32)
+_DUMMY_U3 = np.zeros((1, 1, 1), np.uint8)
 
 
 # -------------------------------------------------------------- streaming

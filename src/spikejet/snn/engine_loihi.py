@@ -74,6 +74,45 @@ def _events(inputs, net, n_steps):
     return np.ascontiguousarray(e.astype(np.int64)), n_total
 
 
+def _pack(net, B: int) -> dict[str, np.ndarray]:
+    """The integer network as the kernel's padded arrays (weights, compartment constants, start state)."""
+    from . import _kernels as K
+
+    layers = net.layers
+    L = len(layers)
+    sizes = [ly.n_out for ly in layers]
+    p64 = np.array([_pad(n, K.MASK_BITS) for n in sizes], np.int64)
+    p16 = np.array([_pad(n, K.ROW_PAD) for n in sizes], np.int64)
+    pmax = int(p64.max())
+    rmax = max(max(ly.n_in for ly in layers), int(p64.max()))
+    ws = np.zeros((L, rmax, int(p16.max())), np.int64)
+    fan = np.zeros((L, rmax), np.int64)
+    bias = np.zeros((L, pmax), np.int64)
+    per_jet_vinit = any(np.ndim(ly.v_init) == 2 for ly in layers)
+    vinit = np.zeros((L, B if per_jet_vinit else 1, pmax), np.int64)
+    for i, ly in enumerate(layers):
+        w = ly.weight_mant.astype(np.int64) << _L.WEIGHT_MIXED_SIGN_SHIFT
+        ws[i, :ly.n_in, :ly.n_out] = w.T
+        fan[i, :ly.n_in] = ly.fan_out_per_input
+        bias[i, :ly.n_out] = np.broadcast_to(ly.compartment.bias_eff, (ly.n_out,))
+        vinit[i, :, :ly.n_out] = np.broadcast_to(np.asarray(ly.v_init, np.int64), (vinit.shape[1], ly.n_out))
+    cp = [ly.compartment for ly in layers]
+    return {
+        "sizes": sizes, "p16": p16, "p64": p64, "pmax": pmax, "ws": ws, "fan": fan, "bias": bias, "vinit": vinit,
+        "wexp": np.array([ly.weight_exp for ly in layers], np.int64),
+        "delay": np.array([ly.axon_delay for ly in layers], np.int64),
+        "fu": np.array([_L.DECAY_UNITY - (c.du + _L.DU_OFFSET) for c in cp], np.int64),
+        "fv": np.array([_L.DECAY_UNITY - (c.dv + _L.DV_OFFSET) for c in cp], np.int64),
+        "vth": np.array([c.vth_eff for c in cp], np.int64),
+        "spiking": np.array([c.spiking for c in cp], np.bool_),
+        "sub": np.array([c.reset == "subtract" for c in cp], np.bool_),
+        "refr": np.array([c.refractory for c in cp], np.int64),
+        "n_real": np.array(sizes, np.int64),
+        "consts": np.array([_L.DECAY_BITS, _L.ACT_SHIFT, 1 << (_L.STATE_BITS - 1), (1 << _L.STATE_BITS) - 1,
+                            _L.V_MAX], np.int64),
+    }
+
+
 def simulate_loihi(net, inputs: np.ndarray | Iterable[np.ndarray], *, n_steps: int | None = None,
                    record: bool = False, record_output: bool = False, threads: int = 1):
     """Run the integer network on a batch: :func:`spikejet.hardware.loihi.simulate`, compiled.
@@ -89,57 +128,36 @@ def simulate_loihi(net, inputs: np.ndarray | Iterable[np.ndarray], *, n_steps: i
 
     ext, n_total = _events(inputs, net, n_steps)
     B = ext.shape[1]
-    layers = net.layers
-    L = len(layers)
-    sizes = [ly.n_out for ly in layers]
-    p64 = np.array([_pad(n, K.MASK_BITS) for n in sizes], np.int64)
-    p16 = np.array([_pad(n, K.ROW_PAD) for n in sizes], np.int64)
-    pmax = int(p64.max())
-    rmax = max(ly.n_in for ly in layers)
-    rmax = max(rmax, int(p64.max()))
-    ws = np.zeros((L, rmax, int(p16.max())), np.int64)
-    fan = np.zeros((L, rmax), np.int64)
-    bias = np.zeros((L, pmax), np.int64)
-    per_jet_vinit = any(np.ndim(ly.v_init) == 2 for ly in layers)
-    vinit = np.zeros((L, B if per_jet_vinit else 1, pmax), np.int64)
-    for i, ly in enumerate(layers):
-        w = ly.weight_mant.astype(np.int64) << _L.WEIGHT_MIXED_SIGN_SHIFT
-        ws[i, :ly.n_in, :ly.n_out] = w.T
-        fan[i, :ly.n_in] = ly.fan_out_per_input
-        bias[i, :ly.n_out] = np.broadcast_to(ly.compartment.bias_eff, (ly.n_out,))
-        vinit[i, :, :ly.n_out] = np.broadcast_to(np.asarray(ly.v_init, np.int64), (vinit.shape[1], ly.n_out))
-    cp = [ly.compartment for ly in layers]
-    wexp = np.array([ly.weight_exp for ly in layers], np.int64)
-    delay = np.array([ly.axon_delay for ly in layers], np.int64)
-    fu = np.array([_L.DECAY_UNITY - (c.du + _L.DU_OFFSET) for c in cp], np.int64)
-    fv = np.array([_L.DECAY_UNITY - (c.dv + _L.DV_OFFSET) for c in cp], np.int64)
-    vth = np.array([c.vth_eff for c in cp], np.int64)
-    spiking = np.array([c.spiking for c in cp], np.bool_)
-    sub = np.array([c.reset == "subtract" for c in cp], np.bool_)
-    refr = np.array([c.refractory for c in cp], np.int64)
-    n_real = np.array(sizes, np.int64)
-    consts = np.array([_L.DECAY_BITS, _L.ACT_SHIFT, 1 << (_L.STATE_BITS - 1), (1 << _L.STATE_BITS) - 1,
-                       _L.V_MAX], np.int64)
+    L = len(net.layers)
+    pk = _pack(net, B)
+    pmax = pk["pmax"]
     spike_counts = np.zeros((L, B, pmax), np.int64)
     fu_out = np.zeros((L, B, pmax), np.int64)
     fv_out = np.zeros((L, B, pmax), np.int64)
     fr_out = np.zeros((L, B, pmax), np.int64)
     rec = 2 if record else (1 if record_output else 0)
-    nrec = L if record else 1
-    shape = (nrec, n_total, B, pmax) if rec else (1, 1, 1, 1)
-    tr_u = np.zeros(shape, np.int64)
-    tr_v = np.zeros(shape, np.int64)
-    tr_s = np.zeros(shape, np.uint8)
+    shape = ((L if record else 1), n_total, B, pmax) if rec else (1, 1, 1, 1)
+    tr_u, tr_v, tr_s = np.zeros(shape, np.int64), np.zeros(shape, np.int64), np.zeros(shape, np.uint8)
     bounds = _bounds(B, 2 * threads if threads > 1 else 1)
     tallies = np.zeros((len(bounds) - 1, L, 3), np.int64)
     if B > 0 and n_total > 0:
-        args = (n_total, ext, ws, wexp, delay, fu, fv, vth, spiking, sub, refr, bias, vinit, fan, p16, p64,
-                n_real, consts, spike_counts, fu_out, fv_out, fr_out, tallies, rec, tr_u, tr_v, tr_s)
+        args = (n_total, ext, pk["ws"], pk["wexp"], pk["delay"], pk["fu"], pk["fv"], pk["vth"], pk["spiking"],
+                pk["sub"], pk["refr"], pk["bias"], pk["vinit"], pk["fan"], pk["p16"], pk["p64"], pk["n_real"],
+                pk["consts"], spike_counts, fu_out, fv_out, fr_out, tallies, rec, tr_u, tr_v, tr_s)
         _run_parallel(threads, lambda: K.run_loihi(bounds, *args))
     else:
-        for i, ly in enumerate(layers):
+        vinit = pk["vinit"]
+        for i, ly in enumerate(net.layers):
             fv_out[i, :, :ly.n_out] = vinit[i, 0 if vinit.shape[1] == 1 else slice(None), :ly.n_out]
-    tally = tallies.sum(axis=0)
+    return _result(net, pk["sizes"], n_total, B, tallies.sum(axis=0), (spike_counts, fu_out, fv_out, fr_out),
+                   (rec, record, record_output, tr_u, tr_v, tr_s))
+
+
+def _result(net, sizes, n_total: int, B: int, tally, state_arrays, rec_arrays):
+    spike_counts, fu_out, fv_out, fr_out = state_arrays
+    rec, record, record_output, tr_u, tr_v, tr_s = rec_arrays
+    layers = net.layers
+    L = len(layers)
     counts_ = tuple(np.ascontiguousarray(spike_counts[i, :, :n]) for i, n in enumerate(sizes))
     states = tuple(
         _L.CompartmentState(u=np.ascontiguousarray(fu_out[i, :, :n]), v=np.ascontiguousarray(fv_out[i, :, :n]),
