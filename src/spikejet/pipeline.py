@@ -174,7 +174,10 @@ def load_data(ctx: RunContext) -> None:
     from .data import load
 
     cfg = ctx.config.data
-    table = load(cfg.source, drop_invalid=cfg.drop_invalid)
+    table = load(
+        cfg.source, drop_invalid=cfg.drop_invalid, drop_unlabelled=cfg.drop_unlabelled,
+        drop_duplicates=cfg.drop_duplicates,
+    )
     n_all = len(table)
     if cfg.max_jets is not None and n_all > cfg.max_jets:
         ctx.subset = np.sort(ctx.rng("load").choice(n_all, size=cfg.max_jets, replace=False))
