@@ -6,7 +6,7 @@ final state + FastJet anti-kT clustering + selection + truth matching, in the 16
 features, and in initialisation. Prints the machine it ran on.
 
     .venv/bin/python benchmarks/bench_generate.py [--jets 200] [--classes g,q,w,z,t]
-        [--production direct|resonance] [--seed 1]
+        [--production direct|resonance|resonance-wz] [--detector none|cms] [--seed 1]
 
 Numbers depend on the load of the machine: rerun on an idle one before quoting.
 """
@@ -35,7 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--jets", type=int, default=200, help="jets per class (one chunk)")
     ap.add_argument("--classes", default="g,q,w,z,t")
-    ap.add_argument("--production", default="direct", choices=("direct", "resonance"))
+    ap.add_argument("--production", default=None, choices=("direct", "resonance", "resonance-wz"),
+                    help="default: GenerateConfig's")
+    ap.add_argument("--detector", default=None, choices=("none", "cms"), help="default: GenerateConfig's")
+    ap.add_argument("--constituents", type=int, default=0, help="particles stored per jet")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
 
@@ -44,10 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     from spikejet.physics.generate import chunk_seeds
     from spikejet.physics.processes import tool_versions
 
-    cfg = GenerateConfig(jets_per_class=args.jets, classes=args.classes, production=args.production,
-                         seed=args.seed, chunk_size=args.jets)
+    choices = {k: v for k, v in (("production", args.production), ("detector", args.detector)) if v}
+    cfg = GenerateConfig(jets_per_class=args.jets, classes=args.classes, seed=args.seed, chunk_size=args.jets,
+                         constituents=args.constituents, **choices)
     print(f"machine: {machine()}")
-    print(f"tools: {tool_versions()}  production={cfg.production}  window=[{cfg.pt_min:g},{cfg.pt_max:g}) GeV"
+    print(f"tools: {tool_versions()}  production={cfg.production}  detector={cfg.detector}  window=[{cfg.pt_min:g},{cfg.pt_max:g}) GeV"
           f"  |eta|<{cfg.eta_max:g}  jets/class={args.jets}")
     head = f"{'class':>5} {'jets/s':>7} {'ms/jet':>7} {'events':>7} {'jets/evt':>8} {'unmatched':>9} " \
            f"{'pythia':>7} {'cluster':>7} {'features':>8} {'init':>6}"

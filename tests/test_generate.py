@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -22,8 +23,8 @@ from spikejet.errors import ConfigError, PhysicsError
 from spikejet.physics import events
 from spikejet.physics import generate as gen
 from spikejet.physics.config import (
+    DEFAULT_CONSTITUENTS,
     MATCH_DELTA_R,
-    MAX_CONSTITUENTS,
     SQRT_S_GEV,
     GenerateConfig,
     parse_classes,
@@ -75,12 +76,16 @@ def test_tiny_run_each_class(cls):
     assert np.all((data.pt >= cfg.pt_min) & (data.pt < cfg.pt_max))
     assert np.all(np.abs(data.eta) < cfg.eta_max)
     assert data.X.shape == (2, N_FEATURES) and np.isfinite(data.X).all()
-    assert np.all(data.mass > 0.0)
+    assert np.all(data.mass > 0.0) and data.matched.all()
     # multiplicity feature counts the constituents; the stored ones are pT-ordered
-    assert np.array_equal(np.minimum(data.X[:, 15], MAX_CONSTITUENTS), data.n_constituents)
-    cons = data.constituents[0, : data.n_constituents[0]]
-    pt = np.hypot(cons[:, 0], cons[:, 1])
-    assert np.all(np.diff(pt) <= 0.0)
+    assert np.array_equal(np.minimum(data.X[:, 15], DEFAULT_CONSTITUENTS), data.n_particles)
+    parts = data.particles[0, : data.n_particles[0]]
+    assert np.all(np.diff(parts[:, 0]) <= 0.0)
+    # near the jet axis (R = 0.8 in rapidity; eta_rel is in pseudorapidity, so a little
+    # more for massive particles), charges are -1/0/+1, PDG ids those of stable particles
+    assert np.all(np.hypot(parts[:, 1], parts[:, 2]) < 1.0)
+    assert set(np.unique(parts[:, 4])) <= {-1.0, 0.0, 1.0}
+    assert set(np.abs(parts[:, 5]).astype(int)) <= {11, 13, 22, 130, 211, 321, 2112, 2212, 3112, 3222, 3312, 3334}
     s = data.stats
     assert s["selected"] == s["unmatched"] + 2 + s["surplus"] and s["events"] >= 1
 
@@ -211,6 +216,8 @@ def test_fastjet_banner_is_silenced():
         (["--eta-max", "nan"], "--eta-max"),
         (["--chunk-size", "0"], "--chunk-size"),
         (["--workers", "0"], "--workers"),
+        (["--constituents", "-1"], "--constituents"),
+        (["--constituents", "201"], "--constituents"),
     ],
 )
 def test_bad_requests_exit_2_with_one_line(extra, words, tmp_path, capsys):
@@ -221,6 +228,73 @@ def test_bad_requests_exit_2_with_one_line(extra, words, tmp_path, capsys):
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("spikejet: error: ") and words in lines[0], err
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_new_choices_validated_and_hashed():
+    base = GenerateConfig(jets_per_class=1)
+    with pytest.raises(ConfigError, match="unknown detector"):
+        GenerateConfig(jets_per_class=1, detector="delphes")
+    with pytest.raises(ConfigError, match="unknown labelling"):
+        GenerateConfig(jets_per_class=1, labelling="all")
+    with pytest.raises(ConfigError, match="--constituents"):
+        GenerateConfig(jets_per_class=1, constituents=2.5)
+    assert GenerateConfig(jets_per_class=1, constituents=True).constituents == DEFAULT_CONSTITUENTS
+    assert GenerateConfig(jets_per_class=1, constituents=False).constituents == 0
+    hashes = {
+        GenerateConfig(jets_per_class=1, **kw).settings_hash()
+        for kw in ({}, {"detector": "cms" if base.detector == "none" else "none"},
+                   {"labelling": "event" if base.labelling == "match" else "match"},
+                   {"production": "direct" if base.production != "direct" else "resonance"},
+                   {"constituents": 8})
+    }
+    assert len(hashes) == 5
+
+
+def test_resonance_wz_takes_bosons_from_resonances_and_top_direct():
+    for cls in ("w", "z"):
+        assert not class_process(cls, "resonance-wz", 900.0, 1100.0, SQRT_S_GEV).two_stage
+    top = class_process("t", "resonance-wz", 900.0, 1100.0, SQRT_S_GEV)
+    assert top.two_stage and top == class_process("t", "direct", 900.0, 1100.0, SQRT_S_GEV)
+    # the resonance mass follows the window centre: 2.2 x 1000 GeV for 900-1100 and 700-1300
+    for lo, hi in ((900.0, 1100.0), (700.0, 1300.0)):
+        assert "32:m0 = 2200.0000" in class_process("w", "resonance", lo, hi, SQRT_S_GEV).main
+
+
+def test_detector_and_event_labelling_tiny_run():
+    """Real Pythia + the cms detector: candidates are tracks or ECAL/HCAL cells."""
+    cfg = GenerateConfig(jets_per_class=2, classes=("q",), detector="cms", labelling="event", constituents=64)
+    data = events.generate_chunk(cfg, "q", 2, (4321, 8765))
+    assert len(data) == 2 and data.matched.dtype == bool and data.rank.min() >= 0
+    assert int((~data.matched).sum()) <= data.stats["unmatched"]
+    parts = data.particles[0, : data.n_particles[0]]
+    neutral = parts[parts[:, 4] == 0, 5]
+    assert set(np.unique(neutral)) <= {22.0, 130.0}
+    assert np.all(parts[parts[:, 4] != 0, 5] != 0)
+    # the particle level of the same events has more constituents (cells merge, thresholds cut)
+    plain = events.generate_chunk(GenerateConfig(jets_per_class=2, classes=("q",)), "q", 2, (4321, 8765))
+    assert data.X[:, 15].sum() < plain.X[:, 15].sum()
+
+
+def test_cli_passes_the_new_options(tmp_path, monkeypatch):
+    from spikejet.cli import generate as cli_gen
+
+    seen = {}
+
+    def fake_generate(cfg, out, **kw):
+        seen["cfg"] = cfg
+        raise SystemExit(0)
+
+    monkeypatch.setattr(gen, "generate", fake_generate)
+    argv = ["generate", "--jets-per-class", "3", "--out", str(tmp_path / "x.h5"), "--detector", "cms",
+            "--labelling", "event", "--production", "resonance-wz", "--constituents"]
+    with pytest.raises(SystemExit):
+        main(argv)
+    cfg = seen["cfg"]
+    assert (cfg.detector, cfg.labelling, cfg.production, cfg.constituents) == (
+        "cms", "event", "resonance-wz", cli_gen.DEFAULT_CONSTITUENTS)
+    with pytest.raises(SystemExit):
+        main([*argv[:-1], "--constituents", "12"])
+    assert seen["cfg"].constituents == 12
 
 
 def test_config_errors_are_typed():
@@ -243,6 +317,13 @@ def test_cli_defaults_match_config():
     assert cli_gen.DEFAULT_SEED == config.DEFAULT_SEED
     assert cli_gen.DEFAULT_CHUNK_SIZE == config.DEFAULT_CHUNK_SIZE
     assert cli_gen.PRODUCTIONS == config.PRODUCTIONS
+    assert cli_gen.DETECTORS == config.DETECTOR_CHOICES
+    assert cli_gen.LABELLINGS == config.LABELLINGS
+    assert cli_gen.DEFAULT_PRODUCTION == GenerateConfig(jets_per_class=1).production
+    assert cli_gen.DEFAULT_DETECTOR == GenerateConfig(jets_per_class=1).detector
+    assert cli_gen.DEFAULT_LABELLING == GenerateConfig(jets_per_class=1).labelling
+    assert cli_gen.DEFAULT_CONSTITUENTS == config.DEFAULT_CONSTITUENTS
+    assert cli_gen.MAX_CONSTITUENTS == config.MAX_CONSTITUENTS
 
 
 def test_out_must_not_be_a_directory(tmp_path):
@@ -254,18 +335,28 @@ def test_constituents_reach_the_file(tmp_path, stub_features):
     from spikejet.data import read, read_provenance
 
     out = tmp_path / "cons.h5"
-    cfg = GenerateConfig(jets_per_class=2, classes=("q",), chunk_size=2, seed=TINY_SEED, constituents=True)
+    n_keep = 100  # more than a light-quark jet has (~60), so all constituents are stored
+    cfg = GenerateConfig(jets_per_class=2, classes=("q",), chunk_size=2, seed=TINY_SEED, constituents=n_keep)
     res = gen.generate(cfg, out, workers=1, quiet=True)
-    table = read(out, constituents=True)
-    cons, ncons = table.extra["constituents"], table.extra["n_constituents"]
-    assert cons.shape == (2, MAX_CONSTITUENTS, 4) and cons.dtype == np.float32
-    assert np.array_equal(ncons, np.minimum(table.X[:, 0], MAX_CONSTITUENTS))  # stub: X[:,0] = n
-    assert np.all(cons[0, ncons[0]:] == 0.0)
-    # the stored jet pT is the pT of the summed constituents (when all are stored)
-    k = int(np.argmin(ncons))
-    assert ncons[k] < MAX_CONSTITUENTS  # true for this seed: light-quark jets have ~60
-    psum = cons[k, : ncons[k]].astype(np.float64).sum(axis=0)
-    assert np.hypot(psum[0], psum[1]) == pytest.approx(table.extra["pt"][k], rel=1e-5)
+    assert read(out).particles is None  # only on request
+    table = read(out, particles=True)
+    parts, mask = table.particles, table.particle_mask
+    assert table.particle_fields == ("pt", "eta_rel", "phi_rel", "e", "charge", "pid")
+    assert parts.shape == (2, n_keep, 6) and parts.dtype == np.float32 and mask.dtype == bool
+    ncons = mask.sum(axis=1)
+    assert np.array_equal(ncons, np.minimum(table.X[:, 0], n_keep))  # stub: X[:,0] = n
+    assert np.all(parts[~mask] == 0.0) and np.all(mask[:, :1])
+    # the stored jet pT is the pT of the summed constituents (float16 storage: 5e-4)
+    k = 0
+    pt, eta = parts[k, mask[k], 0].astype(np.float64), parts[k, mask[k], 1] + table.extra["eta"][k]
+    phi = parts[k, mask[k], 2] + table.extra["phi"][k]
+    px, py = (pt * np.cos(phi)).sum(), (pt * np.sin(phi)).sum()
+    assert np.hypot(px, py) == pytest.approx(table.extra["pt"][k], rel=2e-3)
+    assert np.abs(eta).max() < 3.0
+    with h5py.File(out) as f:
+        assert f["particles/pt"].dtype == np.float16 and f["particles/pid"].dtype == np.int16
+        assert f["particles/charge"].dtype == np.int8
     prov = read_provenance(out)
-    assert prov["counts"] == {"q": 2} and prov["config"]["constituents"] is True
+    assert prov["counts"] == {"q": 2} and prov["config"]["constituents"] == n_keep
+    assert table.extra["matched"].tolist() == [1, 1]
     assert prov["settings_hash"] == cfg.settings_hash() == res.provenance["settings_hash"]

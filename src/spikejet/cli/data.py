@@ -11,24 +11,34 @@ HELP = "inspect, plot, convert or fetch jet samples (info, plot, convert, fetch)
 SOURCE_HELP = "a jet file (.h5, .csv, .arff, .parquet), 'default' (embedded sample) or 'openml'"
 
 
+def _row_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--drop-invalid", action="store_true", help="drop jets with NaN/inf features (reported)")
+    p.add_argument("--drop-unlabelled", action="store_true",
+                   help="drop rows without a class label (the public files have some; without this "
+                        "option such a file is refused)")
+    p.add_argument("--drop-duplicates", action="store_true",
+                   help="drop exact duplicate rows, keeping the first copy (without it they are kept "
+                        "and counted)")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="data_action", metavar="ACTION")
     sub.required = True
 
     p = sub.add_parser("info", help="counts, per-class feature summaries and mass peaks")
     p.add_argument("source", metavar="FILE|default", help=SOURCE_HELP)
-    p.add_argument("--drop-invalid", action="store_true", help="drop jets with NaN/inf features (reported)")
+    _row_options(p)
     p.add_argument("--json", metavar="FILE", help="also write the summary as JSON ('-': only JSON, on stdout)")
 
     p = sub.add_parser("plot", help="figure of the 16 feature distributions per class")
     p.add_argument("source", metavar="FILE|default", help=SOURCE_HELP)
     p.add_argument("--out", required=True, metavar="PNG", help="output figure (.png)")
-    p.add_argument("--drop-invalid", action="store_true", help="drop jets with NaN/inf features (reported)")
+    _row_options(p)
 
     p = sub.add_parser("convert", help="convert any readable jet file to own .h5 or .csv")
     p.add_argument("input", metavar="IN", help=SOURCE_HELP)
     p.add_argument("output", metavar="OUT", help="output file: .h5 (own format) or .csv")
-    p.add_argument("--drop-invalid", action="store_true", help="drop jets with NaN/inf features (reported)")
+    _row_options(p)
 
     p = sub.add_parser("fetch", help="download a public dataset by name (needs network once)")
     p.add_argument("dataset", choices=["openml"], help="openml: OpenML 42468 hls4ml_lhc_jets_hlf")
@@ -40,38 +50,56 @@ def _note(msg: str) -> None:
     print(f"spikejet: note: {msg}", file=sys.stderr)
 
 
-def _load(source: str, drop_invalid: bool, constituents: bool = False):
+def _load(source: str, args: argparse.Namespace, constituents: bool = False):
     """Resolve SOURCE like spikejet.data.load, printing what was dropped or ignored."""
     from spikejet.data import read_with_report
     from spikejet.data.default import DEFAULT_SOURCE, OPENML_SOURCE, _missing, default_sample_path
 
+    rows = dict(drop_invalid=args.drop_invalid, drop_unlabelled=args.drop_unlabelled,
+                drop_duplicates=args.drop_duplicates)
     if source == OPENML_SOURCE:
         from spikejet.data import fetch_openml
 
-        return fetch_openml(drop_invalid=drop_invalid), None
-    path = source
-    if source == DEFAULT_SOURCE:
-        path = default_sample_path()
-        if not path.is_file():
-            raise _missing(path)
-    table, report = read_with_report(path, drop_invalid=drop_invalid, constituents=constituents)
+        table, report = fetch_openml(with_report=True, **rows)
+    else:
+        path = source
+        if source == DEFAULT_SOURCE:
+            path = default_sample_path()
+            if not path.is_file():
+                raise _missing(path)
+        table, report = read_with_report(path, constituents=constituents, particles=constituents, **rows)
     for msg in report.messages():
         _note(msg)
     return table, report
+
+
+def _quirks_text(q: dict) -> str:
+    dup = "dropped" if q["duplicate_rows_dropped"] else "kept (--drop-duplicates drops them)"
+    lines = [
+        "rows of the file (the public files' known quirks)",
+        f"  rows read: {q['rows_read']}",
+        f"  rows without a class label: {q['rows_without_label']}"
+        + (" (dropped, --drop-unlabelled)" if q["rows_without_label"] else ""),
+        f"  duplicate rows (same 16 features and label as an earlier row): {q['duplicate_rows']}"
+        + (f" ({dup})" if q["duplicate_rows"] else ""),
+        f"  rows with NaN/inf features dropped: {q['rows_with_nan_or_inf_dropped']}",
+    ]
+    return "\n".join(lines) + "\n\n"
 
 
 def _info(args: argparse.Namespace) -> int:
     from spikejet.data.info import format_summary, summarize
     from spikejet.io import write_json
 
-    table, _ = _load(args.source, args.drop_invalid)
+    table, report = _load(args.source, args)
     summary = summarize(table)
+    summary["rows"] = report.quirks()
     if args.json == "-":
         from spikejet.io import json_text
 
         sys.stdout.write(json_text(summary))
         return 0
-    sys.stdout.write(format_summary(summary))
+    sys.stdout.write(_quirks_text(summary["rows"]) + format_summary(summary))
     if args.json:
         write_json(args.json, summary)
         _note(f"wrote {args.json}")
@@ -84,7 +112,7 @@ def _plot(args: argparse.Namespace) -> int:
 
     if not args.out.lower().endswith(".png"):
         raise ConfigError(f"--out {args.out}: the figure is written as PNG; give a .png file name")
-    table, _ = _load(args.source, args.drop_invalid)
+    table, _ = _load(args.source, args)
     plot_features(table, args.out)
     print(f"wrote {args.out} ({len(table)} jets)")
     return 0
@@ -93,13 +121,16 @@ def _plot(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> int:
     from spikejet.data import write
 
-    table, report = _load(args.input, args.drop_invalid, constituents=True)
-    prov = dict(report.provenance or {}) if report is not None else {}
+    table, report = _load(args.input, args, constituents=True)
+    prov = dict(report.provenance or {})
     prov["converted_from"] = {
         "source": str(args.input),
-        "format": report.format if report is not None else "openml",
-        "jets_read": report.n_read if report is not None else len(table),
-        "jets_dropped": report.n_dropped if report is not None else 0,
+        "format": report.format,
+        "jets_read": report.n_read,
+        "jets_dropped": report.n_dropped,
+        "rows_without_label_dropped": report.n_unlabelled,
+        "duplicate_rows": report.n_duplicates,
+        "duplicate_rows_dropped": report.duplicates_dropped,
     }
     write(table, args.output, provenance=prov)
     print(f"wrote {args.output} ({len(table)} jets)")

@@ -14,7 +14,15 @@ DEFAULT_PT_MAX = 1100.0
 DEFAULT_ETA_MAX = 2.0
 DEFAULT_SEED = 2019
 DEFAULT_CHUNK_SIZE = 500
-PRODUCTIONS = ("direct", "resonance")
+PRODUCTIONS = ("direct", "resonance", "resonance-wz")
+DETECTORS = ("none", "cms", "threshold")
+LABELLINGS = ("match", "event")
+DEFAULT_PRODUCTION = "resonance-wz"
+DEFAULT_DETECTOR = "none"
+DEFAULT_LABELLING = "match"
+#: What ``--constituents`` without a number stores, and the largest N.
+DEFAULT_CONSTITUENTS = 32
+MAX_CONSTITUENTS = 200
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,11 +39,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="local worker processes (default: all cores)")
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help="run the chunks on this dask.distributed scheduler (e.g. tcp://host:8786)")
-    parser.add_argument("--constituents", action="store_true",
-                        help="also store up to 100 pT-ordered constituents per jet")
-    parser.add_argument("--production", choices=PRODUCTIONS, default="direct",
-                        help="how W/Z/top are produced: direct 2->2 as the public dataset (default) "
-                             "or from a heavy resonance")
+    parser.add_argument("--constituents", type=int, nargs="?", const=DEFAULT_CONSTITUENTS, default=0,
+                        metavar="N",
+                        help=f"also store the N highest-pT constituents of every jet (pt, eta_rel, phi_rel, "
+                             f"e, charge, pid; padded and masked); N defaults to {DEFAULT_CONSTITUENTS}, "
+                             f"at most {MAX_CONSTITUENTS}")
+    parser.add_argument("--production", choices=PRODUCTIONS, default=DEFAULT_PRODUCTION,
+                        help="how W/Z/top are produced: direct 2->2 (q qbar -> WW/ZZ, tt) or from a heavy "
+                             "resonance (Z' -> WW, W' -> WZ, Z' -> tt) (default: %(default)s; docs/physics.md)")
+    parser.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR,
+                        help="none: particle level; cms: simplified CMS-like detector (tracker + smeared "
+                             "ECAL/HCAL cells, Delphes CMS card); threshold: particle level, only particles "
+                             "with pT > 1 GeV (default: %(default)s)")
+    parser.add_argument("--labelling", choices=LABELLINGS, default=DEFAULT_LABELLING,
+                        help="match: keep jets matched to the truth particle (Delta R < 0.6); event: label "
+                             "every selected jet by its process (default: %(default)s)")
     parser.add_argument("--keep-chunks", action="store_true", help="keep <out>.chunks/ after merging")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
 
@@ -54,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         chunk_size=args.chunk_size,
         constituents=args.constituents,
         production=args.production,
+        detector=args.detector,
+        labelling=args.labelling,
     )
     res = generate(
         cfg,
@@ -66,9 +86,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         n = sum(res.counts.values())
         per = ", ".join(f"{c}={k}" for c, k in res.counts.items())
-        dropped = sum(s.get("unmatched", 0) for s in res.stats.values())
+        unmatched = sum(s.get("unmatched", 0) for s in res.stats.values())
+        what = "kept (--labelling event)" if args.labelling == "event" else "dropped"
         print(
-            f"wrote {res.path}: {n} jets ({per}); {dropped} unmatched jets dropped; "
+            f"wrote {res.path}: {n} jets ({per}); {unmatched} unmatched jets {what}; "
             f"{res.chunks_reused}/{res.chunks_total} chunks reused; {res.wall_s:.1f} s"
         )
     return 0

@@ -77,6 +77,10 @@ class DataConfig:
     val_fraction: float = 0.2
     test_fraction: float = 0.2
     drop_invalid: bool = False
+    #: The public files' quirks: drop rows without a class label (else reading fails)
+    #: and exact duplicate rows (else they are kept and counted); docs/data.md.
+    drop_unlabelled: bool = False
+    drop_duplicates: bool = False
     #: Use a seeded random subset of at most this many jets (``None``: all).
     max_jets: int | None = None
 

@@ -40,12 +40,12 @@ def _missing(path: Path) -> DataError:
     )
 
 
-def load_default(*, drop_invalid: bool = False) -> JetTable:
-    """Read the embedded default sample."""
+def load_default(*, drop_invalid: bool = False, particles: bool = False, **rows: bool) -> JetTable:
+    """Read the embedded default sample (``particles=True``: with its constituents)."""
     path = default_sample_path()
     if not path.is_file():
         raise _missing(path)
-    return read(path, drop_invalid=drop_invalid)
+    return read(path, drop_invalid=drop_invalid, particles=particles, **rows)
 
 
 def default_provenance() -> dict[str, Any] | None:
@@ -59,15 +59,25 @@ def default_provenance() -> dict[str, Any] | None:
         raise DataError(f"{path}: not valid JSON ({exc}); reinstall spikejet") from exc
 
 
-def load(source: str, *, drop_invalid: bool = False) -> JetTable:
+def load(
+    source: str,
+    *,
+    drop_invalid: bool = False,
+    drop_unlabelled: bool = False,
+    drop_duplicates: bool = False,
+    particles: bool = False,
+) -> JetTable:
     """``"default"`` -> the embedded sample, ``"openml"`` -> OpenML 42468 (downloads on first
     use, then sklearn's cache), anything else -> :func:`~spikejet.data.read` of that file.
-    A file literally named ``default`` or ``openml`` can be given as ``./default``."""
+    A file literally named ``default`` or ``openml`` can be given as ``./default``.
+    ``drop_unlabelled`` / ``drop_duplicates``: the public files' quirks (see
+    :func:`~spikejet.data.read`); ``particles``: also load per-particle arrays."""
     src = str(source)
+    rows = dict(drop_unlabelled=drop_unlabelled, drop_duplicates=drop_duplicates)
     if src == DEFAULT_SOURCE:
-        return load_default(drop_invalid=drop_invalid)
+        return load_default(drop_invalid=drop_invalid, particles=particles, **rows)
     if src == OPENML_SOURCE:
         from .openml import fetch_openml
 
-        return fetch_openml(drop_invalid=drop_invalid)
-    return read(src, drop_invalid=drop_invalid)
+        return fetch_openml(drop_invalid=drop_invalid, **rows)
+    return read(src, drop_invalid=drop_invalid, particles=particles, **rows)

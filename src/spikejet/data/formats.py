@@ -75,7 +75,22 @@ CONSTITUENT_CHUNK_ROWS = 256
 GZIP_LEVEL = 4
 #: Components per constituent: px, py, pz, E (GeV).
 CONSTITUENT_COMPONENTS = 4
+#: Per-particle arrays (``JetTable.particles``): group name, mask dataset, rows per chunk,
+#: and the float storage types ``write(..., particle_float=...)`` accepts. Fields whose
+#: values are all integers (charge, PDG id) are stored exactly in the smallest of
+#: int8/int16/int32 that holds them, whatever ``particle_float`` says.
+PARTICLES_GROUP = "particles"
+PARTICLE_MASK = "mask"
+PARTICLE_CHUNK_ROWS = 1024
+PARTICLE_FLOATS = ("float32", "float16")
+_INT_STORAGE = (np.int8, np.int16, np.int32)
 
+#: Label of a row without a class label (internal; such rows never reach a JetTable;
+#: a value no file can hold, so that an explicit -1 still reads as a bad label).
+UNLABELLED = int(np.iinfo(np.int64).min)
+#: Class cells that mean "no label" in tabular files (compared lower-case, after
+#: stripping blanks and quotes): empty, ARFF's "?", and spellings of a missing value.
+MISSING_LABELS = frozenset({"", "?", "nan", "none", "null", "na"})
 #: Tabular label columns.
 CLASS_COLUMN = "class"
 LABEL_COLUMN = "label"
@@ -102,6 +117,11 @@ class ReadReport:
     ``n_read`` rows were in the file, ``n_dropped`` of them were dropped for
     NaN/inf features (only with ``drop_invalid=True``; ``dropped_rows`` holds the
     first few row numbers), ``ignored_columns`` were present but not used.
+    ``n_unlabelled`` rows had no class label (they are dropped with
+    ``drop_unlabelled=True``; otherwise reading fails); ``n_duplicates`` rows
+    repeat an earlier row exactly (same 16 features and label; kept unless
+    ``drop_duplicates=True``, which keeps the first copy), counted after the
+    invalid and unlabelled rows were dropped.
     """
 
     path: str
@@ -111,6 +131,21 @@ class ReadReport:
     dropped_rows: tuple[int, ...] = ()
     ignored_columns: tuple[str, ...] = ()
     provenance: dict[str, Any] | None = None
+    n_unlabelled: int = 0
+    unlabelled_rows: tuple[int, ...] = ()
+    n_duplicates: int = 0
+    duplicates_dropped: bool = False
+
+    def quirks(self) -> dict[str, Any]:
+        """The public files' known quirks in this file: counts and what was done with them."""
+        return {
+            "rows_read": self.n_read,
+            "rows_without_label": self.n_unlabelled,
+            "rows_without_label_dropped": self.n_unlabelled > 0,
+            "duplicate_rows": self.n_duplicates,
+            "duplicate_rows_dropped": self.duplicates_dropped and self.n_duplicates > 0,
+            "rows_with_nan_or_inf_dropped": self.n_dropped,
+        }
 
     def messages(self) -> list[str]:
         """Human-readable notes (empty when nothing needs saying)."""
@@ -120,12 +155,30 @@ class ReadReport:
                 f"{self.path}: dropped {self.n_dropped} of {self.n_read} jets with NaN/inf "
                 f"features (first rows: {_rows(self.dropped_rows)})"
             )
+        if self.n_unlabelled:
+            out.append(
+                f"{self.path}: dropped {self.n_unlabelled} of {self.n_read} rows without a class label "
+                f"(first rows: {_rows(self.unlabelled_rows)})"
+            )
+        if self.n_duplicates:
+            what = "dropped (first copies kept)" if self.duplicates_dropped else (
+                "kept; pass --drop-duplicates (drop_duplicates=True) to drop them")
+            out.append(f"{self.path}: {self.n_duplicates} rows repeat an earlier row exactly: {what}")
         if self.ignored_columns:
             out.append(
                 f"{self.path}: ignored {len(self.ignored_columns)} column(s) that are not "
                 f"features or labels: {', '.join(self.ignored_columns)}"
             )
         return out
+
+
+@dataclass(frozen=True)
+class RowPolicy:
+    """What a reader does with the public files' problem rows (see :func:`read`)."""
+
+    drop_invalid: bool = False
+    drop_unlabelled: bool = False
+    drop_duplicates: bool = False
 
 
 def _rows(rows: Any) -> str:
@@ -183,37 +236,60 @@ def detect_format(path: str | os.PathLike[str]) -> str:
 
 
 def read(
-    path: str | os.PathLike[str], *, drop_invalid: bool = False, constituents: bool = False
+    path: str | os.PathLike[str],
+    *,
+    drop_invalid: bool = False,
+    drop_unlabelled: bool = False,
+    drop_duplicates: bool = False,
+    constituents: bool = False,
+    particles: bool = False,
 ) -> JetTable:
     """Read a jet table from any supported file (see the module docstring).
 
     NaN/inf feature rows raise :class:`DataError` unless ``drop_invalid`` is true;
     then they are dropped and a warning on the ``spikejet.data`` logger says how
-    many. Columns that are neither features nor labels are ignored, with a warning.
+    many. Rows without a class label (an empty, ``?`` or NaN class cell, or an
+    all-zero one-hot row in the Zenodo files) raise :class:`DataError` unless
+    ``drop_unlabelled`` is true; exact duplicate rows (same features and label)
+    are counted and kept unless ``drop_duplicates`` is true (the first copy stays).
+    Columns that are neither features nor labels are ignored, with a warning.
     ``constituents=True`` also loads the optional constituent arrays of own h5
-    files into ``table.extra["constituents"]`` / ``["n_constituents"]``.
+    files into ``table.extra["constituents"]`` / ``["n_constituents"]`` (the layout
+    of spikejet <= 0.1); ``particles=True`` loads the per-particle arrays
+    (``particles/`` group) into ``table.particles`` / ``particle_mask`` /
+    ``particle_fields`` (float32, whatever the storage type).
     """
-    table, report = read_with_report(path, drop_invalid=drop_invalid, constituents=constituents)
+    table, report = read_with_report(
+        path, drop_invalid=drop_invalid, drop_unlabelled=drop_unlabelled, drop_duplicates=drop_duplicates,
+        constituents=constituents, particles=particles,
+    )
     for msg in report.messages():
         log.warning(msg)
     return table
 
 
 def read_with_report(
-    path: str | os.PathLike[str], *, drop_invalid: bool = False, constituents: bool = False
+    path: str | os.PathLike[str],
+    *,
+    drop_invalid: bool = False,
+    drop_unlabelled: bool = False,
+    drop_duplicates: bool = False,
+    constituents: bool = False,
+    particles: bool = False,
 ) -> tuple[JetTable, ReadReport]:
     """Like :func:`read`, but return the :class:`ReadReport` instead of logging it."""
     p = Path(path)
     fmt = detect_format(p)
+    rows = RowPolicy(drop_invalid, drop_unlabelled, drop_duplicates)
     if fmt == "h5":
-        return _read_h5(p, drop_invalid=drop_invalid, constituents=constituents)
+        return _read_h5(p, drop_invalid=rows, constituents=constituents, particles=particles)
     if fmt == "csv":
         cols, n = _read_csv_columns(p)
     elif fmt == "parquet":
         cols, n = _read_parquet_columns(p)
     else:
         cols, n = _read_arff_columns(p)
-    return _from_columns(cols, n, p, fmt, drop_invalid=drop_invalid)
+    return _from_columns(cols, n, p, fmt, drop_invalid=rows)
 
 
 def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -243,31 +319,57 @@ def _assemble(
     p: Path,
     fmt: str,
     *,
-    drop_invalid: bool,
+    drop_invalid: bool | RowPolicy,
     extra: Mapping[str, np.ndarray] | None = None,
     ignored: tuple[str, ...] = (),
     provenance: dict[str, Any] | None = None,
+    particles: tuple[np.ndarray, np.ndarray, tuple[str, ...]] | None = None,
 ) -> tuple[JetTable, ReadReport]:
-    """Common tail of every reader: NaN/inf policy, label range, JetTable."""
+    """Common tail of every reader: unlabelled rows, NaN/inf and duplicate policies,
+    label range, JetTable.
+
+    ``drop_invalid`` is a :class:`RowPolicy` (a plain bool: only NaN/inf rows may be
+    dropped); label :data:`UNLABELLED` marks a row without a class label.
+    ``particles`` is (values [n, P, k], mask [n, P], field names) or None."""
+    policy = drop_invalid if isinstance(drop_invalid, RowPolicy) else RowPolicy(bool(drop_invalid))
     n = int(X.shape[0])
     if n == 0:
         raise DataError(f"{p}: the table is empty (0 jets); give a file with jets")
-    _check_int_labels(y, p)
-    bad = ~np.isfinite(X).all(axis=1)
-    dropped: np.ndarray = np.flatnonzero(bad)
     extra = dict(extra or {})
-    if dropped.size:
-        if not drop_invalid:
-            raise DataError(
-                f"{p}: {dropped.size} jets have NaN/inf features (first rows: {_rows(dropped)}); "
-                f"fix the file or pass --drop-invalid (drop_invalid=True) to drop them"
-            )
+    unlabelled = np.flatnonzero(y == UNLABELLED)
+    if unlabelled.size and not policy.drop_unlabelled:
+        raise DataError(
+            f"{p}: {unlabelled.size} of {n} rows have no class label (first rows: {_rows(unlabelled)}); "
+            "pass --drop-unlabelled (drop_unlabelled=True) to drop them"
+        )
+    _check_int_labels(np.where(y == UNLABELLED, 0, y), p)
+    bad = ~np.isfinite(X).all(axis=1)
+    invalid = bad & (y != UNLABELLED)
+    dropped: np.ndarray = np.flatnonzero(invalid)
+    if dropped.size and not policy.drop_invalid:
+        raise DataError(
+            f"{p}: {dropped.size} jets have NaN/inf features (first rows: {_rows(dropped)}); "
+            f"fix the file or pass --drop-invalid (drop_invalid=True) to drop them"
+        )
+    keep = ~(invalid | (y == UNLABELLED))
+    if not keep.any():
         if dropped.size == n:
             raise DataError(f"{p}: all {n} jets have NaN/inf features; nothing is left to read")
-        keep = ~bad
-        X, y = X[keep], y[keep]
-        extra = {k: v[keep] for k, v in extra.items()}
-    table = JetTable(X=X, y=y, extra=extra, source=str(p))
+        raise DataError(f"{p}: all {n} rows lack a label or have NaN/inf features; nothing is left to read")
+    rows_kept = np.flatnonzero(keep)
+    first = _first_copies(X[rows_kept], y[rows_kept])
+    n_dup = int(rows_kept.size - first.size)
+    if n_dup and policy.drop_duplicates:
+        rows_kept = rows_kept[first]
+    if rows_kept.size != n:
+        X, y = X[rows_kept], y[rows_kept]
+        extra = {k: v[rows_kept] for k, v in extra.items()}
+        if particles is not None:
+            particles = (particles[0][rows_kept], particles[1][rows_kept], particles[2])
+    parts, mask, fields = particles if particles is not None else (None, None, ())
+    table = JetTable(
+        X=X, y=y, extra=extra, source=str(p), particles=parts, particle_mask=mask, particle_fields=fields
+    )
     report = ReadReport(
         path=str(p),
         format=fmt,
@@ -276,8 +378,25 @@ def _assemble(
         dropped_rows=tuple(int(r) for r in dropped[:FIRST_SHOWN]),
         ignored_columns=ignored,
         provenance=provenance,
+        n_unlabelled=int(unlabelled.size),
+        unlabelled_rows=tuple(int(r) for r in unlabelled[:FIRST_SHOWN]),
+        n_duplicates=n_dup,
+        duplicates_dropped=policy.drop_duplicates,
     )
     return table, report
+
+
+def _first_copies(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Sorted row indices of the first copy of every distinct (features, label) row.
+
+    Rows are compared bit for bit (float32 features as stored, then the label)."""
+    if X.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64)
+    key = np.empty((X.shape[0], X.shape[1] + 1), dtype=np.int64)
+    key[:, :-1] = np.ascontiguousarray(X, dtype=np.float32).view(np.int32)
+    key[:, -1] = y
+    _, first = np.unique(key, axis=0, return_index=True)
+    return np.sort(first)
 
 
 def _check_int_labels(y: np.ndarray, p: Path) -> None:
@@ -296,9 +415,11 @@ def _check_int_labels(y: np.ndarray, p: Path) -> None:
 
 def _labels_from_strings(values: np.ndarray, p: Path) -> np.ndarray:
     """Map class strings (g,q,w,z,t or j_g..j_t, quotes and blanks stripped) to 0..4."""
-    cleaned = np.array([str(v).strip().strip("'\"").strip() for v in values.tolist()], dtype=object)
+    cleaned = np.array(
+        ["" if v is None else str(v).strip().strip("'\"").strip() for v in values.tolist()], dtype=object
+    )
     uniq, inverse = np.unique(cleaned.astype(str), return_inverse=True)
-    unknown = [u for u in uniq.tolist() if u not in _LABEL_OF]
+    unknown = [u for u in uniq.tolist() if u not in _LABEL_OF and u.lower() not in MISSING_LABELS]
     if unknown:
         n_bad = int(np.isin(cleaned.astype(str), unknown).sum())
         shown = ", ".join(repr(u) for u in unknown[:FIRST_SHOWN])
@@ -306,12 +427,14 @@ def _labels_from_strings(values: np.ndarray, p: Path) -> np.ndarray:
             f"{p}: {n_bad} rows have unknown class labels ({shown}); the classes are "
             f"{', '.join(CLASS_NAMES)}"
         )
-    lut = np.array([_LABEL_OF[u] for u in uniq.tolist()], dtype=np.int64)
+    lut = np.array([_LABEL_OF.get(u, UNLABELLED) for u in uniq.tolist()], dtype=np.int64)
     return lut[inverse.reshape(-1)]
 
 
 def _labels_from_numbers(values: np.ndarray, column: str, p: Path) -> np.ndarray:
     v = np.asarray(values, dtype=np.float64)
+    missing = np.isnan(v)
+    v = np.where(missing, UNLABELLED, v)
     bad = ~np.isfinite(v) | (v != np.round(v))
     if bad.any():
         raise DataError(
@@ -322,7 +445,7 @@ def _labels_from_numbers(values: np.ndarray, column: str, p: Path) -> np.ndarray
 
 
 def _from_columns(
-    cols: dict[str, Any], n: int, p: Path, fmt: str, *, drop_invalid: bool
+    cols: dict[str, Any], n: int, p: Path, fmt: str, *, drop_invalid: bool | RowPolicy
 ) -> tuple[JetTable, ReadReport]:
     """Build a table from named columns (each a callable returning a numpy array)."""
     names = list(cols)
@@ -451,7 +574,9 @@ def _strings(values: Any) -> tuple[str, ...]:
     return tuple(v.decode() if isinstance(v, bytes) else str(v) for v in arr.tolist())
 
 
-def _read_h5(p: Path, *, drop_invalid: bool, constituents: bool) -> tuple[JetTable, ReadReport]:
+def _read_h5(
+    p: Path, *, drop_invalid: bool | RowPolicy, constituents: bool, particles: bool = False
+) -> tuple[JetTable, ReadReport]:
     import h5py
 
     try:
@@ -463,7 +588,9 @@ def _read_h5(p: Path, *, drop_invalid: bool, constituents: bool) -> tuple[JetTab
     try:
         with f:
             if f.attrs.get("format") is not None:
-                return _read_own_h5(f, p, drop_invalid=drop_invalid, constituents=constituents)
+                return _read_own_h5(
+                    f, p, drop_invalid=drop_invalid, constituents=constituents, particles=particles
+                )
             if "jets" in f:
                 return _read_zenodo_h5(f, p, drop_invalid=drop_invalid)
             raise DataError(
@@ -498,7 +625,29 @@ def _names_mismatch(found: tuple[str, ...], expected: tuple[str, ...]) -> str:
     return "; ".join(diffs[:FIRST_SHOWN])
 
 
-def _read_own_h5(f: Any, p: Path, *, drop_invalid: bool, constituents: bool) -> tuple[JetTable, ReadReport]:
+def _read_particles(f: Any, p: Path, n: int) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    g = f[PARTICLES_GROUP]
+    if "fields" not in g.attrs or PARTICLE_MASK not in g:
+        raise DataError(f"{p}: the '{PARTICLES_GROUP}' group lacks its 'fields' attribute or '{PARTICLE_MASK}'")
+    fields = _strings(g.attrs["fields"])
+    missing = [name for name in fields if name not in g]
+    if missing or not fields:
+        raise DataError(f"{p}: '{PARTICLES_GROUP}' lacks the field dataset(s) {', '.join(missing) or '(none listed)'}")
+    mask = np.asarray(g[PARTICLE_MASK][()]).astype(bool)
+    if mask.ndim != 2 or mask.shape[0] != n:
+        raise DataError(f"{p}: '{PARTICLES_GROUP}/{PARTICLE_MASK}' has shape {mask.shape}, expected ({n}, P)")
+    values = np.empty(mask.shape + (len(fields),), dtype=np.float32)
+    for i, name in enumerate(fields):
+        v = np.asarray(g[name][()])
+        if v.shape != mask.shape:
+            raise DataError(f"{p}: '{PARTICLES_GROUP}/{name}' has shape {v.shape}, expected {mask.shape}")
+        values[..., i] = v
+    return values, mask, fields
+
+
+def _read_own_h5(
+    f: Any, p: Path, *, drop_invalid: bool | RowPolicy, constituents: bool, particles: bool = False
+) -> tuple[JetTable, ReadReport]:
     fmt = _strings(f.attrs["format"])[0]
     if fmt != FORMAT_NAME:
         raise DataError(f"{p}: HDF5 'format' attribute is {fmt!r}, expected {FORMAT_NAME!r}")
@@ -536,13 +685,14 @@ def _read_own_h5(f: Any, p: Path, *, drop_invalid: bool, constituents: bool) -> 
     for name, v in extra.items():
         if v.shape[:1] != (X.shape[0],):
             raise DataError(f"{p}: dataset {name!r} has {v.shape[:1]} rows, expected {X.shape[0]}")
+    parts = _read_particles(f, p, X.shape[0]) if particles and PARTICLES_GROUP in f else None
     return _assemble(
         X, y.astype(np.int64), p, "spikejet-h5", drop_invalid=drop_invalid, extra=extra,
-        provenance=_provenance(f, p),
+        provenance=_provenance(f, p), particles=parts,
     )
 
 
-def _read_zenodo_h5(f: Any, p: Path, *, drop_invalid: bool) -> tuple[JetTable, ReadReport]:
+def _read_zenodo_h5(f: Any, p: Path, *, drop_invalid: bool | RowPolicy) -> tuple[JetTable, ReadReport]:
     jets = f["jets"]
     if jets.ndim != 2:
         raise DataError(f"{p}: dataset 'jets' has shape {jets.shape}, expected a 2-D (jets x columns) array")
@@ -576,14 +726,15 @@ def _read_zenodo_h5(f: Any, p: Path, *, drop_invalid: bool) -> tuple[JetTable, R
         raise DataError(f"{p}: the table is empty (0 jets); give a file with jets")
     X = data[:, list(ZENODO_FEATURE_COLUMNS)].astype(np.float32)
     onehot = data[:, list(label_cols)]
-    good = np.all((onehot == 0) | (onehot == 1), axis=1) & (onehot.sum(axis=1) == 1)
+    none_hot = np.all(onehot == 0, axis=1)
+    good = np.all((onehot == 0) | (onehot == 1), axis=1) & ((onehot.sum(axis=1) == 1) | none_hot)
     if not good.all():
         rows = np.flatnonzero(~good)
         raise DataError(
             f"{p}: {rows.size} rows are not exactly one-hot in the label columns "
             f"{', '.join(CLASS_LABELS)} (first rows: {_rows(rows)}); the file is damaged"
         )
-    y = np.argmax(onehot, axis=1).astype(np.int64)
+    y = np.where(none_hot, UNLABELLED, np.argmax(onehot, axis=1)).astype(np.int64)
     extra: dict[str, np.ndarray] = {}
     if names is not None:
         for col_name, key in ZENODO_EXTRA_COLUMNS.items():
@@ -596,16 +747,25 @@ def _read_zenodo_h5(f: Any, p: Path, *, drop_invalid: bool) -> tuple[JetTable, R
 
 
 def write(
-    table: JetTable, path: str | os.PathLike[str], *, provenance: Mapping[str, Any] | None = None
+    table: JetTable,
+    path: str | os.PathLike[str],
+    *,
+    provenance: Mapping[str, Any] | None = None,
+    particle_float: str = "float32",
 ) -> None:
     """Write ``table`` atomically as own HDF5 (``.h5``/``.hdf5``) or CSV (``.csv``).
 
     The same table (and provenance) always gives a byte-identical file. HDF5
     keeps ``extra`` columns (under ``extra/``), the optional constituents
     (``table.extra["constituents"]`` [n, k, 4] float32 with
-    ``table.extra["n_constituents"]``) and ``provenance`` (a JSON object). CSV
-    keeps only the 16 features and the ``class`` column.
+    ``table.extra["n_constituents"]``), the per-particle arrays of
+    ``table.particles`` (group ``particles/``: one [n, P] dataset per field, stored
+    as ``particle_float`` (float32 or float16) or, for integer-valued fields, as the
+    smallest integer type that holds them; plus ``mask``) and ``provenance`` (a JSON
+    object). CSV keeps only the 16 features and the ``class`` column.
     """
+    if particle_float not in PARTICLE_FLOATS:
+        raise DataError(f"particle_float must be one of {', '.join(PARTICLE_FLOATS)}, got {particle_float!r}")
     if not isinstance(table, JetTable):
         raise DataError(f"can only write a JetTable, got {type(table).__name__}")
     p = Path(path)
@@ -617,7 +777,7 @@ def write(
             f"classes: {_names_mismatch(table.class_names, CLASS_NAMES) or 'ok'}"
         )
     if sfx in (".h5", ".hdf5"):
-        _write_h5(table, p, provenance)
+        _write_h5(table, p, provenance, particle_float)
     elif sfx == ".csv":
         if provenance:
             log.info("%s: CSV keeps no provenance; write .h5 to keep it", p)
@@ -636,7 +796,27 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(obj).__name__}")
 
 
-def _write_h5(table: JetTable, p: Path, provenance: Mapping[str, Any] | None) -> None:
+def _particle_storage(v: np.ndarray, particle_float: str, p: Path, name: str) -> np.ndarray:
+    """The array as stored: exact integers when every value is one, else the float type."""
+    if v.size and np.all(v == np.round(v)):
+        for dt in _INT_STORAGE:
+            info = np.iinfo(dt)
+            if v.min() >= info.min and v.max() <= info.max:
+                return v.astype(dt)
+    if particle_float == "float16":
+        big = np.abs(v) > np.finfo(np.float16).max
+        if big.any():
+            raise DataError(
+                f"{p}: particle field {name!r} has values up to {float(np.abs(v).max()):g}, beyond float16; "
+                "write it with particle_float='float32'"
+            )
+        return v.astype(np.float16)
+    return v.astype(np.float32)
+
+
+def _write_h5(
+    table: JetTable, p: Path, provenance: Mapping[str, Any] | None, particle_float: str = "float32"
+) -> None:
     import h5py
 
     from .. import __version__
@@ -658,6 +838,8 @@ def _write_h5(table: JetTable, p: Path, provenance: Mapping[str, Any] | None) ->
             raise DataError(f"{p}: n_constituents must be {n} integers, got {n_cons.shape} {n_cons.dtype}")
         if n_cons.size and (n_cons.min() < 0 or n_cons.max() > cons.shape[1]):
             raise DataError(f"{p}: n_constituents must lie in 0..{cons.shape[1]}")
+    if table.particles is not None and PARTICLE_MASK in table.particle_fields:
+        raise DataError(f"{p}: a particle field may not be called {PARTICLE_MASK!r} (the mask's dataset name)")
     for name, v in extra.items():
         if np.asarray(v).dtype.kind not in "biuf":
             raise DataError(f"{p}: extra column {name!r} is not numeric ({np.asarray(v).dtype}); cannot store it")
@@ -697,6 +879,13 @@ def _write_h5(table: JetTable, p: Path, provenance: Mapping[str, Any] | None) ->
         if cons is not None:
             dataset(f, CONSTITUENTS_KEY, np.ascontiguousarray(cons, dtype=np.float32), CONSTITUENT_CHUNK_ROWS)
             dataset(f, N_CONSTITUENTS_KEY, n_cons.astype(np.int16))
+        if table.particles is not None:
+            g = f.create_group(PARTICLES_GROUP)
+            g.attrs.create("fields", np.array(table.particle_fields, dtype=object), dtype=str_dt)
+            for i, name in enumerate(table.particle_fields):
+                stored = _particle_storage(table.particles[..., i], particle_float, p, name)
+                dataset(g, name, np.ascontiguousarray(stored), PARTICLE_CHUNK_ROWS)
+            dataset(g, PARTICLE_MASK, table.particle_mask.astype(np.uint8), PARTICLE_CHUNK_ROWS)
 
 
 def _write_csv(table: JetTable, p: Path) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
-from .formats import _from_columns
+from .formats import ReadReport, RowPolicy, _from_columns
 from .table import JetTable
 
 __all__ = ["OPENML_DATA_ID", "OPENML_NAME", "fetch_openml"]
@@ -24,12 +24,20 @@ OPENML_TARGET = "class"
 
 
 def fetch_openml(
-    *, data_home: str | os.PathLike[str] | None = None, drop_invalid: bool = False
-) -> JetTable:
+    *,
+    data_home: str | os.PathLike[str] | None = None,
+    drop_invalid: bool = False,
+    drop_unlabelled: bool = False,
+    drop_duplicates: bool = False,
+    with_report: bool = False,
+) -> JetTable | tuple[JetTable, ReadReport]:
     """Download (first time) or read from sklearn's cache the OpenML jet dataset.
 
     ``data_home`` is sklearn's cache folder (default ``~/scikit_learn_data``). Without
-    network and without a cached copy this raises :class:`DataError`.
+    network and without a cached copy this raises :class:`DataError`. The dataset has
+    rows without a class label and duplicate rows: ``drop_unlabelled`` /
+    ``drop_duplicates`` drop them (see :func:`~spikejet.data.read`); the counts are
+    logged, and returned in a :class:`ReadReport` with ``with_report=True``.
     """
     from sklearn import datasets
 
@@ -56,7 +64,10 @@ def fetch_openml(
     }
     target = np.asarray(bunch.target)
     cols[OPENML_TARGET] = lambda: np.asarray(target, dtype=object)
-    table, report = _from_columns(cols, data.shape[0], source, "openml", drop_invalid=drop_invalid)
+    policy = RowPolicy(drop_invalid, drop_unlabelled, drop_duplicates)
+    table, report = _from_columns(cols, data.shape[0], source, "openml", drop_invalid=policy)
+    if with_report:
+        return table, report
     for msg in report.messages():
         log.warning(msg)
     return table

@@ -40,3 +40,8 @@ CLASS_TITLES: dict[str, str] = {
 #: Columns of the Zenodo hls4ml ``jets`` array that hold the 16 features, and the labels.
 ZENODO_FEATURE_COLUMNS: tuple[int, ...] = (12, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 48, 52)
 ZENODO_LABEL_SLICE = slice(-6, -1)
+
+#: Per-particle fields that ``spikejet generate --constituents N`` stores, in order:
+#: pT and energy (GeV), pseudorapidity and azimuth relative to the jet axis
+#: (eta - jet eta, phi - jet phi wrapped into [-pi, pi)), charge (e), PDG id.
+PARTICLE_FIELDS: tuple[str, ...] = ("pt", "eta_rel", "phi_rel", "e", "charge", "pid")

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..data.schema import CLASS_NAMES
 from ..errors import ConfigError, PhysicsError
+from .detector import DETECTOR_NAMES
 
 __all__ = [
     "GenerateConfig",
@@ -23,7 +24,10 @@ __all__ = [
     "MAX_JETS_PER_EVENT",
     "MATCH_DELTA_R",
     "MAX_CONSTITUENTS",
+    "DEFAULT_CONSTITUENTS",
     "PRODUCTIONS",
+    "DETECTOR_CHOICES",
+    "LABELLINGS",
     "GENERATOR_VERSION",
     "parse_classes",
 ]
@@ -38,24 +42,36 @@ JET_RADIUS = 0.8
 MAX_JETS_PER_EVENT = 2
 #: A jet is labelled when its axis lies within this Delta R (rapidity-phi) of the truth particle.
 MATCH_DELTA_R = 0.6
-#: Number of pT-ordered constituents stored per jet with ``constituents=True``.
-MAX_CONSTITUENTS = 100
+#: Most pT-ordered constituents a request may store per jet (``constituents=N``), and
+#: the number ``constituents=True`` (CLI: ``--constituents`` without a number) stores.
+MAX_CONSTITUENTS = 200
+DEFAULT_CONSTITUENTS = 32
 #: Largest |eta| a user may ask for (beyond the acceptance of any LHC tracker/calorimeter
 #: used for substructure; jets there are not meaningful for this dataset).
 ETA_LIMIT = 5.0
 #: Largest master seed accepted (seeds are hashed into Pythia's 1..900000000 range).
 MAX_MASTER_SEED = 2**63 - 1
 #: How W, Z and top quarks are produced (see docs/physics.md and processes.py).
-PRODUCTIONS: tuple[str, ...] = ("direct", "resonance")
+#: "resonance-wz": W and Z from the heavy resonances, top quarks direct.
+PRODUCTIONS: tuple[str, ...] = ("direct", "resonance", "resonance-wz")
+#: Detector presets (physics/detector.py); "none" = particle level.
+DETECTOR_CHOICES: tuple[str, ...] = DETECTOR_NAMES
+#: How jets are labelled: "match" keeps only jets within MATCH_DELTA_R of a truth
+#: particle of the class; "event" labels every selected jet by its event's process
+#: (each jet still records whether it matched, in ``extra["matched"]``).
+LABELLINGS: tuple[str, ...] = ("match", "event")
 #: Bump when the event loop, the selection or the Pythia settings change in a way that
 #: changes the output: it enters the settings hash, so stale chunks are never reused.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 DEFAULT_PT_MIN = 900.0
 DEFAULT_PT_MAX = 1100.0
 DEFAULT_ETA_MAX = 2.0
 DEFAULT_SEED = 2019
 DEFAULT_CHUNK_SIZE = 500
+DEFAULT_PRODUCTION = "resonance-wz"
+DEFAULT_DETECTOR = "none"
+DEFAULT_LABELLING = "match"
 
 
 def parse_classes(text: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -82,8 +98,10 @@ class GenerateConfig:
     ``jets_per_class`` jets of each class in ``classes``, anti-kT R=0.8 jets with
     ``pt_min <= pT < pt_max`` (GeV) and ``|eta| < eta_max``, labelled by truth matching.
     The work is cut into chunks of ``chunk_size`` jets, each with its own seed derived
-    from ``seed``; ``constituents`` also stores up to 100 constituents per jet;
-    ``production`` chooses how W/Z/top are made ("direct" follows the public dataset).
+    from ``seed``; ``constituents=N`` also stores the N highest-pT constituents of
+    every jet (True = 32); ``production`` chooses how W/Z/top are made, ``detector``
+    the detector model (``none`` = particle level), ``labelling`` whether jets must
+    match a truth particle (docs/physics.md).
     """
 
     jets_per_class: int
@@ -93,8 +111,10 @@ class GenerateConfig:
     eta_max: float = DEFAULT_ETA_MAX
     seed: int = DEFAULT_SEED
     chunk_size: int = DEFAULT_CHUNK_SIZE
-    constituents: bool = False
-    production: str = "direct"
+    constituents: int = 0
+    production: str = DEFAULT_PRODUCTION
+    detector: str = DEFAULT_DETECTOR
+    labelling: str = DEFAULT_LABELLING
     _hash: str = field(default="", init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -130,7 +150,16 @@ class GenerateConfig:
         object.__setattr__(self, "pt_min", lo)
         object.__setattr__(self, "pt_max", hi)
         object.__setattr__(self, "eta_max", eta)
-        object.__setattr__(self, "constituents", bool(self.constituents))
+        if self.detector not in DETECTOR_CHOICES:
+            raise ConfigError(f"unknown detector {self.detector!r}; choose from {', '.join(DETECTOR_CHOICES)}")
+        if self.labelling not in LABELLINGS:
+            raise ConfigError(f"unknown labelling {self.labelling!r}; choose from {', '.join(LABELLINGS)}")
+        k = self.constituents
+        if isinstance(k, bool):
+            k = DEFAULT_CONSTITUENTS if k else 0
+        if not isinstance(k, int) or not 0 <= k <= MAX_CONSTITUENTS:
+            raise ConfigError(f"--constituents must be an integer in 0..{MAX_CONSTITUENTS}, got {self.constituents!r}")
+        object.__setattr__(self, "constituents", k)
 
     @property
     def pt_center(self) -> float:
@@ -146,7 +175,6 @@ class GenerateConfig:
         d["jet_radius"] = JET_RADIUS
         d["max_jets_per_event"] = MAX_JETS_PER_EVENT
         d["match_delta_r"] = MATCH_DELTA_R
-        d["max_constituents"] = MAX_CONSTITUENTS
         # classes do not change a chunk's content (each chunk is one class): leave them
         # out so that adding a class to a run reuses the other classes' chunks.
         d.pop("classes")

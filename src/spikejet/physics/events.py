@@ -15,16 +15,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..data.schema import CLASS_NAMES, N_FEATURES
+from ..data.schema import CLASS_NAMES, N_FEATURES, PARTICLE_FIELDS
 from ..errors import PhysicsError
 from .config import (
     JET_RADIUS,
     MATCH_DELTA_R,
-    MAX_CONSTITUENTS,
     MAX_JETS_PER_EVENT,
     SQRT_S_GEV,
     GenerateConfig,
 )
+from .detector import detector_model
+from .detector import simulate as detector_simulate
 from .processes import ClassProcess, class_process, match_jets, truth_candidates
 
 __all__ = ["ChunkData", "generate_chunk", "make_source", "cluster_jets", "visible_final_state", "compute_features"]
@@ -48,6 +49,9 @@ STATUS_INCOMING_HARD = -21
 LHA_PROCESS_CODE = 9999
 LHA_STRATEGY_UNWEIGHTED = 3
 PDG_PROTON = 2212
+#: Third entropy word of the detector's random stream (the first two are the chunk seeds),
+#: so that the detector's draws never coincide with another stream's.
+DETECTOR_STREAM = 0xDE7EC7
 
 
 @dataclass
@@ -59,8 +63,11 @@ class ChunkData:
     pt: np.ndarray
     eta: np.ndarray
     mass: np.ndarray
-    constituents: np.ndarray | None = None  # (n, 100, 4) float32 px, py, pz, E
-    n_constituents: np.ndarray | None = None  # (n,) int32, number stored (<= 100)
+    phi: np.ndarray | None = None  # jet azimuth in [-pi, pi)
+    matched: np.ndarray | None = None  # (n,) bool: the jet matched a truth particle
+    rank: np.ndarray | None = None  # (n,) int: 0 = the hardest jet of its event, 1 = the next...
+    particles: np.ndarray | None = None  # (n, P, 6) float32, fields PARTICLE_FIELDS
+    n_particles: np.ndarray | None = None  # (n,) int32, number stored (<= P)
     stats: dict = field(default_factory=dict)  # deterministic counters
     timing: dict = field(default_factory=dict)  # seconds; not part of any output file
 
@@ -108,9 +115,10 @@ def _silence_fastjet_banner() -> None:
 
 
 def visible_final_state(event) -> np.ndarray:
-    """(n, 4) px, py, pz, E of the final-state particles that a detector can see (no neutrinos)."""
-    rows = [(p.px(), p.py(), p.pz(), p.e()) for p in event if p.isFinal() and p.isVisible()]
-    return np.asarray(rows, dtype=np.float64).reshape(-1, 4)
+    """(n, 6) px, py, pz, E, charge, PDG id of the final-state particles a detector can see
+    (no neutrinos)."""
+    rows = [(p.px(), p.py(), p.pz(), p.e(), p.charge(), p.id()) for p in event if p.isFinal() and p.isVisible()]
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 6)
 
 
 @dataclass
@@ -120,21 +128,31 @@ class Jet:
     rap: float
     phi: float
     mass: float
-    constituents: np.ndarray  # (n, 4) px, py, pz, E
+    constituents: np.ndarray  # (n, 6) px, py, pz, E, charge, PDG id (input row order)
 
 
 def cluster_jets(particles: np.ndarray, pt_floor: float) -> list[Jet]:
-    """anti-kT R=0.8 jets with pT > ``pt_floor``, hardest first."""
+    """anti-kT R=0.8 jets with pT > ``pt_floor``, hardest first.
+
+    ``particles`` has one row per particle; the first four columns are px, py, pz, E,
+    further columns (charge, PDG id) are carried along to the jet's constituents.
+    """
     import fastjet
 
     _silence_fastjet_banner()
-    pjs = [fastjet.PseudoJet(float(a), float(b), float(c), float(d)) for a, b, c, d in particles]
+    particles = np.asarray(particles, dtype=np.float64)
+    pjs = []
+    for i, (a, b, c, d) in enumerate(particles[:, :4].tolist()):
+        pj = fastjet.PseudoJet(a, b, c, d)
+        pj.set_user_index(i)
+        pjs.append(pj)
     jd = fastjet.JetDefinition(fastjet.antikt_algorithm, JET_RADIUS)
     cs = fastjet.ClusterSequence(pjs, jd)
     jets = []
     for j in fastjet.sorted_by_pt(cs.inclusive_jets(pt_floor)):
-        cons = np.array([[c.px(), c.py(), c.pz(), c.E()] for c in j.constituents()], dtype=np.float64)
-        jets.append(Jet(j.pt(), j.eta(), j.rap(), j.phi_std(), j.m(), cons.reshape(-1, 4)))
+        idx = np.sort(np.array([c.user_index() for c in j.constituents()], dtype=np.int64))
+        cons = particles[idx].reshape(-1, particles.shape[1])
+        jets.append(Jet(j.pt(), j.eta(), j.rap(), j.phi_std(), j.m(), cons))
     return jets
 
 
@@ -255,25 +273,47 @@ def _pt_ordered(cons: np.ndarray, n_max: int) -> np.ndarray:
     return cons[order]
 
 
+def particle_fields(jet: Jet, n_max: int) -> np.ndarray:
+    """(k, 6) float32 rows (PARTICLE_FIELDS) of the ``n_max`` highest-pT constituents.
+
+    pt and e in GeV; eta_rel = eta - jet eta and phi_rel = phi - jet phi (wrapped into
+    [-pi, pi)) relative to the jet axis; charge in units of e; PDG id.
+    """
+    c = _pt_ordered(jet.constituents, n_max)
+    px, py, pz, e = c[:, 0], c[:, 1], c[:, 2], c[:, 3]
+    pt = np.hypot(px, py)
+    eta = np.arcsinh(pz / np.where(pt > 0, pt, 1.0))
+    dphi = np.mod(np.arctan2(py, px) - jet.phi + np.pi, 2.0 * np.pi) - np.pi
+    out = np.stack([pt, eta - jet.eta, dphi, e, c[:, 4], c[:, 5]], axis=1)
+    return out.astype(np.float32)
+
+
 # ---------------------------------------------------------------- the loop
 def generate_chunk(cfg: GenerateConfig, cls: str, n_jets: int, seeds: tuple[int, int]) -> ChunkData:
     """Generate exactly ``n_jets`` labelled jets of class ``cls``.
 
-    Per event: cluster the visible final state with anti-kT R=0.8, keep jets with
+    Per event: take the visible final state (through the detector model of
+    ``cfg.detector``, if any), cluster it with anti-kT R=0.8, keep jets with
     ``pt_min <= pT < pt_max`` and ``|eta| < eta_max``, take the two hardest of them,
-    and keep each one that lies within Delta R < 0.6 of a truth particle of the class
-    (the others are dropped and counted in ``stats["unmatched"]``).
+    and check whether each lies within Delta R < 0.6 of a truth particle of the
+    class. With ``labelling="match"`` only matched jets are kept (the others are
+    counted in ``stats["unmatched"]``); with ``"event"`` every one is kept.
     """
     if n_jets <= 0:
         raise PhysicsError(f"a chunk needs a positive number of jets, got {n_jets}")
     t0 = time.perf_counter()
     source = make_source(cfg, cls, seeds)
     truth_ids = source.proc.truth_ids
+    detector = detector_model(cfg.detector)
+    det_rng = np.random.default_rng([int(seeds[0]), int(seeds[1]), DETECTOR_STREAM])
+    keep_unmatched = cfg.labelling == "event"
     t_init = time.perf_counter() - t0
     pt_floor = CLUSTER_PT_FLOOR_FRACTION * cfg.pt_min
     max_events = MAX_EVENTS_PER_JET * n_jets + MIN_EVENT_ALLOWANCE
 
     kept: list[Jet] = []
+    kept_matched: list[bool] = []
+    kept_rank: list[int] = []
     stats = {"events": 0, "failed_events": 0, "selected": 0, "unmatched": 0, "surplus": 0}
     t_pythia = t_cluster = 0.0
     consecutive_fail = 0
@@ -296,9 +336,13 @@ def generate_chunk(cfg: GenerateConfig, cls: str, n_jets: int, seeds: tuple[int,
             continue
         consecutive_fail = 0
         tb = time.perf_counter()
-        jets = cluster_jets(visible_final_state(source.event), pt_floor)
-        passing = [j for j in jets if cfg.pt_min <= j.pt < cfg.pt_max and abs(j.eta) < cfg.eta_max]
-        passing = passing[:MAX_JETS_PER_EVENT]
+        visible = visible_final_state(source.event)
+        if detector is not None:
+            visible = detector_simulate(visible, detector, det_rng)
+        jets = cluster_jets(visible, pt_floor)
+        ranks = [r for r, j in enumerate(jets) if cfg.pt_min <= j.pt < cfg.pt_max and abs(j.eta) < cfg.eta_max]
+        ranks = ranks[:MAX_JETS_PER_EVENT]
+        passing = [jets[r] for r in ranks]
         if passing:
             stats["selected"] += len(passing)
             cands = truth_candidates(source.process, truth_ids)
@@ -306,17 +350,19 @@ def generate_chunk(cfg: GenerateConfig, cls: str, n_jets: int, seeds: tuple[int,
                 np.array([j.rap for j in passing]), np.array([j.phi for j in passing]), cands, MATCH_DELTA_R
             )
             stats["unmatched"] += int((~ok_mask).sum())
-            for j, m in zip(passing, ok_mask, strict=True):
-                if not m:
+            for j, m, r in zip(passing, ok_mask, ranks, strict=True):
+                if not (m or keep_unmatched):
                     continue
                 if len(kept) < n_jets:
                     kept.append(j)
+                    kept_matched.append(bool(m))
+                    kept_rank.append(r)
                 else:
                     stats["surplus"] += 1
         t_cluster += time.perf_counter() - tb
 
     tc = time.perf_counter()
-    X = compute_features([j.constituents for j in kept])
+    X = compute_features([j.constituents[:, :4] for j in kept])
     t_features = time.perf_counter() - tc
     if X.shape != (n_jets, N_FEATURES):
         raise PhysicsError(f"feature code returned shape {X.shape}, expected {(n_jets, N_FEATURES)}")
@@ -327,6 +373,9 @@ def generate_chunk(cfg: GenerateConfig, cls: str, n_jets: int, seeds: tuple[int,
         pt=np.array([j.pt for j in kept], dtype=np.float64),
         eta=np.array([j.eta for j in kept], dtype=np.float64),
         mass=np.array([j.mass for j in kept], dtype=np.float64),
+        phi=np.array([j.phi for j in kept], dtype=np.float64),
+        matched=np.array(kept_matched, dtype=bool),
+        rank=np.array(kept_rank, dtype=np.int64),
         stats=stats,
         timing={
             "init_s": t_init,
@@ -337,12 +386,13 @@ def generate_chunk(cfg: GenerateConfig, cls: str, n_jets: int, seeds: tuple[int,
         },
     )
     if cfg.constituents:
-        cons = np.zeros((n_jets, MAX_CONSTITUENTS, 4), dtype=np.float32)
-        ncons = np.zeros(n_jets, dtype=np.int32)
+        k = cfg.constituents
+        parts = np.zeros((n_jets, k, len(PARTICLE_FIELDS)), dtype=np.float32)
+        npart = np.zeros(n_jets, dtype=np.int32)
         for i, j in enumerate(kept):
-            c = _pt_ordered(j.constituents, MAX_CONSTITUENTS)
-            cons[i, : len(c)] = c
-            ncons[i] = len(c)
-        data.constituents = cons
-        data.n_constituents = ncons
+            rows = particle_fields(j, k)
+            parts[i, : len(rows)] = rows
+            npart[i] = len(rows)
+        data.particles = parts
+        data.n_particles = npart
     return data

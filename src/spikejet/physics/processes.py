@@ -14,9 +14,12 @@ Two ways to make the W, Z and top jets (docs/physics.md gives the sources):
     MadGraph event file with undecayed bosons.
 
 ``resonance``
-    W, Z and top from the decay of a heavy resonance of mass 2 * pt_max:
+    W, Z and top from the decay of a heavy resonance of mass 2.2 x the window centre:
     Z' -> W+ W- and W' -> W Z with Pythia's longitudinal (Higgs-like) decay angles,
-    Z' -> t tbar. Offered for comparison (benchmarks/production_choice.py).
+    Z' -> t tbar. Offered for comparison (benchmarks/sample_choice.py).
+
+``resonance-wz``
+    W and Z as in ``resonance``, top quarks as in ``direct``.
 
 g and q jets come from QCD 2 -> 2 processes with two outgoing gluons (g) or light
 quarks u, d, s, c (q) in both modes.
@@ -60,9 +63,11 @@ DECAY_QUARKS: tuple[int, ...] = (1, 2, 3, 4, 5)
 #: samples generated partons / undecayed bosons with Delta pT / pT = 0.01 around 1 TeV;
 #: we read that as the full width, i.e. +-0.5 %.
 PARTON_PT_HALF_SPREAD = 0.005
-#: Mass of the heavy resonance in ``resonance`` mode, in units of the jet window's upper
-#: edge: the Jacobian peak of the daughters' pT (at M/2) then sits at the top of the window.
-RESONANCE_MASS_OVER_PT_MAX = 2.0
+#: Mass of the heavy resonance in ``resonance`` mode, in units of the centre of the jet
+#: window: 2.2 x 1000 GeV = 2200 GeV for the default 900-1100 GeV window, so that the
+#: Jacobian peak of the daughters' pT (at M/2) sits at the top of that window. Tied to
+#: the centre (not the upper edge), so that widening the window keeps the same events.
+RESONANCE_MASS_OVER_PT_CENTER = 2.2
 #: The heavy resonance's mass is generated within +-10 % of its pole mass (the
 #: parton luminosity otherwise fills the low-mass Breit-Wigner tail with useless events).
 RESONANCE_MASS_HALF_RANGE = 0.10
@@ -154,8 +159,8 @@ _TRUTH: dict[str, frozenset[int]] = {
 }
 
 
-def _resonance_hard(cls: str, pt_max: float) -> tuple[tuple[str, ...], str]:
-    mass = RESONANCE_MASS_OVER_PT_MAX * pt_max
+def _resonance_hard(cls: str, pt_center: float) -> tuple[tuple[str, ...], str]:
+    mass = RESONANCE_MASS_OVER_PT_CENTER * pt_center
     lo, hi = mass * (1.0 - RESONANCE_MASS_HALF_RANGE), mass * (1.0 + RESONANCE_MASS_HALF_RANGE)
     if cls in ("w", "t"):
         zp = (
@@ -199,7 +204,7 @@ def class_process(cls: str, production: str, pt_min: float, pt_max: float, sqrt_
     if cls in ("g", "q"):
         hard, desc = _DIRECT_HARD[cls]
         return ClassProcess(cls, desc, main=common + hard + _pthat(center), truth_ids=truth)
-    if production == "direct":
+    if production == "direct" or (production == "resonance-wz" and cls == "t"):
         hard, desc = _DIRECT_HARD[cls]
         stage_a = (
             common
@@ -211,8 +216,8 @@ def class_process(cls: str, production: str, pt_min: float, pt_max: float, sqrt_
         )
         main = common + ("Beams:frameType = 5",) + _BOSON_MASSES + _TOP_MASS + _DECAYS
         return ClassProcess(cls, desc + " (decayed by Pythia after the hard process)", main, stage_a, truth)
-    if production == "resonance":
-        hard, desc = _resonance_hard(cls, pt_max)
+    if production in ("resonance", "resonance-wz"):
+        hard, desc = _resonance_hard(cls, center)
         main = common + hard + _BOSON_MASSES + _TOP_MASS + _DECAYS
         return ClassProcess(cls, desc, main=main, truth_ids=truth)
     raise PhysicsError(f"unknown production {production!r}")
@@ -234,7 +239,11 @@ def tool_versions() -> dict[str, str]:
 
 #: Modules whose source determines the feature values (fingerprinted into the settings
 #: hash, so that chunks made with older feature code are never merged with newer ones).
-FEATURE_MODULES: tuple[str, ...] = ("spikejet.physics.features", "spikejet.physics.cluster")
+FEATURE_MODULES: tuple[str, ...] = (
+    "spikejet.physics.features",
+    "spikejet.physics.cluster",
+    "spikejet.physics.detector",
+)
 
 
 def feature_code_fingerprint() -> str:

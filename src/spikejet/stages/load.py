@@ -17,7 +17,8 @@ __all__ = ["load_stage", "provenance_of"]
 def load_stage(ctx: StageContext, cfg: DataConfig) -> StageResult:
     from ..data import load
 
-    table = load(cfg.source, drop_invalid=cfg.drop_invalid)
+    table = load(cfg.source, drop_invalid=cfg.drop_invalid, drop_unlabelled=cfg.drop_unlabelled,
+                 drop_duplicates=cfg.drop_duplicates)
     n_all = len(table)
     subset = None
     if cfg.max_jets is not None and n_all > cfg.max_jets:
