@@ -66,9 +66,11 @@ def _ctx(tmp_path, models, *, overrides=None, extra_models=None):
     from spikejet.run.score import score
 
     bundle, net, Xte, yte = models
-    # these tests exercise the Loihi 1 path (reset to zero on the chip); the default preset uses loihi2
+    # these tests exercise the study's Loihi 1 layout (first layer on the host PC, reset to zero on the chip);
+    # the default preset uses loihi2 with the whole network on the chip (tests below)
     cfg = resolve_config(seed=5, data_source="unused.h5",
-                         overrides={"loihi": {"profile": "loihi1", **dict(overrides or {})}})
+                         overrides={"loihi": {"profile": "loihi1", "first_layer_offchip": True, "host_device": "cpu",
+                                              **dict(overrides or {})}})
     rd = RunDir(tmp_path)
     rd.root.mkdir(parents=True, exist_ok=True)
     state = pipeline.RunState(config=cfg, rundir=rd, data=RunData(X={"test": Xte}, y={"test": yte}))
