@@ -66,9 +66,11 @@ def _ctx(tmp_path, models, *, overrides=None, extra_models=None):
     from spikejet.run.score import score
 
     bundle, net, Xte, yte = models
-    # these tests exercise the Loihi 1 path (reset to zero on the chip); the default preset uses loihi2
+    # these tests exercise the study's Loihi 1 layout (first layer on the host PC, reset to zero on the chip);
+    # the default preset uses loihi2 with the whole network on the chip (tests below)
     cfg = resolve_config(seed=5, data_source="unused.h5",
-                         overrides={"loihi": {"profile": "loihi1", **dict(overrides or {})}})
+                         overrides={"loihi": {"profile": "loihi1", "first_layer_offchip": True, "host_device": "cpu",
+                                              **dict(overrides or {})}})
     rd = RunDir(tmp_path)
     rd.root.mkdir(parents=True, exist_ok=True)
     state = pipeline.RunState(config=cfg, rundir=rd, data=RunData(X={"test": Xte}, y={"test": yte}))
@@ -303,3 +305,54 @@ def test_delay_bias_compensation_for_leaky_neurons_is_close(rng) -> None:
     free = run_mapped(map_network(net, profile="loihi1", n_steps=T, axon_delay=0), X, T).predictions
     comp = run_mapped(compensate_delay_bias(map_network(net, profile="loihi1", n_steps=T)), X, T).predictions
     assert (comp == free).mean() >= 0.95
+
+
+# --------------------------------------------------------------------------- the whole network on the chip (default)
+
+
+def test_default_layout_is_the_whole_network_on_chip() -> None:
+    cfg = resolve_config(data_source="x.h5")
+    assert cfg.loihi.first_layer_offchip is False and cfg.loihi.profile == "loihi2" and cfg.loihi.input_bits == 10
+    study = resolve_config(data_source="x.h5", preset="seed-2019").loihi
+    assert study.first_layer_offchip is True and study.profile == "loihi1" and study.host_device == "cpu"
+    for bad, match in [({"input_bits": 1}, "loihi.input_bits"), ({"input_bits": 25}, "loihi.input_bits"),
+                       ({"input_clip": 0}, "loihi.input_clip")]:
+        with pytest.raises(ConfigError, match=match):
+            resolve_config(data_source="x.h5", overrides={"loihi": bad})
+
+
+def test_stage_on_chip_counts_the_system_and_reads_the_nir_file_back(models, tmp_path) -> None:
+    pytest.importorskip("nir")
+    from spikejet.interop.nir import read_nir
+    from spikejet.runtime import stage_seed
+
+    ctx = _ctx(tmp_path, models, overrides={"profile": "loihi2", "first_layer_offchip": False, "host_device": "arm",
+                                            "max_jets": 300, "curve": False})
+    pipeline.run_stage(ctx, "loihi")
+    m = ctx.metrics["loihi"]
+    assert m["off_chip_layers"] == 0 and isinstance(m["off_chip_layers"], int)
+    assert m["input_mode"] == "graded_once" and m["input_quantization"]["bits"] == 10
+    assert m["resources"]["compartments"] == 64 + 32 + 32 + 5
+    assert abs(m["accuracy_gap_to_float"]) <= 1 - m["agreement_with_float"] + 1e-12
+    b = m["system_energy_breakdown_j"]
+    assert m["system_energy_per_inference_j"] == pytest.approx(b["chip"] + b["io"] + b["host"], rel=1e-12)
+    assert b["chip"] == m["energy_per_inference_j"]["loihi"] and b["host"] == pytest.approx(46 * 0.9e-9)
+    assert m["system_energy_ratio_to_ann_gpu"] == pytest.approx(
+        m["system_energy_per_inference_j"] / ctx.metrics["ann"]["energy_per_inference_j"]["gpu"], rel=1e-12)
+    # nir_accuracy is the file the runner wrote, read back: the same bytes give the same accuracy here
+    back = read_nir(ctx.run_dir / H.NIR_FILE)
+    X, y = ctx.X["test"], ctx.y["test"]
+    seed = stage_seed(ctx.config.seed, H.STAGE_NAME)
+    rows = np.sort(np.random.default_rng(seed).choice(len(y), size=300, replace=False))
+    pred = simulate(back, X[rows], T, seed=seed).predictions_at(T)
+    assert m["nir_accuracy"] == pytest.approx(float((pred == y[rows]).mean()), abs=0)
+    # the converted network resets by subtraction, which NIR cannot say: the file says what changed
+    assert "reset subtract -> zero" in m["nir_semantic_changes"]
+
+
+def test_study_layout_has_one_off_chip_layer(staged) -> None:
+    m = staged.metrics["loihi"]
+    assert m["off_chip_layers"] == 1 and m["input_mode"] == "offchip"
+    assert m["system_energy_breakdown_j"]["host"] == pytest.approx(
+        m["host_energy_per_inference_j"]["cpu"] + 14 * 8.6e-9, rel=1e-12)
+    assert m["nir_accuracy"] is not None and 0.0 <= m["nir_accuracy"] <= 1.0

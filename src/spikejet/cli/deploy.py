@@ -238,6 +238,11 @@ def _loihi(args, net, T, bundle, out, log) -> int:
                                                       for d, j in e["host_energy_per_inference_j"].items()))
     print(f"vs a dense ANN of the same sizes on a GPU ({ref * 1e9:.1f} nJ): chip {e['energy_ratio_to_ann_gpu']:.3f} x, "
           f"chip + host ({e['host_device']}) {e['energy_with_host_ratio_to_ann_gpu']:.3f} x")
+    io = e["io_per_inference"]
+    print(f"host-chip boundary ({e['off_chip_layers']} layer(s) off-chip, input {io['input_mode']}): "
+          f"{io['messages_in']:.0f} messages / {io['bits_in']:.0f} bits in, {io['bits_out']:.0f} bits out, "
+          f"{io['energy_j'] * 1e9:.1f} nJ; host work {io['host_ops']:.0f} ops on the {e['host_device']}; system "
+          f"{e['system_energy_per_inference_j'] * 1e9:.1f} nJ = {e['system_energy_ratio_to_ann_gpu']:.3f} x the ANN on a GPU")
     lat = e["latency"]
     us = "" if lat["seconds"] is None else f" = {lat['seconds'] * 1e6:.3g} us ({lat['assumption']})"
     print(f"latency: {lat['steps']} steps (T = {T} + {lat['delay_steps']} axon delays){us}")
@@ -251,7 +256,7 @@ def _loihi(args, net, T, bundle, out, log) -> int:
 def _nir(args, net, T, bundle, out, log) -> int:
     import numpy as np
 
-    from spikejet.interop.nir import from_nir, mapping_to_nir, to_nir, write_nir
+    from spikejet.interop.nir import mapping_to_nir, read_nir, to_nir, write_nir
     from spikejet.snn.simulate import simulate
 
     if args.quantize is not None:
@@ -274,14 +279,15 @@ def _nir(args, net, T, bundle, out, log) -> int:
     jets = _jets(args, bundle, net)
     if jets is not None:
         X, y, where = jets
-        back = from_nir(graph)
+        back = read_nir(path)  # the file as written, read back (as the loihi stage's nir_accuracy)
         a = simulate(net, X, T, seed=args.seed, steps=[T])
         b = simulate(back, X, T, seed=args.seed, steps=[T])
         pa, pb = a.predictions_at(T), b.predictions_at(T)
         summary.update({"data": where, "accuracy_model": float((pa == y).mean()),
-                        "accuracy_nir": float((pb == y).mean()), "agreement": float((pa == pb).mean())})
-        print(f"accuracy on {where} at T = {T}: model {summary['accuracy_model'] * 100:.2f} %, the NIR graph as "
-              f"spikejet reads it {summary['accuracy_nir'] * 100:.2f} % (same class for "
+                        "accuracy_nir": float((pb == y).mean()), "nir_accuracy": float((pb == y).mean()),
+                        "agreement": float((pa == pb).mean())})
+        print(f"accuracy on {where} at T = {T}: model {summary['accuracy_model'] * 100:.2f} %, {path.name} read "
+              f"back by spikejet (nir_accuracy) {summary['nir_accuracy'] * 100:.2f} % (same class for "
               f"{summary['agreement'] * 100:.1f} % of jets)")
         if not np.array_equal(pa, pb) and changes == "none" and args.quantize is None:
             log("warning: the NIR graph decides differently from the model although nothing was changed")

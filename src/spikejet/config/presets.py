@@ -59,6 +59,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         # seed-2019 converts with SNN Toolbox (spike-count read-out, no half-threshold start), a poor
         # start at T = 8: start from the ANN instead, with the settings that suit it (docs/training.md).
         "snn_surrogate": {"init": "ann", "slope": 2.0, "learning_rate": 3e-3},
+        # The study's Loihi layout: the first layer on the host PC in float, its spikes sent to the chip.
+        "loihi": {"first_layer_offchip": True, "host_device": "cpu"},
     },
 }
 

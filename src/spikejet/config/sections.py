@@ -391,8 +391,14 @@ class HardwareConfig:
     profile: str = "loihi1"
     #: Time steps; ``None``: the source stage's headline T.
     timesteps: int | None = None
-    #: Keep the first layer on the host in float (the 2019 study's setup).
-    first_layer_offchip: bool = True
+    #: Keep the first layer on the host in float (the 2019 study's setup; the seed-2019 preset). False:
+    #: the whole network on the chip, the features sent as graded spikes (Loihi 2) or a rate code.
+    first_layer_offchip: bool = False
+    #: Bits of each feature's graded payload when the first layer is on the chip (docs/hardware.md:
+    #: 10 bits keep the accuracy of the float SNN on the default sample; 6 lose 5 points).
+    input_bits: int = 10
+    #: Standardized features are clipped to +-input_clip before quantization.
+    input_clip: float = 8.0
     #: Axon delay of every chip layer, in steps (Loihi: 1).
     axon_delay: int = 1
     #: Turn reset by subtraction into reset to zero where the target cannot subtract (loihi1: what the
@@ -408,8 +414,11 @@ class HardwareConfig:
     time_per_step_s: float | None = None
     #: Where ``time_per_step_s`` comes from (required with it).
     time_per_step_source: str = ""
-    #: Conventional device charged for the off-chip first layer in the "with host" totals.
-    host_device: str = "cpu"
+    #: Conventional device charged for the host's work (the off-chip first layer, or the quantization of
+    #: the features and the softmax of the read-out) in the "with host" and system totals. ARM: the
+    #: nearest figure to the embedded cores beside the chip that do the little host work left when the
+    #: whole network is on the chip; the seed-2019 preset charges the study's host PC (cpu).
+    host_device: str = "arm"
     #: Write the quantized network as ``loihi.nir`` when NIR can express it.
     write_nir: bool = True
     #: Start each chip layer's voltage below its initial value by the bias it integrates before its
@@ -437,6 +446,11 @@ class HardwareConfig:
                 raise bad("loihi.time_per_step_s", f"must be a positive number of seconds or null, got {self.time_per_step_s}")
             if not self.time_per_step_source.strip():
                 raise bad("loihi.time_per_step_source", "say where time_per_step_s comes from (a measurement, a paper)")
+        if isinstance(self.input_bits, bool) or not isinstance(self.input_bits, int) or \
+                not 2 <= self.input_bits <= 24:
+            raise bad("loihi.input_bits", f"must be an integer in 2..24 (Loihi 2's graded payload), got {self.input_bits!r}")
+        if not (isinstance(self.input_clip, int | float) and math.isfinite(self.input_clip) and self.input_clip > 0):
+            raise bad("loihi.input_clip", f"must be a positive number, got {self.input_clip!r}")
         if self.host_device not in CONVENTIONAL_HOSTS:
             raise bad("loihi.host_device", f"must be one of {', '.join(CONVENTIONAL_HOSTS)}, got {self.host_device!r}")
 

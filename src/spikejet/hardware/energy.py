@@ -17,8 +17,12 @@ What is counted depends on how the device computes:
 * an SNN on a conventional device: every connection at every step
   (:func:`snn_dense_counts`), since a CPU or GPU does not skip silent inputs.
 
-Like keras-spiking, this ignores overhead (moving data on and off the device,
-host I/O, static power): the figures are for comparison, not a measurement.
+Like keras-spiking, the per-device figures ignore overhead (moving data on and
+off the device, host I/O, static power): they are for comparison, not a
+measurement. :func:`system_energy` adds what a deployed chip also spends per
+inference: the bits that cross the host-chip boundary (:data:`IO_J_PER_BIT`, a
+stated assumption: no figure for Loihi's host interface is published) and the
+host's own operations on a conventional device.
 
 Also here: the 45 nm per-operation energies of Horowitz (2014) for an
 accumulate-versus-MAC comparison (:func:`accumulate_vs_mac`), and the latency
@@ -39,6 +43,8 @@ Sources (each constant below names its own):
   SpiNNaker and SpiNNaker 2.
 * [Horowitz2014] M. Horowitz, "Computing's energy problem (and what we can do
   about it)", ISSCC 2014, doi:10.1109/ISSCC.2014.6757323 -- 45 nm, 0.9 V.
+* [Horowitz2014] also gives the off-chip reference for :data:`IO_J_PER_BIT`:
+  a 64-bit DRAM access costs 1.3-2.6 nJ at 45 nm (20-41 pJ per bit).
 * [KerasSpiking] keras-spiking 0.3, ``ModelEnergy`` device table
   (https://www.nengo.ai/keras-spiking/examples/model-energy.html).
 """
@@ -77,6 +83,10 @@ __all__ = [
     "devices_for",
     "energy_estimate",
     "add_energy_estimates",
+    "IO_J_PER_BIT",
+    "IO_SOURCE",
+    "score_ops",
+    "system_energy",
 ]
 
 PICO = 1e-12
@@ -105,6 +115,15 @@ SPINNAKER_J_PER_NEURON = 26 * NANO
 #: SpiNNaker 2 per synaptic event / per neuron update, [Hoppner2019] via [KerasSpiking].
 SPINNAKER2_J_PER_SYNOP = 450 * PICO
 SPINNAKER2_J_PER_NEURON = 2.19 * NANO
+
+
+#: Energy per bit crossing the host-chip boundary (in or out). Assumed: no figure for Loihi's
+#: host interface is published (Davies et al. 2018 give on-chip figures only), so every bit is
+#: charged like an off-chip memory access, the upper end of [Horowitz2014]'s 1.3-2.6 nJ per 64-bit
+#: DRAM access at 45 nm: 2.6 nJ / 64 bits. A 14 nm chip-to-chip link costs less; this is a bound.
+IO_J_PER_BIT = 2.6 * NANO / 64
+IO_SOURCE = ("assumed: off-chip access energy of Horowitz 2014 (2.6 nJ per 64-bit DRAM access, 45 nm) per bit "
+             "crossing the host-chip boundary; no Loihi I/O figure is published")
 
 
 @dataclass(frozen=True)
@@ -415,3 +434,33 @@ def add_energy_estimates(metrics: Mapping[str, dict[str, Any]],
         m["energy_per_inference_j"] = e
         changed.append(stage)
     return changed
+
+
+# -------------------------------------------------------------------- the system around a chip
+
+
+def score_ops(n_classes: int) -> int:
+    """Host operations that turn ``n_classes`` read-out values into class probabilities (softmax):
+    one exponential and one division per class and ``n - 1`` additions."""
+    if n_classes < 1:
+        raise ConfigError(f"n_classes must be >= 1, got {n_classes}")
+    return 3 * int(n_classes) - 1
+
+
+def system_energy(chip_j: float, *, bits_in: float, bits_out: float, host_ops: float,
+                  host_device: str | Device, j_per_bit: float = IO_J_PER_BIT) -> dict[str, float]:
+    """Joules per inference of a chip and what it needs around it: ``chip_j`` + the I/O bits x
+    ``j_per_bit`` + ``host_ops`` on the (conventional) ``host_device`` (its energy per op).
+
+    Returns ``{"chip_j", "io_j", "host_j", "total_j"}``.
+    """
+    d = get_device(host_device)
+    if d.spiking:
+        raise ConfigError(f"the host device must be a conventional one, not {d.name!r}")
+    for name, v in (("chip_j", chip_j), ("bits_in", bits_in), ("bits_out", bits_out), ("host_ops", host_ops),
+                    ("j_per_bit", j_per_bit)):
+        if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
+            raise ConfigError(f"{name} must be a finite number >= 0, got {v!r}")
+    io = (bits_in + bits_out) * j_per_bit
+    host = host_ops * d.energy_per_synop
+    return {"chip_j": float(chip_j), "io_j": float(io), "host_j": float(host), "total_j": float(chip_j + io + host)}

@@ -341,7 +341,11 @@ def dequantize(mapping: Any, source: Any = None) -> Any:
     ``bias_mant * 2**bias_exp / s``, threshold ``vth * 2**6 / s``, decays
     ``1 - (du + 1)/4096`` and ``1 - dv/4096``, initial voltage ``v_init / s``;
     the off-chip layers as they are. A first layer on chip fed by split signed
-    inputs is folded back onto the features. ``source`` (the float network)
+    inputs is folded back onto the features; one fed by graded spikes of the
+    quantized features gets its weights back per feature unit (``/ step``) and,
+    when the input is sent once and held by the current, the float network's
+    constant input (no synaptic filter). The input quantization itself is not a
+    NIR concept: it is in the graph metadata (``loihi_input_quantization``). ``source`` (the float network)
     provides names, scaler and metadata.
     """
     from ..hardware.loihi.constants import DECAY_UNITY, DU_OFFSET, VTH_SHIFT, WEIGHT_UNIT_SHIFT
@@ -354,9 +358,12 @@ def dequantize(mapping: Any, source: Any = None) -> Any:
         s = float(q.scale)
         unit = 2.0 ** (WEIGHT_UNIT_SHIFT + chip.weight_exp)
         w = chip.weight_mant.astype(np.float64) * unit / s
+        graded = k == 0 and getattr(mapping, "input", None) is not None
         if k == 0 and not mapping.offchip and enc is not None and enc.spiking:
             n_in = w.shape[1] // 2  # split signed input: [+W*scale, -W*scale]
             w = w[:, :n_in] / float(enc.scale)
+        if graded:  # weights per payload unit -> per feature unit
+            w = w / float(mapping.input.step)
         comp = chip.compartment
         b = np.asarray(comp.bias_eff, dtype=np.float64) * np.ones(chip.n_out) / s
         v_init = np.unique(np.asarray(chip.v_init, dtype=np.float64)) / s
@@ -364,7 +371,8 @@ def dequantize(mapping: Any, source: Any = None) -> Any:
             raise HardwareError(f"layer {chip.name!r}: per-neuron initial voltages cannot be dequantized")
         if comp.spiking:
             thr = comp.vth * 2**VTH_SHIFT / s
-            ds = 1.0 - (comp.du + DU_OFFSET) / DECAY_UNITY
+            # a graded input sent once is held by the current (du = 0): the float network's constant input
+            ds = 0.0 if graded and mapping.input.mode == "graded_once" else 1.0 - (comp.du + DU_OFFSET) / DECAY_UNITY
             dm = 1.0 - comp.dv / DECAY_UNITY
             if ds == 0.0 and dm == 1.0:
                 neuron = IFParams(threshold=thr, reset=comp.reset, v_init=float(v_init[0]))
@@ -409,6 +417,9 @@ def mapping_to_nir(mapping: Any, source: Any = None, *, allow_reset_change: bool
     graph = to_nir(net, allow_reset_change=allow_reset_change, layer_metadata=meta)
     graph.metadata["loihi_profile"] = mapping.network.profile.name
     graph.metadata["loihi_total_axon_delay"] = int(mapping.network.total_axon_delay)
+    graph.metadata["loihi_input_mode"] = mapping.input_mode
+    if getattr(mapping, "input", None) is not None:  # the chip sees the features quantized: say how
+        graph.metadata["loihi_input_quantization"] = json.dumps(mapping.input.as_dict(), sort_keys=True)
     return graph
 
 

@@ -10,15 +10,19 @@ Config section ``loihi`` (:class:`~spikejet.config.sections.HardwareConfig`). Th
    split, at T and at the powers of two below it (accuracy versus T), through
    :func:`spikejet.hardware.loihi.evaluate.evaluate_on_loihi` (which
    ``spikejet deploy`` runs too; profile ``loihi.profile``, first layer
-   off-chip as the 2019 study ran it);
+   on the chip by default: the features enter as graded spikes, ``loihi.first_layer_offchip``
+   runs the first layer on the host as the 2019 study did);
 3. scores it with ``evaluate_scores`` and writes ``metrics.json["loihi"]``:
    the usual metrics plus ``timesteps``, ``accuracy_vs_timesteps``, the float
    SNN's accuracy on the same jets, ``synops_per_inference`` and spikes (on chip),
    ``energy_per_inference_j`` per spiking device, the off-chip first layer's
    host cost per conventional device (stated separately), the ratio to the
    ANN on a GPU, ``latency`` and the chip ``resources`` and per-layer
-   ``quantization``;
-4. (every model's entry gets its ``energy_per_inference_j`` from the runner,
+   ``quantization``; ``off_chip_layers``, ``io_per_inference`` (what crosses the host-chip
+   boundary) and ``system_energy_per_inference_j`` (chip + I/O + host work);
+4. writes ``loihi.nir`` and reads the same bytes back (``nir_accuracy``: the graph as spikejet
+   reads it, simulated on the same jets);
+5. (every model's entry gets its ``energy_per_inference_j`` from the runner,
    :func:`spikejet.hardware.energy.add_energy_estimates`, the same way for all) writes
    ``loihi.nir`` (the quantized network, when NIR can express it) and the
    report figures (section ``hardware``): the energy/latency table
@@ -71,18 +75,60 @@ def loihi_stage(ctx: Any, cfg: HardwareConfig | None = None) -> Any:
     return ctx.result
 
 
-def _write_nir(ctx: Any, cfg: HardwareConfig, mapping: Any, net: Any) -> dict[str, Any]:
-    """Write the quantized network as NIR when NIR can express it; the metrics keys that say what happened."""
-    from ..interop.nir import mapping_to_nir, write_nir
+def nir_bytes(graph: Any) -> bytes:
+    """The bytes of ``graph`` as a ``.nir`` file (written by :func:`spikejet.interop.nir.write_nir` to a
+    temporary directory and read back: the runner writes exactly these bytes as ``loihi.nir``)."""
+    import tempfile
+    from pathlib import Path
+
+    from ..interop.nir import write_nir
+
+    with tempfile.TemporaryDirectory(prefix="spikejet-nir-") as tmp:
+        path = write_nir(Path(tmp) / NIR_FILE, graph)
+        return path.read_bytes()
+
+
+def nir_read_back_accuracy(data: bytes, X: Any, y: Any, T: int, *, seed: int) -> dict[str, Any]:
+    """Accuracy of a ``.nir`` file's bytes read back by spikejet (:func:`spikejet.interop.nir.read_nir`)
+    and simulated (:func:`spikejet.snn.simulate.simulate`) at T on the jets ``X``, ``y``: the class of the
+    largest score (= the largest softmax probability, as every model is scored)."""
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+
+    from ..interop.nir import read_nir
+    from ..snn.simulate import simulate
+
+    with tempfile.TemporaryDirectory(prefix="spikejet-nir-") as tmp:
+        path = Path(tmp) / NIR_FILE
+        path.write_bytes(data)
+        back = read_nir(path)
+    pred = simulate(back, X, int(T), seed=seed, steps=[int(T)]).predictions_at(int(T))
+    return {"nir_accuracy": float((pred == np.asarray(y)).mean()), "nir_predictions": pred}
+
+
+def _write_nir(ctx: Any, cfg: HardwareConfig, mapping: Any, net: Any, X: Any, y: Any, T: int) -> dict[str, Any]:
+    """Write the quantized network as NIR when NIR can express it, read the same bytes back and score
+    them on the stage's jets; the metrics keys that say what happened."""
+    from ..interop.nir import mapping_to_nir
+    from ..io import write_bytes
 
     try:  # NIR has no reset by subtraction: the same opt-in as for loihi1 (recorded in the file)
         graph = mapping_to_nir(mapping, net, allow_reset_change=cfg.allow_reset_change)
     except HardwareError as exc:
-        return {"nir_file": None, "nir_note": str(exc)}
-    ctx.save(NIR_FILE, lambda path: write_nir(path, graph))
+        return {"nir_file": None, "nir_note": str(exc), "nir_accuracy": None}
+    data = nir_bytes(graph)
+    ctx.save(NIR_FILE, lambda path: write_bytes(path, data))
+    back = nir_read_back_accuracy(data, X, y, T, seed=ctx.seed_for(STAGE_NAME))
     if graph.metadata["semantic_changes"] != "none":
         ctx.log(f"{NIR_FILE}: {graph.metadata['semantic_changes']} (NIR cannot reset by subtraction)")
-    return {"nir_file": NIR_FILE, "nir_semantic_changes": graph.metadata["semantic_changes"]}
+    ctx.log(f"{NIR_FILE} read back by spikejet: {back['nir_accuracy'] * 100:.2f} % on the same jets")
+    return {"nir_file": NIR_FILE, "nir_semantic_changes": graph.metadata["semantic_changes"],
+            "nir_accuracy": back["nir_accuracy"],
+            "nir_read_back": "the written loihi.nir bytes read by spikejet.interop.nir.read_nir, simulated at T "
+                             "(spikejet.snn.simulate, float) on the same test jets",
+            "_nir_predictions": back["nir_predictions"]}
 
 
 def _loihi_stage(ctx: Any) -> None:
@@ -112,11 +158,15 @@ def _loihi_stage(ctx: Any) -> None:
         axon_delay=cfg.axon_delay, max_chips=cfg.max_chips, allow_reset_change=cfg.allow_reset_change,
         curve=cfg.curve, seed=ctx.seed_for(STAGE_NAME), time_per_step_s=cfg.time_per_step_s,
         time_per_step_source=cfg.time_per_step_source, host_device=cfg.host_device,
-        compensate_delays=cfg.compensate_delays, log=ctx.log,
+        compensate_delays=cfg.compensate_delays, input_bits=cfg.input_bits, input_clip=cfg.input_clip, log=ctx.log,
     )
     extra = {"source": source, **ev.extra}
     if cfg.write_nir:
-        extra.update(_write_nir(ctx, cfg, ev.mapping, net))
+        nir_extra = _write_nir(ctx, cfg, ev.mapping, net, X, y, int(T))
+        nir_pred = nir_extra.pop("_nir_predictions", None)
+        if nir_pred is not None:
+            nir_extra["nir_agreement_with_loihi"] = float((nir_pred == ev.scores.argmax(axis=1)).mean())
+        extra.update(nir_extra)
     m = ctx.add_metrics(STAGE_NAME, y, ev.scores, class_names=classes, extra=extra)
 
     # ---- the energy table and plot (every model's entry carries its own estimate: the runner adds it)
@@ -155,6 +205,7 @@ def _loihi_stage(ctx: Any) -> None:
         f"Loihi ({cfg.profile}) test accuracy {m['accuracy'] * 100:.2f} % at T = {ev.timesteps} "
         f"(float {ev.extra['float_accuracy'] * 100:.2f} %{'' if float_src is None else f', stage {float_src * 100:.2f} %'}); "
         f"{res['cores']} cores; {ev.extra['energy_per_inference_j']['loihi'] * 1e9:.1f} nJ/inference on chip "
-        f"= {ev.extra['energy_ratio_to_ann_gpu']:.3f} x the ANN on a GPU "
-        f"({ev.extra['energy_with_host_ratio_to_ann_gpu']:.3f} x with the host's first layer)"
+        f"= {ev.extra['energy_ratio_to_ann_gpu']:.3f} x the ANN on a GPU; {ev.extra['off_chip_layers']} layer(s) "
+        f"off-chip; system (chip + I/O + host on {cfg.host_device}) "
+        f"{ev.extra['system_energy_per_inference_j'] * 1e9:.1f} nJ = {ev.extra['system_energy_ratio_to_ann_gpu']:.3f} x"
     )

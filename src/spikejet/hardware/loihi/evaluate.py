@@ -16,6 +16,7 @@ simulator (torch) and the spiking model file.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,15 +26,21 @@ import numpy as np
 from ...errors import ConfigError, ModelError
 from ...snn.timesteps import curve_points
 from .constants import DECAY_UNITY, DEFAULT_AXON_DELAY, DV_OFFSET, V_MAX, V_MIN
-from .mapping import LoihiMapping
+from .mapping import DEFAULT_INPUT_BITS, DEFAULT_INPUT_CLIP, LoihiMapping
 
 __all__ = [
     "LoihiEvaluation",
     "evaluate_on_loihi",
     "compensate_delay_bias",
     "spiking_network_of",
-
+    "boundary_traffic",
+    "QUANTIZE_OPS_PER_FEATURE",
 ]
+
+#: Host operations per feature to make a graded payload: a multiply-add (standardization and the
+#: quantization step folded together) and a round-and-clip.
+QUANTIZE_OPS_PER_FEATURE = 2
+
 
 
 def spiking_network_of(model: Any, where: str = "model") -> Any:
@@ -106,9 +113,64 @@ class LoihiEvaluation:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _energy_extra(per: dict[str, float], T: int, sizes: Sequence[int], host_device: str) -> dict[str, Any]:
-    """Counts per inference and their energy: on chip, the off-chip layer on the host, the ANN of the same sizes."""
-    from ..energy import REFERENCE_DEVICE, OpCounts, ann_counts, energy_estimate, snn_counts
+def _address_bits(n: int) -> int:
+    """Bits that name one of ``n`` input axons (the least a spike message must carry)."""
+    return max(1, math.ceil(math.log2(max(int(n), 2))))
+
+
+def boundary_traffic(mapping: LoihiMapping, per: dict[str, float], T: int, n_classes: int) -> dict[str, Any]:
+    """What crosses the host-chip boundary per inference, and the host's operations.
+
+    In: one message per input event of the first chip layer (``per["input_events"]``: the
+    host layer's spikes, the rate code's spikes, or the non-zero graded payloads), each
+    carrying its payload (graded: the input bits; binary: none) and the address of its axon
+    (``ceil(log2(axons))`` bits: the least a message needs; Loihi's own packet format is not
+    published). Out: every read-out compartment's 24-bit state (voltage or spike count), once.
+    Host: the off-chip layer's MACs and neuron updates, the rate coder's comparisons
+    (features x T) or the quantization (:data:`QUANTIZE_OPS_PER_FEATURE` per feature), plus the
+    softmax of the read-out (:func:`spikejet.hardware.energy.score_ops`).
+    """
+    from ..energy import score_ops
+    from .constants import STATE_BITS
+
+    n_axons = mapping.network.n_in
+    mode = mapping.input_mode
+    payload = mapping.input.bits if mapping.input is not None else 0
+    msg_bits = payload + _address_bits(n_axons)
+    messages = float(per["input_events"])
+    if mode == "offchip":
+        host_ops = per["offchip_macs"] + per["offchip_neuron_updates"]
+    elif mode == "spikes":
+        host_ops = float((n_axons // 2) * T)
+    else:
+        host_ops = float(QUANTIZE_OPS_PER_FEATURE * n_axons)
+    return {
+        "input_mode": mode,
+        "messages_in": messages,
+        "bits_per_message_in": msg_bits,
+        "bits_in": messages * msg_bits,
+        "bits_out": float(mapping.network.n_out * STATE_BITS),
+        "host_ops": host_ops + score_ops(n_classes),
+        "host_ops_input": host_ops,
+        "host_ops_scores": float(score_ops(n_classes)),
+    }
+
+
+def _energy_extra(per: dict[str, float], T: int, sizes: Sequence[int], host_device: str,
+                  mapping: LoihiMapping) -> dict[str, Any]:
+    """Counts per inference and their energy: on chip, the off-chip layer on the host, the ANN of the same
+    sizes, the host-chip traffic and the system total (chip + I/O + host work)."""
+    from ..energy import (
+        CONVENTIONAL_DEVICES,
+        IO_J_PER_BIT,
+        IO_SOURCE,
+        REFERENCE_DEVICE,
+        OpCounts,
+        ann_counts,
+        energy_estimate,
+        snn_counts,
+        system_energy,
+    )
 
     energy = energy_estimate(snn_counts(per["synops"], per["neuron_updates"], T, per["spikes"]))
     host_energy = energy_estimate(OpCounts(synops=per["offchip_macs"], neuron_updates=per["offchip_neuron_updates"],
@@ -117,11 +179,16 @@ def _energy_extra(per: dict[str, float], T: int, sizes: Sequence[int], host_devi
     ann_energy = energy_estimate(ann)
     ref = ann_energy[REFERENCE_DEVICE]
     with_host = energy["loihi"] + host_energy[host_device]
+    io = boundary_traffic(mapping, per, T, int(sizes[-1]))
+    systems = {d: system_energy(energy["loihi"], bits_in=io["bits_in"], bits_out=io["bits_out"],
+                                host_ops=io["host_ops"], host_device=d) for d in CONVENTIONAL_DEVICES}
+    system = systems[host_device]
     return {
         "spikes_per_inference": per["spikes"],
         "synops_per_inference": per["synops"],
         "neuron_updates_per_inference": per["neuron_updates"],
         "input_events_per_inference": per["input_events"],
+        "off_chip_layers": int(mapping.off_chip_layers),
         "offchip_per_inference": {"spikes": per["offchip_spikes"], "macs": per["offchip_macs"],
                                   "neuron_updates": per["offchip_neuron_updates"]},
         "energy_per_inference_j": energy,
@@ -132,7 +199,14 @@ def _energy_extra(per: dict[str, float], T: int, sizes: Sequence[int], host_devi
         "ann_energy_per_inference_j": ann_energy,
         "energy_ratio_to_ann_gpu": energy["loihi"] / ref,
         "energy_with_host_ratio_to_ann_gpu": with_host / ref,
-        "energy_model": "keras-spiking: synops x E_synop + neuron updates x E_neuron (docs/hardware.md)",
+        "io_per_inference": {**io, "j_per_bit": IO_J_PER_BIT, "energy_j": system["io_j"], "source": IO_SOURCE},
+        "system_energy_per_inference_j": system["total_j"],
+        "system_energy_breakdown_j": {"chip": system["chip_j"], "io": system["io_j"], "host": system["host_j"],
+                                      "host_device": host_device},
+        "system_energy_by_host_device_j": {d: e["total_j"] for d, e in systems.items()},
+        "system_energy_ratio_to_ann_gpu": system["total_j"] / ref,
+        "energy_model": "keras-spiking: synops x E_synop + neuron updates x E_neuron (docs/hardware.md); system: "
+                        "+ I/O bits x E_bit + host ops x E_op(host_device)",
     }
 
 
@@ -173,6 +247,8 @@ def evaluate_on_loihi(
     time_per_step_source: str = "",
     host_device: str = "cpu",
     compensate_delays: bool = True,
+    input_bits: int = DEFAULT_INPUT_BITS,
+    input_clip: float = DEFAULT_INPUT_CLIP,
     log: Callable[[str], None] | None = None,
 ) -> LoihiEvaluation:
     """Map ``net`` onto Loihi, run the integer model on standardized ``X`` and measure everything.
@@ -196,7 +272,8 @@ def evaluate_on_loihi(
     X = np.asarray(X, dtype=np.float32)
     y = np.asarray(y)
     mapping = map_network(net, profile=profile, first_layer_offchip=first_layer_offchip, axon_delay=axon_delay,
-                          n_steps=T, max_chips=max_chips, allow_reset_change=allow_reset_change)
+                          n_steps=T, max_chips=max_chips, allow_reset_change=allow_reset_change,
+                          input_bits=input_bits, input_clip=input_clip)
     res = mapping.resources
     log(f"mapped onto {profile}: {res.compartments} compartments, {res.synapses} synapses, {res.cores} cores "
         f"({len(mapping.offchip)} layer(s) off-chip)")
@@ -223,7 +300,10 @@ def evaluate_on_loihi(
         "agreement_with_float": float((head.predictions == fres.predictions_at(T)).mean()),
         "n_jets_evaluated": int(X.shape[0]),
         "first_layer_offchip": bool(first_layer_offchip),
-        **_energy_extra(head.per_inference(), T, net.sizes, host_device),
+        "input_mode": mapping.input_mode,
+        "input_quantization": None if mapping.input is None else {
+            **mapping.input.as_dict(), "clipped_fraction": mapping.input.clipped_fraction(X)},
+        **_energy_extra(head.per_inference(), T, net.sizes, host_device, mapping),
         **_mapping_extra(mapping, T, time_per_step_s=time_per_step_s, time_per_step_source=time_per_step_source,
                          compensate_delays=compensate_delays),
     }

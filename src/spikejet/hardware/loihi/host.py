@@ -15,7 +15,11 @@ the energy model charges it at CPU/GPU rates. With a rate-coded input
 positive and negative events
 (:func:`~spikejet.hardware.loihi.mapping.split_signed_input`,
 :func:`encoded_input_spikes`). A constant-current input cannot enter the chip
-and is refused there.
+and is refused there -- except on Loihi 2, whose graded spikes carry the features
+themselves (:func:`graded_input_events`): each feature quantized to a signed
+integer (:class:`~spikejet.hardware.loihi.mapping.InputQuantization`), sent once
+(or every step, for a first layer with a synaptic filter); the first layer's
+weights, thresholds and biases are then on the chip and the host only quantizes.
 """
 
 from __future__ import annotations
@@ -26,9 +30,9 @@ from typing import Any
 import numpy as np
 
 from ...errors import HardwareError
-from .mapping import FloatLayer
+from .mapping import FloatLayer, InputQuantization
 
-__all__ = ["encoded_input_spikes", "offchip_spikes"]
+__all__ = ["encoded_input_spikes", "graded_input_events", "offchip_spikes"]
 
 
 def encoded_input_spikes(features: np.ndarray, encoding: Any, n_steps: int, *,
@@ -52,6 +56,19 @@ def encoded_input_spikes(features: np.ndarray, encoding: Any, n_steps: int, *,
         events, state = enc_mod.encoder_step(state, encoding, gen)
         e = events.numpy()
         yield np.concatenate([e > 0, e < 0], axis=1).astype(np.uint8)
+
+
+def graded_input_events(features: np.ndarray, quant: InputQuantization, n_steps: int) -> Iterator[np.ndarray]:
+    """The chip's graded input events of constant features: int64 [batch, n_features] per step.
+
+    ``graded_once``: the quantized features at step 0, no events afterwards (a
+    zero payload is no message); ``graded_every_step``: the same payloads at
+    every step.
+    """
+    payload = quant.quantize(features)
+    silent = np.zeros_like(payload)
+    for t in range(n_steps):
+        yield payload if (t == 0 or quant.mode == "graded_every_step") else silent
 
 
 def offchip_spikes(layer: FloatLayer, features: np.ndarray, n_steps: int, *, encoding: Any = None,

@@ -21,7 +21,7 @@ import numpy as np
 from ...errors import ConfigError
 from .chip import LoihiRun, simulate
 from .compartment import CompartmentState
-from .host import encoded_input_spikes, offchip_spikes
+from .host import encoded_input_spikes, graded_input_events, offchip_spikes
 from .mapping import LoihiMapping
 
 __all__ = ["MappedRun", "run_mapped"]
@@ -112,6 +112,10 @@ def _chip_input_width(mapping: LoihiMapping, features: np.ndarray | None, events
         if features is None or events is not None:
             raise ConfigError("this mapping runs its first layer off-chip: give features, not events")
         return mapping.offchip[0].weight.shape[1]
+    if mapping.input is not None:  # graded spikes of the quantized features
+        if features is None or events is not None:
+            raise ConfigError("this mapping takes the features as graded spikes: give features, not events")
+        return mapping.network.n_in
     if features is not None and events is None and enc is not None and enc.kind != "current":
         return mapping.network.n_in // 2
     if events is None or features is not None:
@@ -124,6 +128,8 @@ def _chip_source(mapping: LoihiMapping, chunk: np.ndarray, n_steps: int,
                  gen: Any) -> tuple[Iterator[np.ndarray], dict[str, int]]:
     """The chip's input spikes for a chunk of jets, and a counter of the off-chip layer's spikes."""
     counter = {"spikes": 0}
+    if mapping.input is not None:
+        return graded_input_events(chunk, mapping.input, n_steps), counter
     if not mapping.offchip:
         return encoded_input_spikes(chunk, mapping.encoding, n_steps, generator=gen), counter
 

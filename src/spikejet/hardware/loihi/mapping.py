@@ -52,6 +52,7 @@ from .constants import (
     DECAY_UNITY,
     DEFAULT_AXON_DELAY,
     DU_OFFSET,
+    GRADED_PAYLOAD_BITS,
     STATE_MAX,
     VTH_MAX,
     VTH_SHIFT,
@@ -66,6 +67,10 @@ from .profiles import LoihiProfile, get_profile
 __all__ = [
     "V_HEADROOM_BITS",
     "MIN_VTH_MANT",
+    "DEFAULT_INPUT_BITS",
+    "DEFAULT_INPUT_CLIP",
+    "INPUT_MODES",
+    "InputQuantization",
     "FloatLayer",
     "LayerQuantization",
     "LoihiMapping",
@@ -86,6 +91,65 @@ V_HEADROOM_BITS = 5
 #: A threshold mantissa below this is too coarse (relative step > 1/64); the
 #: mapping refuses rather than silently losing the weight/threshold ratio.
 MIN_VTH_MANT = 64
+#: Bits of each feature's graded payload when the first layer runs on the chip (signed: the
+#: payload is in [-(2**(bits-1) - 1), 2**(bits-1) - 1]); docs/hardware.md, "Whole network on chip".
+DEFAULT_INPUT_BITS = 8
+#: Standardized features are clipped to +-this before quantization (the default sample's test
+#: split: 99.99 % of |x| below 8.3, largest 8.7).
+DEFAULT_INPUT_CLIP = 8.0
+#: How the features reach the chip: ``offchip`` (the first layer runs on the host and sends its
+#: spikes), ``spikes`` (a rate code: binary spikes every step, split signed axons),
+#: ``graded_once`` (Loihi 2: each quantized feature sent once as a graded spike; the first layer's
+#: current holds it) or ``graded_every_step`` (the same payload every step, for a first layer with
+#: a synaptic filter, whose current must be fed every step).
+INPUT_MODES = ("offchip", "spikes", "graded_once", "graded_every_step")
+
+
+@dataclass(frozen=True)
+class InputQuantization:
+    """The features as the chip receives them: signed ``bits``-bit integers, ``x ~ payload * step``.
+
+    ``step = clip / (2**(bits-1) - 1)``: one step for every feature (the features are standardized, so
+    one grid keeps the first layer's weights to the mantissa's relative precision); values beyond
+    ``+-clip`` are clipped. ``mode``: ``graded_once`` or ``graded_every_step`` (:data:`INPUT_MODES`).
+    """
+
+    bits: int = DEFAULT_INPUT_BITS
+    clip: float = DEFAULT_INPUT_CLIP
+    mode: str = "graded_once"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.bits, bool) or not isinstance(self.bits, int | np.integer) or \
+                not 2 <= int(self.bits) <= GRADED_PAYLOAD_BITS:
+            raise ConfigError(f"input bits must be an integer in 2..{GRADED_PAYLOAD_BITS} (the graded payload), "
+                              f"got {self.bits!r}")
+        object.__setattr__(self, "bits", int(self.bits))
+        if not (isinstance(self.clip, int | float) and math.isfinite(self.clip) and self.clip > 0):
+            raise ConfigError(f"input clip must be a positive number, got {self.clip!r}")
+        object.__setattr__(self, "clip", float(self.clip))
+        if self.mode not in ("graded_once", "graded_every_step"):
+            raise ConfigError(f"input mode must be graded_once or graded_every_step, got {self.mode!r}")
+
+    @property
+    def max_payload(self) -> int:
+        return (1 << (self.bits - 1)) - 1
+
+    @property
+    def step(self) -> float:
+        return self.clip / self.max_payload
+
+    def quantize(self, features: np.ndarray) -> np.ndarray:
+        """int64 payloads ``clip(round(x / step), -P, P)`` of float features [batch, n]."""
+        x = np.asarray(features, dtype=np.float64)
+        return np.clip(np.rint(x / self.step), -self.max_payload, self.max_payload).astype(np.int64)
+
+    def clipped_fraction(self, features: np.ndarray) -> float:
+        x = np.asarray(features, dtype=np.float64)
+        return float(np.mean(np.abs(x) > self.clip + self.step / 2)) if x.size else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"bits": self.bits, "clip": self.clip, "step": self.step, "mode": self.mode,
+                "max_payload": self.max_payload}
 
 
 @dataclass(frozen=True)
@@ -256,13 +320,18 @@ def map_layer(layer: FloatLayer, *, profile: str | LoihiProfile = "loihi1",
               axon_delay: int = DEFAULT_AXON_DELAY, refractory: int = 0,
               v_abs_max: float | None = None, n_steps: int | None = None,
               max_payload: int = 1, allow_reset_change: bool = True,
-              v_headroom_bits: int = V_HEADROOM_BITS) -> tuple[LoihiLayer, LayerQuantization]:
+              v_headroom_bits: int = V_HEADROOM_BITS,
+              hold_input: bool = False) -> tuple[LoihiLayer, LayerQuantization]:
     """Integer twin of one float layer and its quantization report.
 
     ``v_abs_max``: largest |v| the float layer reaches (calibration data), in
     float units; for a non-spiking read-out without it the worst case over
     ``n_steps`` steps is used. ``max_payload``: largest input event value
     (1 for binary spikes). ``v_headroom_bits``: see :data:`V_HEADROOM_BITS`.
+    ``hold_input``: the layer receives its input once (graded spikes of constant features) and
+    its current holds it: ``du = 0``, the slowest decay the compartment has (``DU_OFFSET`` still
+    takes 1/4096 of the current per step, reported as ``decay_syn_err``); needs a layer without
+    a synaptic filter (its float current is its input of the step).
     """
     prof = get_profile(profile)
     if not 0 <= int(v_headroom_bits) <= 16:
@@ -271,6 +340,12 @@ def map_layer(layer: FloatLayer, *, profile: str | LoihiProfile = "loihi1",
     spiking = neuron is not None
     du, dv, ds, dm, ds_q, dm_q = _decay_consts(neuron)
     gain = 1.0 / max(1.0 - ds_q, 1.0 / DECAY_UNITY)  # steady state of the current filter
+    if hold_input:
+        if ds != 0.0:
+            raise HardwareError(f"layer {layer.name!r} has a synaptic filter: its current cannot hold an input "
+                                "sent once; send it every step")
+        # the ideal is a current that keeps its value (decay 1); the chip keeps (4096 - 1)/4096 per step
+        du, ds, ds_q, gain = 0, 1.0, 1.0 - DU_OFFSET / DECAY_UNITY, 1.0
     wmax = float(np.abs(w).max(initial=0.0))
     row_abs = float(np.abs(w).sum(axis=1).max(initial=0.0)) * max(int(max_payload), 1)
     bmax = float(np.abs(b).max(initial=0.0))
@@ -331,6 +406,19 @@ class LoihiMapping:
     encoding: Any = None
     readout: Any = None
     dt: float = 1e-3
+    #: How the features reach the chip when the first layer is on it as graded spikes (else None).
+    input: InputQuantization | None = None
+
+    @property
+    def input_mode(self) -> str:
+        """One of :data:`INPUT_MODES`."""
+        if self.offchip:
+            return "offchip"
+        return "spikes" if self.input is None else self.input.mode
+
+    @property
+    def off_chip_layers(self) -> int:
+        return len(self.offchip)
 
     @property
     def input_delay(self) -> int:
@@ -341,6 +429,8 @@ class LoihiMapping:
         return {
             "profile": self.network.profile.name,
             "offchip_layers": [layer.name for layer in self.offchip],
+            "input_mode": self.input_mode,
+            "input_quantization": None if self.input is None else self.input.as_dict(),
             "encoding": None if self.encoding is None else self.encoding.to_dict(),
             "readout": None if self.readout is None else self.readout.to_dict(),
             "chip_readout": self.network.readout,
@@ -354,15 +444,23 @@ def map_network(net: Any, *, profile: str | LoihiProfile = "loihi1", first_layer
                 axon_delay: int = DEFAULT_AXON_DELAY, refractory: int = 0,
                 n_steps: int | None = None, v_abs_max: Sequence[float | None] | None = None,
                 max_chips: int = 1, allow_reset_change: bool = True,
-                v_headroom_bits: int = V_HEADROOM_BITS) -> LoihiMapping:
+                v_headroom_bits: int = V_HEADROOM_BITS, input_bits: int = DEFAULT_INPUT_BITS,
+                input_clip: float = DEFAULT_INPUT_CLIP) -> LoihiMapping:
     """Map a float SNN (a ``SpikingNetwork``, or a sequence of layers) onto the chip.
 
     ``first_layer_offchip`` keeps the first layer on the host in floating point
-    (the study's setup) and maps the rest. ``v_abs_max`` gives, per float
-    layer, the largest |v| seen on calibration data (None entries: worst-case
-    bounds; a non-spiking read-out then needs ``n_steps``). Raises
-    :class:`HardwareError` if a layer cannot be represented or the network
-    does not fit ``max_chips`` chips.
+    (the study's setup) and maps the rest. Otherwise every layer is on the chip:
+    a rate-coded input enters as binary spikes on split signed axons
+    (:func:`split_signed_input`); a constant-current input (the features
+    themselves) enters on ``loihi2`` as graded spikes carrying each feature
+    quantized to ``input_bits`` bits (clipped at ``+-input_clip``;
+    :class:`InputQuantization`), sent once when the first layer has no synaptic
+    filter (its current holds the input, ``du = 0``) and every step otherwise.
+    ``loihi1`` has binary spikes only and refuses a constant-current input on chip.
+    ``v_abs_max`` gives, per float layer, the largest |v| seen on calibration
+    data (None entries: worst-case bounds; a non-spiking read-out then needs
+    ``n_steps``). Raises :class:`HardwareError` if a layer cannot be represented
+    or the network does not fit ``max_chips`` chips.
     """
     layers = float_layers_from(net)
     prof = get_profile(profile)
@@ -377,21 +475,35 @@ def map_network(net: Any, *, profile: str | LoihiProfile = "loihi1", first_layer
         if layer.neuron is None:
             raise HardwareError(f"hidden layer {layer.name!r} is non-spiking; only the read-out may be")
     encoding = getattr(net, "encoding", None)
-    if not first_layer_offchip and encoding is not None and encoding.kind == "current":
-        raise HardwareError(
-            "a constant-current input cannot enter the chip, which only receives spikes; "
-            "keep the first layer off-chip (first_layer_offchip=True) or use a spike encoding"
-        )
-    split_input = (not first_layer_offchip and encoding is not None and encoding.kind != "current")
+    current_input = encoding is None or encoding.kind == "current"
+    iq = None
+    if not first_layer_offchip and current_input:
+        if not prof.graded_spikes:
+            raise HardwareError(
+                f"a constant-current input cannot enter the chip on {prof.name}, which only receives spikes "
+                "(binary); "
+                "use the loihi2 profile (graded spikes carry the quantized features) or keep the first layer "
+                "off-chip (first_layer_offchip=True)"
+            )
+        if layers[0].neuron is None:
+            raise HardwareError("the first layer is the read-out: nothing would integrate the graded input")
+        ds = 0.0 if layers[0].neuron.kind == "if" else float(layers[0].neuron.decay_syn)
+        iq = InputQuantization(bits=input_bits, clip=input_clip,
+                               mode="graded_once" if ds == 0.0 else "graded_every_step")
+    split_input = not first_layer_offchip and not current_input
     mapped, reports = [], []
     for i in range(start, len(layers)):
-        layer = layers[i]
+        layer, max_payload = layers[i], 1
         if i == 0 and split_input:
             layer = split_signed_input(layer, encoding.scale)
+        if i == 0 and iq is not None:  # weights per payload unit: W * step
+            layer = FloatLayer(weight=layer.weight * iq.step, bias=layer.bias, neuron=layer.neuron, name=layer.name)
+            max_payload = iq.max_payload
         chip_layer, q = map_layer(
             layer, profile=prof, axon_delay=axon_delay, refractory=refractory,
             v_abs_max=None if v_abs_max is None else v_abs_max[i], n_steps=n_steps,
-            max_payload=1, allow_reset_change=allow_reset_change, v_headroom_bits=v_headroom_bits,
+            max_payload=max_payload, allow_reset_change=allow_reset_change, v_headroom_bits=v_headroom_bits,
+            hold_input=i == 0 and iq is not None and iq.mode == "graded_once",
         )
         mapped.append(chip_layer)
         reports.append(q)
@@ -400,7 +512,7 @@ def map_network(net: Any, *, profile: str | LoihiProfile = "loihi1", first_layer
     res = resources(chip, max_chips=max_chips)
     return LoihiMapping(offchip=tuple(layers[:start]), network=chip, quantization=tuple(reports),
                         resources=res, encoding=encoding, readout=getattr(net, "readout", None),
-                        dt=float(getattr(net, "dt", 1e-3)))
+                        dt=float(getattr(net, "dt", 1e-3)), input=iq)
 
 
 def split_signed_input(layer: FloatLayer, scale: float) -> FloatLayer:
