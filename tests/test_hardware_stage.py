@@ -13,6 +13,7 @@ from spikejet.ann.model import MLP
 from spikejet.config import resolve_config
 from spikejet.data.schema import CLASS_NAMES, FEATURE_NAMES
 from spikejet.errors import ConfigError, ModelError
+from spikejet.evaluate.metrics import class_probabilities
 from spikejet.hardware import energy as E
 from spikejet.hardware.loihi.evaluate import compensate_delay_bias, evaluate_on_loihi
 from spikejet.models.file import ModelBundle
@@ -77,12 +78,12 @@ def _ctx(tmp_path, models, *, overrides=None, extra_models=None):
     with torch.no_grad():
         ann_scores = bundle.model(torch.tensor(Xte)).numpy()
     pipeline.commit(state, "train_ann", StageResult(model=bundle))
-    pipeline.commit(state, "evaluate_ann", StageResult(scored=score(yte, ann_scores, class_names=CLASS_NAMES,
+    pipeline.commit(state, "evaluate_ann", StageResult(scored=score(yte, class_probabilities(ann_scores), class_names=CLASS_NAMES,
                                                                     config=cfg)))
     res = simulate(net, Xte, T)
     c = res.op_counts(T)
     pipeline.commit(state, "convert_snn", StageResult(model=net, scored=score(
-        yte, res.scores, class_names=CLASS_NAMES, config=cfg, extra={
+        yte, class_probabilities(res.scores), class_names=CLASS_NAMES, config=cfg, extra={
             "timesteps": T, "synops_per_inference": c["synops"], "spikes_per_inference": c["spikes"],
             "neuron_updates_per_inference": c["neuron_updates"]})))
     for key, (model, entry) in (extra_models or {}).items():  # a model with a stand-in metrics entry

@@ -11,7 +11,7 @@ from spikejet import run as pipeline
 from spikejet.config import load_config_file, resolve_config
 from spikejet.data import JetTable, read, write
 from spikejet.errors import ConfigError
-from spikejet.evaluate.metrics import METRIC_KEYS
+from spikejet.evaluate.metrics import METRIC_KEYS, class_probabilities
 from spikejet.run import registry
 from spikejet.run.registry import StageSpec
 
@@ -142,9 +142,8 @@ def test_a_later_stage_is_one_function_and_one_line(quick_run, monkeypatch, tmp_
 
     def fake_snn(ctx, cfg):
         X, y = ctx.test_raw()
-        scores = ctx.models["ann"].predict_proba(X) + ctx.rng("fake_snn").normal(
-            0, 0.3, (len(y), 5)
-        )
+        noisy = ctx.models["ann"].predict_proba(X) + ctx.rng("fake_snn").normal(0, 0.3, (len(y), 5))
+        scores = class_probabilities(noisy)
         ctx.add_metrics(
             "snn_converted",
             y,

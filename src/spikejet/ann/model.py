@@ -97,8 +97,7 @@ def predict_logits(model: nn.Module, X: np.ndarray) -> np.ndarray:
 
 
 def predict_proba(model: nn.Module, X: np.ndarray) -> np.ndarray:
-    """Softmax class probabilities (float64 rows summing to 1)."""
-    logits = predict_logits(model, X).astype(np.float64)
-    logits -= logits.max(axis=1, keepdims=True)
-    e = np.exp(logits)
-    return e / e.sum(axis=1, keepdims=True)
+    """Softmax class probabilities (float64 rows summing to 1): :func:`~spikejet.evaluate.metrics.class_probabilities`."""
+    from ..evaluate.metrics import class_probabilities
+
+    return class_probabilities(predict_logits(model, X))

@@ -166,13 +166,23 @@ def _print_mapping(report: dict) -> None:
         print("  * reset by subtraction became reset to zero (Loihi 1 cannot subtract)")
 
 
+def _score_config(bundle):  # -> RunConfig
+    """The evaluation settings (bootstrap seed and count) of the run that made the model, as
+    ``spikejet evaluate`` uses them: the same model and jets give the same metrics in every command."""
+    from spikejet.config import resolve_config
+
+    saved = bundle.config if isinstance(bundle.config, dict) else {}
+    return resolve_config({k: saved[k] for k in ("preset", "seed", "quick", "evaluate") if k in saved})
+
+
 def _loihi(args, net, T, bundle, out, log) -> int:
-    from spikejet.evaluate.metrics import evaluate_scores
+    from spikejet.evaluate.metrics import class_probabilities
     from spikejet.hardware.energy import add_energy_estimates, ann_counts, energy_estimate, latency
     from spikejet.hardware.loihi import map_network
     from spikejet.hardware.loihi.evaluate import evaluate_on_loihi
     from spikejet.report.figures.energy import plot_energy, plot_energy_table
     from spikejet.report.tables import energy_plot_rows, energy_table_rows
+    from spikejet.run.score import score
     from spikejet.snn.simulate import simulate
 
     profile = PROFILE_OF[args.target]
@@ -202,10 +212,10 @@ def _loihi(args, net, T, bundle, out, log) -> int:
                            time_per_step_s=args.time_per_step, time_per_step_source=args.time_source,
                            host_device=args.host_device, log=log, **common)
     classes = tuple(bundle.class_names)
-    ev_kw = {"class_names": classes, "seed": args.seed}
-    float_entry = evaluate_scores(y, ev.float_scores, **ev_kw)
+    cfg = _score_config(bundle)
+    float_entry = dict(score(y, class_probabilities(ev.float_scores), class_names=classes, config=cfg).entry)
     float_entry.update({"timesteps": T, "model_file": str(args.model)})
-    loihi_entry = evaluate_scores(y, ev.scores, **ev_kw)
+    loihi_entry = dict(score(y, class_probabilities(ev.scores), class_names=classes, config=cfg).entry)
     loihi_entry.update({"source": str(args.model), "data": where, **ev.extra})
     stage = bundle.kind if bundle.kind != "loihi" else "snn"
     c = simulate(net, X, T, seed=args.seed, steps=[T]).op_counts(T)  # the float SNN's own counts, for its energy row

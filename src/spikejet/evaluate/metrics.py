@@ -25,6 +25,8 @@ import numpy as np
 from ..errors import DataError
 
 __all__ = [
+    "class_probabilities",
+    "is_probabilities",
     "METRIC_KEYS",
     "DEFAULT_EFFICIENCIES",
     "evaluate_scores",
@@ -46,6 +48,30 @@ METRIC_KEYS: tuple[str, ...] = (
 DEFAULT_EFFICIENCIES: tuple[float, ...] = (0.5, 0.1)
 DEFAULT_N_BOOTSTRAP = 1000
 DEFAULT_INTERVAL = 0.68
+#: Rows of class probabilities sum to 1 within this (float32 storage included).
+PROBABILITY_ATOL = 1e-4
+
+
+def class_probabilities(readout: np.ndarray) -> np.ndarray:
+    """The one score of every model: softmax of its read-out (logits, membrane mean, counts), float64.
+
+    The ANN's logits, every spiking network's read-out and the Loihi model's read-out (in
+    the float network's units) become class probabilities the same way, and accuracy, ROC,
+    AUC and rejection are computed from these and nothing else.
+    """
+    z = np.asarray(readout, dtype=np.float64)
+    if z.ndim != 2:
+        raise DataError(f"a read-out must be [n, classes], got shape {z.shape}")
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def is_probabilities(scores: np.ndarray) -> bool:
+    s = np.asarray(scores, dtype=np.float64)
+    return bool(s.ndim == 2 and np.all(s >= 0) and np.allclose(s.sum(axis=1), 1.0, atol=PROBABILITY_ATOL))
+
+
 #: Points kept per ROC curve for plotting (the curve is thinned to at most this many).
 ROC_PLOT_POINTS = 400
 

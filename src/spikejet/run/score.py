@@ -35,9 +35,16 @@ class Scored:
 
 def score(y_true: np.ndarray, scores: np.ndarray, *, class_names: Sequence[str], config: RunConfig,
           extra: Mapping[str, Any] | None = None) -> Scored:
-    """The metrics entry (score keys, then ``extra``) and ROC curves of one model's test scores."""
-    from ..evaluate.metrics import evaluate_scores, roc_curves
+    """The metrics entry (score keys, then ``extra``) and ROC curves of one model's test scores.
 
+    ``scores`` are class probabilities (:func:`~spikejet.evaluate.metrics.class_probabilities`
+    of the model's read-out); anything else is refused, so no model is scored on raw read-out
+    columns by mistake.
+    """
+    from ..evaluate.metrics import evaluate_scores, is_probabilities, roc_curves
+
+    if not is_probabilities(scores):
+        raise ValueError("score() takes class probabilities: pass class_probabilities(readout)")
     ev = config.evaluate
     entry = evaluate_scores(
         y_true, scores, class_names=class_names, seed=config.seed,

@@ -24,6 +24,7 @@ from typing import Any
 
 from ..config.sections import ConvertConfig
 from ..errors import ConfigError
+from ..evaluate.metrics import class_probabilities
 from ..snn.timesteps import curve_points
 
 __all__ = ["ConvertConfig", "convert_stage", "STAGE_NAME", "MODEL_FILE", "curve_points"]
@@ -214,7 +215,7 @@ def _convert_stage(ctx: Any, cfg: ConvertConfig) -> None:
     points = curve_points(T_max, (T_head, STUDY_CONVERSION[1]))
     methods_entry = _methods_entry(nets, results, test_curves, source_acc, T_head, ann_test, points)
     extra = _extra(cfg, chosen, T_head, how, res, test_curves, ann_test, source_acc, methods_entry, counts)
-    m = ctx.add_metrics(STAGE_NAME, yte, head.scores, class_names=classes, extra=extra)
+    m = ctx.add_metrics(STAGE_NAME, yte, class_probabilities(head.scores), class_names=classes, extra=extra)
     meta = {"method": chosen, "timesteps_rule": how, "source_ann_accuracy": extra["source_ann_accuracy"]}
     ctx.save(MODEL_FILE, lambda path: save_network(
         path, net, T_head, kind=STAGE_NAME, task=bundle.task,

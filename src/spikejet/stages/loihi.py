@@ -37,6 +37,7 @@ from typing import Any
 
 from ..config.sections import HardwareConfig
 from ..errors import ConfigError, HardwareError
+from ..evaluate.metrics import class_probabilities
 
 __all__ = [
     "STAGE_NAME",
@@ -167,7 +168,7 @@ def _loihi_stage(ctx: Any) -> None:
         if nir_pred is not None:
             nir_extra["nir_agreement_with_loihi"] = float((nir_pred == ev.scores.argmax(axis=1)).mean())
         extra.update(nir_extra)
-    m = ctx.add_metrics(STAGE_NAME, y, ev.scores, class_names=classes, extra=extra)
+    m = ctx.add_metrics(STAGE_NAME, y, class_probabilities(ev.scores), class_names=classes, extra=extra)
 
     # ---- the energy table and plot (every model's entry carries its own estimate: the runner adds it)
     rows = energy_table_rows(ctx.metrics)

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..config.sections import SnnRateConfig
 from ..errors import ConfigError
+from ..evaluate.metrics import class_probabilities
 from .snn_train import (
     RATE_STAGE,
     STUDY_RATE,
@@ -120,7 +121,7 @@ def snn_rate_stage(ctx: Any) -> None:
     head = variants[(head_name, cfg.readout)]
     acc = {k: v.accuracy(yte) for k, v in variants.items()}
     extra = _extra(cfg, head, acc, head_name, rate_acc, rate_hz, classes, ann_reference(ctx))
-    m = ctx.add_metrics(RATE_STAGE, yte, head.scores, class_names=classes, extra=extra)
+    m = ctx.add_metrics(RATE_STAGE, yte, class_probabilities(head.scores), class_names=classes, extra=extra)
     rate_net = rate_evaluation_network(net, cfg.synapse_tau, cfg.readout)
     ctx.save(f"{RATE_STAGE}.pt", lambda path: save_network(
         path, rate_net, T, kind=RATE_STAGE, task=task, data_class_names=table.class_names,

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..config.sections import SnnSurrogateConfig
 from ..errors import ConfigError
+from ..evaluate.metrics import class_probabilities
 from .snn_train import (
     SURROGATE_STAGE,
     ann_reference,
@@ -159,7 +160,7 @@ def snn_surrogate_stage(ctx: Any) -> None:
         },
         "converted_at_same_accuracy": same_acc, "model_file": f"{SURROGATE_STAGE}.pt", **layer_counts(head, T),
     }
-    m = ctx.add_metrics(SURROGATE_STAGE, yte, head.scores, class_names=classes, extra=extra)
+    m = ctx.add_metrics(SURROGATE_STAGE, yte, class_probabilities(head.scores), class_names=classes, extra=extra)
     ctx.save(f"{SURROGATE_STAGE}.pt", lambda path: save_network(
         path, net, T, kind=SURROGATE_STAGE, task=task, data_class_names=table.class_names,
         config=ctx.config.to_dict(), meta=meta))
