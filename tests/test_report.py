@@ -109,5 +109,5 @@ def test_report_is_self_contained_and_complete(metrics, tmp_path, rng):
     for needle in ("75.20 %", "69.72 %", "Results", "Data", "x.h5",
                    "rejection at 50 % eff.", "pythia", "Configuration", "Stages"):
         assert needle in html, needle
-    assert html.count("<h3>") == 2  # per-class tables for both models
+    assert html.count("<h3>") == 3  # the trigger table and per-class tables for both models
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

@@ -93,3 +93,23 @@ def test_deploy_gives_the_runs_loihi_metrics(run_dir, tmp_path):
     dep = json.loads((out / "metrics.json").read_text())
     assert _scores_of(dep["loihi"]) == _scores_of(metrics["loihi"])
     assert _scores_of(dep["snn_surrogate"])["accuracy"] == metrics["loihi"]["float_accuracy"]
+
+
+def test_trigger_convention_in_the_table_and_the_report(run_dir):
+    from spikejet.report.tables import format_comparison, rejection_ratios, trigger_rows
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    rows = {r["stage"]: r for r in trigger_rows(metrics)}
+    assert set(rows) == {"ann", "snn_converted", "snn_surrogate", "loihi"}
+    assert all(v == 1.0 for v in rows["ann"]["ratios"].values() if v is not None)
+    r = rejection_ratios(metrics["snn_surrogate"], metrics["ann"])
+    for cls, ratio in r.items():
+        a, b = metrics["snn_surrogate"]["rejection"][cls]["0.5"], metrics["ann"]["rejection"][cls]["0.5"]
+        assert ratio is None or ratio == pytest.approx(a / b)
+    assert rows["loihi"]["energy_j"] == metrics["loihi"]["system_energy_per_inference_j"]
+    assert rows["ann"]["energy_j"] == metrics["ann"]["energy_per_inference_j"]["gpu"]
+    text = format_comparison(metrics)
+    assert "AUC (mean)" in text and "rej@50% / ANN" in text and "loihi system" in text
+    html = (run_dir / "report.html").read_text()
+    assert "Trigger metrics" in html and "trigger_roc" in html
+    assert (run_dir / "figures" / "trigger_roc.png").is_file()

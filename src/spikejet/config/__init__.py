@@ -41,6 +41,7 @@ from .sections import (
     ConvertConfig,
     DataConfig,
     EvalConfig,
+    FpgaConfig,
     HardwareConfig,
     SnnRateConfig,
     SnnSurrogateConfig,
@@ -85,6 +86,7 @@ SECTIONS: dict[str, type] = {
     "snn_rate": SnnRateConfig,
     "snn_surrogate": SnnSurrogateConfig,
     "loihi": HardwareConfig,
+    "fpga": FpgaConfig,
 }
 
 

@@ -455,3 +455,19 @@ class HardwareConfig:
             raise bad("loihi.host_device", f"must be one of {', '.join(CONVENTIONAL_HOSTS)}, got {self.host_device!r}")
 
 
+
+
+@dataclass(frozen=True)
+class FpgaConfig:
+    """The ``fpga`` stage: the MLP in hls4ml fixed point (docs/peers.md)."""
+
+    #: hls4ml's type for every quantity (granularity "model"): ap_fixed<W,I[,Q,O]> (hls4ml 1.3.0's default).
+    precision: str = "ap_fixed<16,6>"
+
+    def __post_init__(self) -> None:
+        from ..hardware.fpga import FixedType  # numpy only: the config stays torch-free
+
+        try:
+            FixedType.parse(self.precision)
+        except ConfigError as exc:
+            raise bad("fpga.precision", str(exc)) from None

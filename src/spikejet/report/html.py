@@ -19,7 +19,7 @@ from typing import Any
 
 from ..data.schema import CLASS_TITLES
 from ..io import write_text
-from .tables import accuracy_text, comparison_rows, stage_title, study_text
+from .tables import accuracy_text, comparison_rows, stage_title, study_text, trigger_rows
 
 __all__ = ["ReportFigure", "SECTION_TITLES", "build_report", "write_report"]
 
@@ -108,6 +108,7 @@ def _results_section(metrics: Mapping[str, Mapping[str, Any]], interval: float) 
             [[r.title, accuracy_text(r), "" if r.timesteps is None else r.timesteps, study_text(r)] for r in rows],
         ),
     ]
+    out.append(_trigger_table(metrics))
     for stage, m in metrics.items():
         if not isinstance(m, Mapping) or "auc" not in m:
             continue
@@ -130,6 +131,35 @@ def _results_section(metrics: Mapping[str, Mapping[str, Any]], interval: float) 
     return "".join(out)
 
 
+def _trigger_table(metrics: Mapping[str, Mapping[str, Any]]) -> str:
+    """Background rejection at 50 % signal efficiency over the ANN's, per class, for every model."""
+    rows = trigger_rows(metrics)
+    if not rows or "ann" not in metrics:
+        return ""
+    classes = list(metrics["ann"].get("rejection", {}))
+    body = [[r["title"], _fmt(r["mean_auc"], pct=True),
+             *("–" if r["ratios"].get(c) is None else f"{r['ratios'][c]:.3f}" for c in classes),
+             "" if r["energy_j"] is None else f"{r['energy_j'] * 1e9:.1f} nJ ({r['energy_where']})"]
+            for r in rows]
+    head = ["model", "AUC (mean over classes)", *(f"rej@50 % / ANN: {c}" for c in classes), "energy per inference"]
+    return ("<h3>Trigger metrics: background rejection at 50 % signal efficiency over the ANN's</h3>"
+            + _table(head, body)
+            + "<p class='meta'>A ratio below 1 lets more background through than the ANN at the same signal "
+              "efficiency. Energy: the whole system that decides (Loihi: chip + host-chip I/O + host work; the "
+              "ANN on a GPU; a float SNN on the Loihi chip alone).</p>")
+
+
+def _neurobench_section(nb: Mapping[str, Mapping[str, Any]]) -> str:
+    rows = [[stage_title(k), f"{v['footprint_bytes']:,}", f"{v['connection_sparsity']:.3f}",
+             f"{v['activation_sparsity']:.3f}", f"{v['synops']['effective_macs']:.0f}",
+             f"{v['synops']['effective_acs']:.0f}", f"{v['synops']['dense']:.0f}"] for k, v in nb.items()]
+    return ("<h2>NeuroBench metrics</h2>"
+            + _table(["model", "footprint (bytes)", "connection sparsity", "activation sparsity",
+                      "effective MACs / inference", "effective ACs / inference", "dense ops / inference"], rows)
+            + "<p class='meta'>As NeuroBench 2.3.0 defines them (spikejet.evaluate.neurobench, checked against "
+              "neurobench in tests/test_neurobench.py), on the test jets at each model's headline T.</p>")
+
+
 def build_report(
     *,
     title: str,
@@ -140,6 +170,7 @@ def build_report(
     timings: Mapping[str, float] | None = None,
     meta: Mapping[str, Any] | None = None,
     interval: float = 0.68,
+    neurobench: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
     """The report as one HTML string."""
     sections: dict[str, list[ReportFigure]] = {}
@@ -151,6 +182,8 @@ def build_report(
     if meta:
         body.append("<p class='meta'>" + " · ".join(f"{_e(k)}: {_e(v)}" for k, v in meta.items()) + "</p>")
     body.append("<h2>Results</h2>" + _results_section(metrics, interval))
+    if neurobench:
+        body.append(_neurobench_section(neurobench))
     for sec in order:
         body.append(f"<h2>{_e(SECTION_TITLES.get(sec, sec.replace('_', ' ').capitalize()))}</h2>")
         if sec == "data" and data_summary:

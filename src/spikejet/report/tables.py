@@ -21,6 +21,10 @@ __all__ = [
     "format_comparison",
     "energy_table_rows",
     "energy_plot_rows",
+    "mean_auc",
+    "rejection_ratios",
+    "system_energy",
+    "trigger_rows",
 ]
 
 #: The 2019 study's 5-class test accuracies, per spikejet stage (DESIGN.md section 4).
@@ -33,6 +37,7 @@ STUDY_2019: dict[str, tuple[tuple[str, float], ...]] = {
     ),
     "snn_surrogate": (),
     "loihi": (("Nengo-Loihi on Loihi, first layer off-chip", 0.698),),
+    "fpga": (),
 }
 #: Display names of the model stages.
 STAGE_TITLES: dict[str, str] = {
@@ -41,6 +46,7 @@ STAGE_TITLES: dict[str, str] = {
     "snn_rate": "SNN, rate-based training",
     "snn_surrogate": "SNN, surrogate-gradient training",
     "loihi": "Loihi fixed-point model",
+    "fpga": "MLP on an FPGA (hls4ml fixed point)",
 }
 #: Titles of auxiliary trainings (curves only; not model rows of the comparison table).
 STAGE_TITLES_AUX: dict[str, str] = {"snn_qcfs_ann": "QCFS fine-tuning (for conversion)"}
@@ -108,12 +114,86 @@ def study_text(row: ComparisonRow) -> str:
     return "; ".join(f"{_pct(v)} ({label})" for label, v in row.study)
 
 
+#: The trigger convention's working point of the summary columns (signal efficiency).
+SUMMARY_EFFICIENCY = "0.5"
+#: The model every other is compared with, and the device of its energy.
+REFERENCE_MODEL = "ann"
+
+
+def mean_auc(m: Mapping[str, Any]) -> float | None:
+    aucs = [a for a in (m.get("auc") or {}).values() if a is not None]
+    return float(sum(aucs) / len(aucs)) if aucs else None
+
+
+def rejection_ratios(m: Mapping[str, Any], ref: Mapping[str, Any] | None,
+                     efficiency: str = SUMMARY_EFFICIENCY) -> dict[str, float | None]:
+    """Per class: the model's background rejection at ``efficiency`` over the reference model's."""
+    out: dict[str, float | None] = {}
+    if not ref:
+        return out
+    for cls, r in (m.get("rejection") or {}).items():
+        a, b = r.get(efficiency), (ref.get("rejection") or {}).get(cls, {}).get(efficiency)
+        out[cls] = None if a is None or not b else float(a) / float(b)
+    return out
+
+
+def system_energy(stage: str, m: Mapping[str, Any]) -> tuple[float | None, str]:
+    """(joules per inference of the whole system that decides, where): the Loihi system (chip + I/O +
+    host work), the ANN on a GPU, a float SNN on Loihi (chip only: its host is not modelled)."""
+    if m.get("system_energy_per_inference_j") is not None:
+        return float(m["system_energy_per_inference_j"]), "loihi system"
+    e = m.get("energy_per_inference_j")
+    if isinstance(e, Mapping):
+        for dev, label in (("gpu", "gpu"), ("loihi", "loihi chip")) if stage == REFERENCE_MODEL else (
+                ("loihi", "loihi chip"), ("gpu", "gpu")):
+            if e.get(dev) is not None:
+                return float(e[dev]), label
+    return None, ""
+
+
+def trigger_rows(metrics: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per model: mean AUC, rejection at 50 % per class and over the ANN's, the worst ratio, system energy."""
+    ref = metrics.get(REFERENCE_MODEL)
+    out = []
+    for row in comparison_rows(metrics):
+        m = metrics[row.stage]
+        ratios = rejection_ratios(m, ref)
+        known = [r for r in ratios.values() if r is not None]
+        energy, where = system_energy(row.stage, m)
+        out.append({"stage": row.stage, "title": row.title, "mean_auc": mean_auc(m), "ratios": ratios,
+                    "worst_ratio": min(known) if known else None, "energy_j": energy, "energy_where": where})
+    return out
+
+
+def _energy_text(j: float | None, where: str) -> str:
+    if j is None:
+        return ""
+    for unit, s in (("uJ", 1e-6), ("nJ", 1e-9)):
+        if j >= s:
+            return f"{j / s:.3g} {unit} ({where})"
+    return f"{j / 1e-12:.3g} pJ ({where})"
+
+
 def format_comparison(metrics: Mapping[str, Mapping[str, Any]], *, interval: float = 0.68) -> str:
-    """The terminal table: model, accuracy with interval, T, the study's numbers."""
+    """The terminal table: model, accuracy with interval, T, mean AUC, rejection at 50 % over the ANN's
+    (the worst class), system energy per inference, the study's numbers."""
     rows = comparison_rows(metrics)
-    header = ("model", f"test accuracy ({interval * 100:g} % interval)", "T", "2019 study")
+    trig = {r["stage"]: r for r in trigger_rows(metrics)}
+    header = ("model", f"test accuracy ({interval * 100:g} % interval)", "T", "AUC (mean)",
+              "rej@50% / ANN (worst class)", "energy / inference", "2019 study")
+
+    def ratio_text(r: dict[str, Any]) -> str:
+        if r["worst_ratio"] is None:
+            return ""
+        worst = min((k for k, v in r["ratios"].items() if v is not None), key=lambda k: r["ratios"][k])
+        return f"{r['worst_ratio']:.3f} ({worst})"
+
     body = [
-        (r.title, accuracy_text(r), "" if r.timesteps is None else str(r.timesteps), study_text(r)) for r in rows
+        (r.title, accuracy_text(r), "" if r.timesteps is None else str(r.timesteps),
+         "" if trig[r.stage]["mean_auc"] is None else f"{trig[r.stage]['mean_auc'] * 100:.2f} %",
+         ratio_text(trig[r.stage]), _energy_text(trig[r.stage]["energy_j"], trig[r.stage]["energy_where"]),
+         study_text(r))
+        for r in rows
     ]
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]
 

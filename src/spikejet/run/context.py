@@ -44,6 +44,8 @@ class StageResult:
 
     #: The scored model (``metrics.json[stage]`` = ``scored.entry``).
     scored: Scored | None = None
+    #: A metrics.json entry that is not a scored model's (``neurobench``).
+    entry: dict[str, Any] | None = None
     #: The in-memory model for later stages (a ModelBundle or a spiking model bundle).
     model: Any = None
     #: Training histories by name (objects with ``to_dict()`` or dicts), written as history_<name>.json.

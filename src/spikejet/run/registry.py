@@ -49,8 +49,10 @@ def _surrogate_needs(cfg: RunConfig) -> tuple[str, ...]:
 def stages() -> tuple[StageSpec, ...]:
     """The main job, in order (imports the stage modules on first use)."""
     from ..stages.convert_snn import convert_stage
+    from ..stages.fpga import fpga_stage
     from ..stages.load import load_stage
     from ..stages.loihi import loihi_stage
+    from ..stages.neurobench import neurobench_stage
     from ..stages.report import report_stage
     from ..stages.snn_rate import snn_rate_stage
     from ..stages.snn_surrogate import snn_surrogate_stage
@@ -66,6 +68,8 @@ def stages() -> tuple[StageSpec, ...]:
         StageSpec("snn_rate", snn_rate_stage, ("train_ann",), "snn_rate"),
         StageSpec("snn_surrogate", snn_surrogate_stage, _surrogate_needs, "snn_surrogate"),
         StageSpec("loihi", loihi_stage, ("split",), "loihi"),
+        StageSpec("fpga", fpga_stage, ("train_ann",), "fpga"),
+        StageSpec("neurobench", neurobench_stage, ("evaluate_ann",)),
         StageSpec("report", report_stage, ()),
     )
 

@@ -186,6 +186,9 @@ def _commit(state: RunState, spec: StageSpec, result: StageResult) -> None:
         sc = result.scored
         rd.write_npz(predictions_file(key), y_true=sc.y_true, scores=sc.scores,
                      class_names=list(sc.class_names))
+    if result.entry is not None:
+        state.metrics[key] = dict(result.entry)
+        rd.write_json(METRICS_FILE, state.metrics)
     for rel, writer in result.files.items():
         if rel == REPORT_FILE:
             continue  # written last, once its figures are

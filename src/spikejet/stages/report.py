@@ -18,7 +18,13 @@ def _history_dict(h: Any) -> dict[str, Any]:
 
 def report_figures(ctx: StageContext) -> None:
     """Data summary, training curves, confusion matrices and one ROC panel per scored model."""
-    from ..report.figures.run import plot_confusions, plot_data_summary, plot_roc, plot_training
+    from ..report.figures.run import (
+        plot_confusions,
+        plot_data_summary,
+        plot_roc,
+        plot_training,
+        plot_trigger_rocs,
+    )
     from ..report.tables import stage_title
 
     table = ctx.table
@@ -37,7 +43,7 @@ def report_figures(ctx: StageContext) -> None:
             "Training curves; the dashed line marks the epoch whose weights were kept.",
             section="training",
         )
-    metrics = ctx.metrics
+    metrics = {k: m for k, m in ctx.metrics.items() if "per_class_accuracy" in m}  # the scored models
     by_classes: dict[tuple[str, ...], list[str]] = {}
     for stage, m in metrics.items():
         by_classes.setdefault(tuple(m["per_class_accuracy"]), []).append(stage)
@@ -49,6 +55,16 @@ def report_figures(ctx: StageContext) -> None:
                             accuracies={stage_title(s): metrics[s]["accuracy"] for s in stages}),
             "Normalized confusion matrices on the test set (rows: true class, in %).",
             section="confusion",
+        )
+    rocs = {k: v for k, v in ctx.rocs.items() if tuple(v) == tuple(ctx.rocs.get("ann", v))}
+    if len(rocs) > 1:
+        ctx.add_figure(
+            "trigger_roc",
+            plot_trigger_rocs(rocs, {k: stage_title(k) for k in rocs}),
+            "Per class: background rejection (1 / background efficiency) versus signal efficiency of the ANN "
+            "and every spiking model on the same test jets (one-vs-rest, class probabilities), and below each "
+            "model's rejection over the ANN's.",
+            section="roc",
         )
     for stage, curves in ctx.rocs.items():
         ctx.add_figure(
@@ -65,6 +81,8 @@ def report_stage(ctx: StageContext, cfg: Any = None) -> StageResult:
     report_figures(ctx)
     run_cfg = ctx.config
     metrics = {k: dict(v) for k, v in ctx.metrics.items()}
+    nb = ctx.results.get("neurobench")
+    neurobench = dict(nb.entry) if nb is not None and nb.entry else None
     timings = dict(ctx.timings)
 
     def write(path):
@@ -79,6 +97,7 @@ def report_stage(ctx: StageContext, cfg: Any = None) -> StageResult:
             meta={"spikejet": __version__, "preset": run_cfg.preset, "seed": run_cfg.seed,
                   "quick": run_cfg.quick, "created": now()},
             interval=run_cfg.evaluate.interval,
+            neurobench=neurobench,
         )
 
     ctx.save(REPORT_FILE, write)

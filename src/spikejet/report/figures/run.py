@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from ...data.schema import CLASS_TITLES
 from ..style import hep_style, new_figure
 
-__all__ = ["plot_data_summary", "plot_training", "plot_confusions", "plot_roc", "CLASS_COLORS"]
+__all__ = ["plot_data_summary", "plot_training", "plot_confusions", "plot_roc", "plot_trigger_rocs", "CLASS_COLORS"]
 
 #: One colour per class (colour-blind friendly "Okabe-Ito" palette), in class order g,q,w,z,t.
 CLASS_COLORS: tuple[str, ...] = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442")
@@ -182,4 +182,49 @@ def plot_roc(
             ax.set_title(title)
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(loc="lower right")
+    return fig
+
+
+#: Signal efficiencies of the trigger-convention ROC panels (rejection is unmeasurable near 0).
+TRIGGER_EFF_GRID = np.linspace(0.05, 0.99, 95)
+MODEL_COLORS: tuple[str, ...] = ("#000000", "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9")
+
+
+def _rejection_on_grid(cv: Mapping[str, Sequence[float]], grid: np.ndarray) -> np.ndarray:
+    tpr, fpr = np.asarray(cv["tpr"], float), np.asarray(cv["fpr"], float)
+    f = np.interp(grid, tpr, fpr)
+    with np.errstate(divide="ignore"):
+        return np.where(f > 0, 1.0 / np.maximum(f, 1e-300), np.nan)
+
+
+def plot_trigger_rocs(rocs: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]]],
+                      titles: Mapping[str, str], *, reference: str = "ann") -> Figure:
+    """Per class: background rejection (1 / background efficiency, log scale) versus signal efficiency of
+    every model overlaid, and below it each model's rejection over the reference model's (the ANN)."""
+    models = list(rocs)
+    classes = list(next(iter(rocs.values())))
+    grid = TRIGGER_EFF_GRID
+    with hep_style():
+        fig = new_figure(3.1 * len(classes), 5.0)
+        axes = fig.subplots(2, len(classes), sharex=True, gridspec_kw={"height_ratios": [3, 1.3]}, squeeze=False)
+        for j, cls in enumerate(classes):
+            top, bot = axes[0, j], axes[1, j]
+            ref = _rejection_on_grid(rocs[reference][cls], grid) if reference in rocs else None
+            for i, model in enumerate(models):
+                rej = _rejection_on_grid(rocs[model][cls], grid)
+                col = MODEL_COLORS[i % len(MODEL_COLORS)]
+                top.plot(grid, rej, color=col, lw=1.4, label=titles.get(model, model))
+                if ref is not None:
+                    bot.plot(grid, rej / ref, color=col, lw=1.2)
+            top.set_yscale("log")
+            top.set_title(_title(cls))
+            top.grid(True, which="major", alpha=0.3)
+            bot.axhline(1.0, color="grey", lw=0.8, ls="--")
+            bot.set_ylim(0.5, 1.5)
+            bot.set_xlabel("signal efficiency")
+            bot.grid(True, alpha=0.3)
+            if j == 0:
+                top.set_ylabel("background rejection")
+                bot.set_ylabel(f"ratio to {titles.get(reference, reference)}")
+        axes[0, -1].legend(loc="upper right", fontsize="x-small")
     return fig
