@@ -317,6 +317,8 @@ class SnnSurrogateConfig:
     quantize: bool = True
     #: Time steps unrolled in training; the headline T.
     timesteps: int = 8
+    #: Earlier steps whose running read-out also enters the loss (mean over these and T; () = T only).
+    loss_timesteps: tuple[int, ...] = ()
     #: Steps simulated for the accuracy-versus-T curve.
     max_timesteps: int = 64
     #: ``ann`` (thresholds at the ``percentile`` of the ANN's activations), ``converted`` (the run's
@@ -360,6 +362,10 @@ class SnnSurrogateConfig:
         for key in ("epochs", "batch_size", "patience", "sweep_epochs"):
             if getattr(self, key) < 1:
                 raise bad(f"{s}.{key}", f"must be at least 1, got {getattr(self, key)}")
+        steps = tuple(self.loss_timesteps)
+        if not all(isinstance(t, int) and not isinstance(t, bool) and 1 <= t <= self.timesteps for t in steps):
+            raise bad(f"{s}.loss_timesteps", f"must be whole steps in 1..timesteps ({self.timesteps}), got {list(steps)}")
+        object.__setattr__(self, "loss_timesteps", steps)
         if not (math.isfinite(self.synops_penalty) and self.synops_penalty >= 0):
             raise bad(f"{s}.synops_penalty", f"must be >= 0, got {self.synops_penalty}")
         if not (math.isfinite(self.distill_weight) and 0 <= self.distill_weight <= 1):
