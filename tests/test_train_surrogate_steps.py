@@ -107,6 +107,9 @@ def test_training_on_an_early_step_makes_that_step_better(blobs):
 def test_loss_steps_and_their_validation():
     assert loss_steps(SnnSurrogateConfig(timesteps=8, loss_timesteps=(4, 2, 4))) == (2, 4, 8)
     assert loss_steps(SnnSurrogateConfig(timesteps=8, loss_timesteps=())) == (8,)
-    for bad in ((0,), (9,), (2.5,), (True,)):
+    # steps from T on add nothing: the default (4,) is a no-op at T <= 4
+    assert loss_steps(SnnSurrogateConfig(timesteps=4, loss_timesteps=(4, 6))) == (4,)
+    assert loss_steps(SnnSurrogateConfig(timesteps=2)) == (2,)
+    for bad in ((0,), (65,), (2.5,), (True,)):
         with pytest.raises(ConfigError, match="loss_timesteps"):
-            SnnSurrogateConfig(timesteps=8, loss_timesteps=bad)
+            SnnSurrogateConfig(timesteps=8, max_timesteps=64, loss_timesteps=bad)

@@ -536,8 +536,9 @@ def readout_objective(out: SurrogateOutput, y: torch.Tensor, steps: Sequence[int
 
 
 def loss_steps(cfg: SnnSurrogateConfig) -> tuple[int, ...]:
-    """The steps whose running read-out enters the loss: ``loss_timesteps`` and the headline T."""
-    return tuple(sorted({int(t) for t in cfg.loss_timesteps} | {int(cfg.timesteps)}))
+    """The steps whose running read-out enters the loss: ``loss_timesteps`` below T and T itself."""
+    T = int(cfg.timesteps)
+    return tuple(sorted({int(t) for t in cfg.loss_timesteps if int(t) < T} | {T}))
 
 
 def train_surrogate(
