@@ -216,7 +216,7 @@ def test_cli_train_snn_errors(jets_file, tmp_path, capsys, patched_stages):
 def test_library_called_with_the_sections_gives_the_stages_results(stage_run):
     """train_rate / train_surrogate take their config sections: called with the run's sections they
     reproduce the stages' numbers exactly (library defaults are the pipeline's defaults)."""
-    from spikejet.ann.model import task_labels
+    from spikejet.ann.model import predict_logits, task_labels
     from spikejet.snn.train.rate import (
         rate_evaluation_network,
         rate_network,
@@ -246,7 +246,9 @@ def test_library_called_with_the_sections_gives_the_stages_results(stage_run):
     assert scfg.init == "converted" and (scfg.max_train_jets is None or scfg.max_train_jets >= len(Xtr))
     torch.manual_seed(seed)
     snet = SurrogateNet.from_network(ctx.models["snn_converted"], SurrogateOptions.from_config(scfg))
-    train_surrogate(snet, Xtr, ytr, Xva, yva, scfg, seed=seed)
+    # distillation (the default preset's) takes the ANN's logits on the training jets, as the stage gives them
+    teacher = predict_logits(ctx.models["ann"].model, Xtr) if scfg.distill_weight > 0 else None
+    train_surrogate(snet, Xtr, ytr, Xva, yva, scfg, teacher_logits=teacher, seed=seed)
     trained = snet.to_network()
     assert list(trained.meta["thresholds"]) == m["snn_surrogate"]["thresholds"]
     head = simulate(trained, Xte, scfg.timesteps, steps=[scfg.timesteps])

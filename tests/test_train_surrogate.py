@@ -27,8 +27,9 @@ from spikejet.snn.train.surrogate import train_surrogate as _train_with_section
 
 SIZES = (6, 10, 8, 3)
 #: The settings these tests were written for (the library's former defaults; the section's differ).
-_FORMER_OPTIONS = {"learn_leak": False, "leak": 0.9, "quantize": False}
-_FORMER_TRAINING = {"epochs": 20, "learning_rate": 1e-3, "batch_size": 512, "patience": 5, "synops_penalty": 0.0}
+_FORMER_OPTIONS = {"learn_leak": False, "leak": 0.9, "quantize": False, "reset": "subtract"}
+_FORMER_TRAINING = {"epochs": 20, "learning_rate": 1e-3, "batch_size": 512, "patience": 5, "synops_penalty": 0.0,
+                    "loss_timesteps": ()}
 
 
 def _options(**kw) -> SurrogateOptions:

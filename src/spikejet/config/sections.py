@@ -302,9 +302,11 @@ class SnnRateConfig:
 class SnnSurrogateConfig:
     """Surrogate-gradient training through time (see docs/training.md for the measured choices)."""
 
-    #: ``if`` or ``lif`` neurons (LIF: ``v <- leak * v + z``), reset ``subtract`` or ``zero``.
+    #: ``if`` or ``lif`` neurons (LIF: ``v <- leak * v + z``), reset ``subtract`` or ``zero``. Zero is
+    #: the reset NIR, Loihi 1 and Loihi 2 compute, so the exported and on-chip networks are the
+    #: trained one (docs/training.md, "The trigger recipe").
     neuron: str = "if"
-    reset: str = "subtract"
+    reset: str = "zero"
     #: ``membrane`` (non-spiking output layer, loss on its mean current) or ``count`` (output spikes).
     readout: str = "membrane"
     #: Surrogate derivative of the spike (``fast_sigmoid`` or ``arctan``) and its slope.
@@ -321,6 +323,10 @@ class SnnSurrogateConfig:
     quantize: bool = True
     #: Time steps unrolled in training; the headline T.
     timesteps: int = 8
+    #: Earlier steps whose running read-out also enters the loss (mean over these and T; () = T only;
+    #: steps from ``timesteps`` on add nothing): (4,) trains the network to be good at T = 4 and at
+    #: T = 8 (docs/training.md).
+    loss_timesteps: tuple[int, ...] = (4,)
     #: Steps simulated for the accuracy-versus-T curve.
     max_timesteps: int = 64
     #: ``ann`` (thresholds at the ``percentile`` of the ANN's activations), ``converted`` (the run's
@@ -364,6 +370,11 @@ class SnnSurrogateConfig:
         for key in ("epochs", "batch_size", "patience", "sweep_epochs"):
             if getattr(self, key) < 1:
                 raise bad(f"{s}.{key}", f"must be at least 1, got {getattr(self, key)}")
+        steps = tuple(self.loss_timesteps)
+        if not all(isinstance(t, int) and not isinstance(t, bool) and 1 <= t <= self.max_timesteps for t in steps):
+            raise bad(f"{s}.loss_timesteps",
+                      f"must be whole steps in 1..max_timesteps ({self.max_timesteps}), got {list(steps)}")
+        object.__setattr__(self, "loss_timesteps", steps)
         if not (math.isfinite(self.synops_penalty) and self.synops_penalty >= 0):
             raise bad(f"{s}.synops_penalty", f"must be >= 0, got {self.synops_penalty}")
         if not (math.isfinite(self.distill_weight) and 0 <= self.distill_weight <= 1):

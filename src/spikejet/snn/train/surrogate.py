@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -76,6 +76,8 @@ __all__ = [
     "SurrogateEval",
     "evaluate_surrogate",
     "train_surrogate",
+    "loss_steps",
+    "readout_objective",
     "MAX_VAL_JETS",
 ]
 
@@ -220,6 +222,8 @@ class SurrogateOutput:
     logits: torch.Tensor
     spikes: list[torch.Tensor]
     synops: torch.Tensor
+    #: The read-out at earlier steps ``t`` (mean current over 1..t, or spike counts up to t), as asked.
+    logits_at: dict[int, torch.Tensor] = field(default_factory=dict)
 
 
 class SurrogateNet(nn.Module):
@@ -321,11 +325,16 @@ class SurrogateNet(nn.Module):
         return spike_fn
 
     def forward(self, x: torch.Tensor, T: int, *, relaxed: bool = False,
-                with_spikes: bool = True) -> SurrogateOutput:
-        """Run ``T`` steps on standardized features ``x`` ``[B, n_in]``."""
+                with_spikes: bool = True, readout_at: Sequence[int] = ()) -> SurrogateOutput:
+        """Run ``T`` steps on standardized features ``x`` ``[B, n_in]``; ``readout_at``: earlier steps
+        whose running read-out is returned too (``logits_at``)."""
         T = int(T)
         if T < 1:
             raise ConfigError(f"T must be >= 1, got {T}")
+        at = {int(t) for t in readout_at}
+        if not all(1 <= t <= T for t in at):
+            raise ConfigError(f"read-out steps must be in 1..{T}, got {sorted(at)}")
+        logits_at: dict[int, torch.Tensor] = {}
         o = self.options
         B = x.shape[0]
         Ws = [self.weight(i) for i in range(self.n_layers)]
@@ -342,7 +351,7 @@ class SurrogateNet(nn.Module):
         counts = [x.new_zeros(B, self.sizes[i + 1]) for i in range(self.n_spiking)]
         acc = x.new_zeros(B, self.sizes[-1])
         L = self.n_layers
-        for _ in range(T):
+        for t in range(1, T + 1):
             s = None
             for i in range(L):
                 z = z0 if i == 0 else F.linear(s, Ws[i], bs[i])
@@ -357,13 +366,17 @@ class SurrogateNet(nn.Module):
                     counts[i] = counts[i] + s
             if o.readout == "count":
                 acc = acc + s
+            if t in at and t < T:
+                logits_at[t] = acc / t if o.readout == "membrane" else acc
         logits = acc / T if o.readout == "membrane" else acc
+        if T in at:
+            logits_at[T] = logits
         fan = self.fan_out()
         synops = x.new_zeros(B)
         if with_spikes:
             for c, f in zip(counts, fan, strict=True):
                 synops = synops + c @ f
-        return SurrogateOutput(logits=logits, spikes=counts, synops=synops)
+        return SurrogateOutput(logits=logits, spikes=counts, synops=synops, logits_at=logits_at)
 
     # ------------------------------------------------------------------ init / export
     @classmethod
@@ -503,6 +516,31 @@ def evaluate_surrogate(net: SurrogateNet, X: np.ndarray | torch.Tensor, y: np.nd
     return SurrogateEval(accuracy=correct / n, loss=loss / n, synops=synops / n, spikes=spikes / n)
 
 
+def readout_objective(out: SurrogateOutput, y: torch.Tensor, steps: Sequence[int],
+                      teacher_log_probs: torch.Tensor | None = None, *, distill_weight: float = 0.0,
+                      temperature: float = 1.0) -> torch.Tensor:
+    """The read-out's part of the objective: the mean over ``steps`` of the cross entropy of the
+    running read-out ``out.logits_at[t]`` (with a teacher: ``(1 - a) CE + a t^2 KL(teacher || student)``
+    at temperature ``t``, ``a = distill_weight``; ``teacher_log_probs`` are the teacher's
+    log-softmax at that temperature)."""
+    total = out.logits.new_zeros(())
+    for t in steps:
+        logits = out.logits_at[int(t)]
+        term = F.cross_entropy(logits, y)
+        if teacher_log_probs is not None and distill_weight > 0:
+            kl = F.kl_div(F.log_softmax(logits / temperature, dim=1), teacher_log_probs, log_target=True,
+                          reduction="batchmean")
+            term = (1.0 - distill_weight) * term + distill_weight * temperature**2 * kl
+        total = total + term / len(steps)
+    return total
+
+
+def loss_steps(cfg: SnnSurrogateConfig) -> tuple[int, ...]:
+    """The steps whose running read-out enters the loss: ``loss_timesteps`` below T and T itself."""
+    T = int(cfg.timesteps)
+    return tuple(sorted({int(t) for t in cfg.loss_timesteps if int(t) < T} | {T}))
+
+
 def train_surrogate(
     net: SurrogateNet,
     X_train: np.ndarray,
@@ -521,7 +559,9 @@ def train_surrogate(
     ``timesteps``, ``epochs``, ``learning_rate``, ``batch_size``, ``patience``,
     ``synops_penalty``, ``distill_weight``, ``temperature``.
 
-    Objective: cross entropy of the read-out plus ``synops_penalty`` times the
+    Objective: cross entropy of the read-out at T (with ``loss_timesteps``: the mean of the
+    cross entropies of the running read-out at those steps and at T, so that the network is
+    also good when read early) plus ``synops_penalty`` times the
     mean synaptic operations per jet divided by the equivalent ANN's MACs
     (so ``synops_penalty = 0.1`` costs 0.1 for a network as busy as the ANN).
     With ``teacher_logits`` (e.g. the ANN's logits on ``X_train``) and
@@ -558,22 +598,23 @@ def train_surrogate(
         soft = F.log_softmax(soft / temperature, dim=1)
     macs = float(count_ann_macs(net.sizes))
     T = int(cfg.timesteps)
+    steps = loss_steps(cfg)
 
     def batch_loss(idx):
-        out = net(Xt[idx], T)
-        ce = F.cross_entropy(out.logits, yt[idx])
-        obj = ce
-        if soft is not None:
-            kl = F.kl_div(F.log_softmax(out.logits / temperature, dim=1), soft[idx], log_target=True,
-                          reduction="batchmean")
-            obj = (1.0 - distill_weight) * ce + distill_weight * temperature**2 * kl
+        out = net(Xt[idx], T, readout_at=steps)
+        yb = yt[idx]
+        ce = F.cross_entropy(out.logits, yb)
+        obj = readout_objective(out, yb, steps, None if soft is None else soft[idx],
+                                distill_weight=distill_weight, temperature=temperature)
         if synops_penalty > 0:
             obj = obj + synops_penalty * out.synops.mean() / macs
         return obj, ce
 
     def val_score():
         ev = evaluate_surrogate(net, Xv, yv, T)
-        return ev.loss + synops_penalty * ev.synops / macs, ev.loss, ev.accuracy
+        early = [evaluate_surrogate(net, Xv, yv, t).loss for t in steps if t != T]
+        vloss = (ev.loss + sum(early)) / len(steps)
+        return vloss + synops_penalty * ev.synops / macs, ev.loss, ev.accuracy
 
     params = [p for p in net.parameters() if p.requires_grad]
     desc = f"train SNN (surrogate, T={T})"

@@ -1,0 +1,109 @@
+"""The measurements that chose the headline SNN's training recipe (docs/training.md, "The trigger recipe").
+
+Usage (from the repository root)::
+
+    .venv/bin/python benchmarks/trigger_levers.py --out /tmp/levers                 # every variant
+    .venv/bin/python benchmarks/trigger_levers.py --out /tmp/levers --only zero,recipe
+
+Runs ``load, split, train_ann, evaluate_ann, convert_snn`` once (default preset, seed 1; with
+``--qcfs-levels 4`` also a 4-level conversion), then trains the surrogate network from the
+converted (QCFS) network with the ``snn_surrogate`` section's settings replaced as each
+variant says, and scores the exported network on the test split at T = 4 and 8 from
+softmax(read-out) against the ANN's softmax: accuracy, AUC difference per class (points),
+rejection at 50 % signal efficiency over the ANN's, synaptic operations per jet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+from _machine import torch_machine
+from bench_trigger import trigger_metrics
+
+BASE = {"epochs": 25, "learning_rate": 1e-3, "distill_weight": 0.0, "synops_penalty": 0.03, "loss_timesteps": ()}
+RECIPE = {"reset": "zero", "loss_timesteps": (4,), "epochs": 50, "learning_rate": 3e-3, "distill_weight": 0.9,
+          "synops_penalty": 0.05}
+#: name -> (overrides of the section, QCFS levels of the start network)
+VARIANTS: dict[str, tuple[dict, int]] = {
+    "subtract": ({**BASE, "reset": "subtract"}, 8),
+    "zero": ({**BASE, "reset": "zero"}, 8),
+    "zero-kd0.5": ({**BASE, "reset": "zero", "distill_weight": 0.5}, 8),
+    "zero-kd0.9": ({**BASE, "reset": "zero", "distill_weight": 0.9}, 8),
+    "zero-L48-q4": ({**BASE, "reset": "zero", "loss_timesteps": (4,)}, 4),
+    "zero-L48": ({**BASE, "reset": "zero", "loss_timesteps": (4,)}, 8),
+    "zero-L48-q4-50ep": ({**BASE, "reset": "zero", "loss_timesteps": (4,), "epochs": 50}, 4),
+    "zero-L48-50ep-kd0.9": ({**BASE, "reset": "zero", "loss_timesteps": (4,), "epochs": 50, "distill_weight": 0.9}, 8),
+    "zero-L48-50ep-lr3e-3": ({**BASE, "reset": "zero", "loss_timesteps": (4,), "epochs": 50, "learning_rate": 3e-3}, 8),
+    "zero-L48-50ep-pen0.1": ({**BASE, "reset": "zero", "loss_timesteps": (4,), "epochs": 50, "synops_penalty": 0.1}, 8),
+    "zero-L48-50ep-lr3e-3-kd0.9": ({**RECIPE, "synops_penalty": 0.03}, 8),
+    "recipe": (RECIPE, 8),
+    "recipe-kd-t1": ({**RECIPE, "temperature": 1.0}, 8),
+    "recipe-kd-t4": ({**RECIPE, "temperature": 4.0}, 8),
+    "recipe-L2468": ({**RECIPE, "loss_timesteps": (2, 4, 6)}, 8),
+}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--only", default=None, help="comma-separated variant names (default: all)")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from spikejet.ann.model import predict_logits
+    from spikejet.config import resolve_config
+    from spikejet.models.file import load_bundle
+    from spikejet.run import run
+    from spikejet.runtime import single_thread
+    from spikejet.snn.bundle import load_network
+    from spikejet.snn.simulate import Probes, simulate
+    from spikejet.snn.train.surrogate import SurrogateNet, SurrogateOptions, train_surrogate
+
+    names = list(VARIANTS) if args.only is None else args.only.split(",")
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        ap.error(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
+    print("machine:", torch_machine())
+    starts = {}
+    for levels in sorted({VARIANTS[n][1] for n in names}):
+        cfg = resolve_config(preset="default", seed=args.seed,
+                             overrides={"convert": {"qcfs_levels": levels, "compare": ["qcfs"]}})
+        with single_thread():
+            state = run(cfg, args.out / f"run_q{levels}", overwrite=True, progress=False,
+                        stages=["load", "split", "train_ann", "evaluate_ann", "convert_snn"])
+        starts[levels] = load_network(args.out / f"run_q{levels}" / "snn_converted.pt")[0]
+        ann = load_bundle(args.out / f"run_q{levels}" / "ann.pt")
+    X, y = state.data.X, state.data.y
+    classes = tuple(ann.class_names)
+    a = trigger_metrics(y["test"], predict_logits(ann.model, X["test"]), classes, args.seed)
+    teacher = predict_logits(ann.model, X["train"])
+    print(f"ANN: accuracy {a['accuracy'] * 100:.2f} %")
+    for name in names:
+        over, levels = VARIANTS[name]
+        sc = dataclasses.replace(cfg.snn_surrogate, **over)
+        with single_thread():
+            torch.manual_seed(7)
+            net = SurrogateNet.from_network(starts[levels], SurrogateOptions.from_config(sc))
+            t0 = time.perf_counter()
+            hist = train_surrogate(net, X["train"], y["train"], X["val"], y["val"], sc,
+                                   teacher_logits=teacher if sc.distill_weight > 0 else None, seed=11)
+            sec = time.perf_counter() - t0
+            res = simulate(net.to_network(), X["test"], 8, seed=1, steps=[4, 8], probes=Probes(score_steps=(4,)))
+        for T in (4, 8):
+            s = trigger_metrics(y["test"], res.scores if T == 8 else res.scores_at[4], classes, args.seed)
+            dauc = " ".join(f"{c}{(s['auc'][c] - a['auc'][c]) * 100:+.2f}" for c in classes)
+            rr = " ".join(f"{c}{s['rejection'][c]['0.5'] / a['rejection'][c]['0.5']:.2f}" for c in classes)
+            print(f"{name:28s} T={T} acc {s['accuracy'] * 100:.2f} ({(s['accuracy'] - a['accuracy']) * 100:+.2f}) "
+                  f"dAUC {dauc} | R50 ratio {rr} | synops {res.synops_per_inference(T).sum():.0f} "
+                  f"[{sec:.0f}s, best ep {hist.best_epoch}]", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
