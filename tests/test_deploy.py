@@ -82,7 +82,8 @@ def test_loihi_target_writes_metrics_figures_and_prints_the_numbers(files, tmp_p
     assert lo["profile"] == "loihi1" and lo["timesteps"] == T and lo["reset_changed"] is True
     assert lo["resources"]["compartments"] == 69
     # the same numbers as the stage's evaluation function on the same jets and seed
-    ev = evaluate_on_loihi(files["net"], files["X"], files["y"], timesteps=T)
+    ev = evaluate_on_loihi(files["net"], files["X"], files["y"], timesteps=T, profile="loihi1",
+                           first_layer_offchip=True, host_device="cpu")
     assert lo["accuracy"] == pytest.approx(float((ev.scores.argmax(1) == files["y"]).mean()), abs=1e-12)
     assert lo["energy_per_inference_j"] == pytest.approx(ev.extra["energy_per_inference_j"], rel=1e-12)
     assert m["snn_converted"]["accuracy"] == pytest.approx(ev.extra["float_accuracy"], abs=1e-12)

@@ -203,7 +203,7 @@ def test_nir_file_is_the_quantized_network(staged) -> None:
     assert back.sizes == (16, 64, 32, 32, 5)
     net = staged.models["snn_converted"]
     ref = dequantize(evaluate_on_loihi(net, staged.X["test"][:50], staged.y["test"][:50], timesteps=T,
-                                       curve=False).mapping, net)
+                                       profile="loihi1", first_layer_offchip=True, curve=False).mapping, net)
     for a, b in zip(back.layers, ref.layers, strict=True):
         np.testing.assert_array_equal(a.weight, b.weight)
         np.testing.assert_array_equal(a.bias, b.bias)

@@ -107,7 +107,7 @@ def test_graded_input_enters_the_current_once_and_is_held(rng) -> None:
 
 def test_a_first_layer_with_a_synaptic_filter_gets_its_input_every_step(rng) -> None:
     net = _net(rng, neuron="lif", reset="zero")
-    m = L.map_network(net, profile="loihi2", first_layer_offchip=False, n_steps=T)
+    m = L.map_network(net, profile="loihi2", first_layer_offchip=False, n_steps=T, input_bits=8)
     assert m.input_mode == "graded_every_step"
     assert m.network.layers[0].compartment.du == m.network.layers[1].compartment.du  # the neuron's own filter
     X = _jets(rng, 200)
@@ -149,7 +149,7 @@ def test_study_layout_counts_the_host_layer_and_its_spikes(rng) -> None:
     net = _net(rng, reset="zero")
     X = _jets(rng, 200)
     y = simulate(net, X, T).predictions_at(T)
-    e = evaluate_on_loihi(net, X, y, timesteps=T, profile="loihi1", curve=False, host_device="cpu").extra
+    e = evaluate_on_loihi(net, X, y, timesteps=T, profile="loihi1", first_layer_offchip=True, curve=False, host_device="cpu").extra
     io = e["io_per_inference"]
     assert e["off_chip_layers"] == 1 and io["input_mode"] == "offchip"
     assert io["messages_in"] == pytest.approx(e["offchip_per_inference"]["spikes"])
@@ -208,19 +208,20 @@ def test_reset_zero_network_reads_back_from_the_nir_file_exactly(rng, tmp_path, 
 
 def test_reset_zero_network_on_loihi1_keeps_its_reset_and_its_decisions(rng) -> None:
     net = _net(rng, reset="zero", w_scale=1.2)
-    m = L.map_network(net, profile="loihi1", n_steps=T, allow_reset_change=False)  # refusing changes is fine
+    m = L.map_network(net, profile="loihi1", first_layer_offchip=True, n_steps=T, allow_reset_change=False)  # refusing changes is fine
     assert not any(q.reset_changed for q in m.quantization)
     assert all(layer.compartment.reset == "zero" for layer in m.network.layers)
     X = _jets(rng, 600)
     ref = simulate(net, X, T).predictions_at(T)
-    ev = evaluate_on_loihi(net, X, ref, timesteps=T, profile="loihi1", curve=False, allow_reset_change=False)
+    ev = evaluate_on_loihi(net, X, ref, timesteps=T, profile="loihi1", first_layer_offchip=True, curve=False,
+                           allow_reset_change=False)
     assert ev.extra["reset_changed"] is False
     assert ev.extra["agreement_with_float"] >= 0.97
     # a reset by subtraction is never changed silently: refused without the opt-in, reported with it
     sub = _net(rng, reset="subtract")
     with pytest.raises(HardwareError, match="cannot do"):
-        L.map_network(sub, profile="loihi1", n_steps=T, allow_reset_change=False)
-    assert all(q.reset_changed for q in L.map_network(sub, profile="loihi1", n_steps=T).quantization
+        L.map_network(sub, profile="loihi1", first_layer_offchip=True, n_steps=T, allow_reset_change=False)
+    assert all(q.reset_changed for q in L.map_network(sub, profile="loihi1", first_layer_offchip=True, n_steps=T).quantization
                if q.vth_mant is not None)  # the spiking layers (the read-out has no reset)
 
 

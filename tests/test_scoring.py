@@ -32,7 +32,7 @@ N_JETS = 1500
 def run_dir(tmp_path_factory):
     rng = np.random.default_rng(11)
     y = rng.integers(0, 5, N_JETS)
-    X = (rng.normal(size=(5, 16))[y] * 1.5 + rng.normal(size=(N_JETS, 16))).astype(np.float32)
+    X = (rng.normal(size=(5, 16))[y] * 0.5 + rng.normal(size=(N_JETS, 16))).astype(np.float32)
     data = tmp_path_factory.mktemp("data") / "jets.h5"
     write(JetTable(X, y), data)
     cfg = resolve_config(quick=True, seed=4, data_source=str(data),
@@ -41,7 +41,7 @@ def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "r"
     prev = torch.get_num_threads()
     torch.set_num_threads(1)
-    runner.run(cfg, out, progress=False, stages=["evaluate_ann", "snn_surrogate", "loihi"])
+    runner.run(cfg, out, progress=False, stages=["evaluate_ann", "snn_surrogate", "loihi", "fpga", "neurobench", "report"])
     torch.set_num_threads(prev)
     return out
 
@@ -100,7 +100,7 @@ def test_trigger_convention_in_the_table_and_the_report(run_dir):
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
     rows = {r["stage"]: r for r in trigger_rows(metrics)}
-    assert set(rows) == {"ann", "snn_converted", "snn_surrogate", "loihi"}
+    assert set(rows) == {"ann", "snn_converted", "snn_surrogate", "loihi", "fpga"}
     assert all(v == 1.0 for v in rows["ann"]["ratios"].values() if v is not None)
     r = rejection_ratios(metrics["snn_surrogate"], metrics["ann"])
     for cls, ratio in r.items():
@@ -113,3 +113,37 @@ def test_trigger_convention_in_the_table_and_the_report(run_dir):
     html = (run_dir / "report.html").read_text()
     assert "Trigger metrics" in html and "trigger_roc" in html
     assert (run_dir / "figures" / "trigger_roc.png").is_file()
+
+
+def test_neurobench_entry_agrees_with_the_own_synops_counter(run_dir):
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    nb = metrics["neurobench"]
+    assert set(nb) == {"ann", "snn_converted", "snn_surrogate"}
+    assert nb["ann"]["synops"]["dense"] == 4256 and nb["ann"]["synops"]["effective_acs"] == 0
+    for stage in ("snn_converted", "snn_surrogate"):
+        assert nb[stage]["timesteps"] == metrics[stage]["timesteps"]
+        assert nb[stage]["synops"]["effective_acs"] == pytest.approx(metrics[stage]["synops_per_inference"])
+        assert 0 <= nb[stage]["activation_sparsity"] <= 1
+
+
+def test_fpga_entry_is_scored_like_every_model(run_dir, tmp_path):
+    from spikejet.hardware.fpga import FixedPointMLP
+    from spikejet.models.file import load_bundle
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert {"accuracy", "auc", "rejection", "latency_ns", "latency_source"} <= set(metrics["fpga"])
+    bundle = load_bundle(run_dir / "ann.pt")
+    from spikejet.data import read
+
+    test = read(run_dir / "test.h5")
+    from spikejet.models.file import apply_scaler
+
+    proba = FixedPointMLP.from_mlp(bundle.model, "ap_fixed<16,6>").predict_proba(apply_scaler(bundle.scaler, test.X))
+    assert float((proba.argmax(1) == test.y).mean()) == metrics["fpga"]["accuracy"]
+
+
+def test_a_bad_fpga_precision_is_a_config_error():
+    from spikejet.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="fpga.precision"):
+        resolve_config(overrides={"fpga": {"precision": "int8"}})

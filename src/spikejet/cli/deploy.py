@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from spikejet.config.sections import HardwareConfig
+
 NAME = "deploy"
 HELP = ("map a spiking model onto Loihi 1/2 (resources, quantization error, integer-model accuracy, energy and "
         "latency per inference) or export it as a NIR graph")
@@ -43,8 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-per-step", type=float, default=None, metavar="SECONDS",
                         help="wall-clock seconds per chip step, for the latency in microseconds (with --time-source)")
     parser.add_argument("--time-source", default="", metavar="TEXT", help="where --time-per-step comes from")
-    parser.add_argument("--host-device", default="cpu", metavar="DEVICE",
-                        help="device charged for the off-chip first layer in the 'with host' energy (cpu, gpu, arm)")
+    parser.add_argument("--host-device", default=HardwareConfig.host_device, metavar="DEVICE",
+                        help="device charged for the host's work (the off-chip first layer, or quantizing the "
+                             f"features and the softmax): cpu, gpu, arm (default {HardwareConfig.host_device}, as loihi.host_device)")
     parser.add_argument("--no-curve", action="store_true", help="skip the accuracy at the powers of two below T")
     parser.add_argument("--no-delay-compensation", action="store_true",
                         help="start every chip layer at its plain initial voltage (default: lowered by the bias it "

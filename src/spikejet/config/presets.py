@@ -38,9 +38,6 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         # read-out at T = 4 and 8 (the section's loss_timesteps), distillation on the ANN's logits,
         # 50 epochs at 3e-3 and a synops penalty of 0.05 (<= 50 % of the ANN's MACs at T = 8).
         "snn_surrogate": {"epochs": 50, "learning_rate": 3e-3, "distill_weight": 0.9, "synops_penalty": 0.05},
-        # docs/hardware.md: Loihi 2 keeps reset by subtraction (with the surrogate stage's 8-bit
-        # QAT the integer model then equals the float SNN); seed-2019 uses the study's Loihi 1.
-        "loihi": {"profile": "loihi2"},
     },
     "seed-2019": {
         # The study's optimizer settings; with lr 1e-4 early stopping ends near epoch 390 on
@@ -64,7 +61,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         # start at T = 8: start from the ANN instead, with the settings that suit it (docs/training.md).
         "snn_surrogate": {"init": "ann", "slope": 2.0, "learning_rate": 3e-3},
         # The study's Loihi layout: the first layer on the host PC in float, its spikes sent to the chip.
-        "loihi": {"first_layer_offchip": True, "host_device": "cpu"},
+        "loihi": {"profile": "loihi1", "first_layer_offchip": True, "host_device": "cpu"},
     },
 }
 

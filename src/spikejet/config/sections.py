@@ -399,7 +399,7 @@ class HardwareConfig:
     #: Stages whose spiking model is deployed, in order of preference (the first the run has).
     sources: tuple[str, ...] = DEFAULT_SOURCES
     #: Chip generation: loihi1 (reset to zero only) or loihi2 (keeps reset by subtraction).
-    profile: str = "loihi1"
+    profile: str = "loihi2"
     #: Time steps; ``None``: the source stage's headline T.
     timesteps: int | None = None
     #: Keep the first layer on the host in float (the 2019 study's setup; the seed-2019 preset). False:
@@ -462,6 +462,9 @@ class HardwareConfig:
             raise bad("loihi.input_bits", f"must be an integer in 2..24 (Loihi 2's graded payload), got {self.input_bits!r}")
         if not (isinstance(self.input_clip, int | float) and math.isfinite(self.input_clip) and self.input_clip > 0):
             raise bad("loihi.input_clip", f"must be a positive number, got {self.input_clip!r}")
+        if self.profile == "loihi1" and not self.first_layer_offchip:
+            raise bad("loihi.first_layer_offchip", "Loihi 1 receives only binary spikes, so the features cannot enter "
+                      "the chip: set first_layer_offchip: true (the study's layout) or profile: loihi2")
         if self.host_device not in CONVENTIONAL_HOSTS:
             raise bad("loihi.host_device", f"must be one of {', '.join(CONVENTIONAL_HOSTS)}, got {self.host_device!r}")
 

@@ -23,10 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from ...config.sections import HardwareConfig as _HW  # the loihi section: one home of the defaults
 from ...errors import ConfigError, ModelError
 from ...snn.timesteps import curve_points
-from .constants import DECAY_UNITY, DEFAULT_AXON_DELAY, DV_OFFSET, V_MAX, V_MIN
-from .mapping import DEFAULT_INPUT_BITS, DEFAULT_INPUT_CLIP, LoihiMapping
+from .constants import DECAY_UNITY, DV_OFFSET, V_MAX, V_MIN
+from .mapping import LoihiMapping
 
 __all__ = [
     "LoihiEvaluation",
@@ -236,19 +237,19 @@ def evaluate_on_loihi(
     y: Any,
     *,
     timesteps: int,
-    profile: str = "loihi1",
-    first_layer_offchip: bool = True,
-    axon_delay: int = DEFAULT_AXON_DELAY,
-    max_chips: int = 1,
-    allow_reset_change: bool = True,
-    curve: bool = True,
+    profile: str = _HW.profile,
+    first_layer_offchip: bool = _HW.first_layer_offchip,
+    axon_delay: int = _HW.axon_delay,
+    max_chips: int = _HW.max_chips,
+    allow_reset_change: bool = _HW.allow_reset_change,
+    curve: bool = _HW.curve,
     seed: int = 0,
-    time_per_step_s: float | None = None,
-    time_per_step_source: str = "",
-    host_device: str = "cpu",
-    compensate_delays: bool = True,
-    input_bits: int = DEFAULT_INPUT_BITS,
-    input_clip: float = DEFAULT_INPUT_CLIP,
+    time_per_step_s: float | None = _HW.time_per_step_s,
+    time_per_step_source: str = _HW.time_per_step_source,
+    host_device: str = _HW.host_device,
+    compensate_delays: bool = _HW.compensate_delays,
+    input_bits: int = _HW.input_bits,
+    input_clip: float = _HW.input_clip,
     log: Callable[[str], None] | None = None,
 ) -> LoihiEvaluation:
     """Map ``net`` onto Loihi, run the integer model on standardized ``X`` and measure everything.

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from ...config.sections import HardwareConfig
 from ...errors import ConfigError, HardwareError
 from .chip import LoihiLayer, LoihiNetwork
 from .compartment import CompartmentParams
@@ -92,11 +93,11 @@ V_HEADROOM_BITS = 5
 #: mapping refuses rather than silently losing the weight/threshold ratio.
 MIN_VTH_MANT = 64
 #: Bits of each feature's graded payload when the first layer runs on the chip (signed: the
-#: payload is in [-(2**(bits-1) - 1), 2**(bits-1) - 1]); docs/hardware.md, "Whole network on chip".
-DEFAULT_INPUT_BITS = 8
-#: Standardized features are clipped to +-this before quantization (the default sample's test
-#: split: 99.99 % of |x| below 8.3, largest 8.7).
-DEFAULT_INPUT_CLIP = 8.0
+#: payload is in [-(2**(bits-1) - 1), 2**(bits-1) - 1]) and the clip of the standardized
+#: features before quantization: the loihi config section's defaults (one home; docs/hardware.md,
+#: "Whole network on chip").
+DEFAULT_INPUT_BITS: int = HardwareConfig.input_bits
+DEFAULT_INPUT_CLIP: float = HardwareConfig.input_clip
 #: How the features reach the chip: ``offchip`` (the first layer runs on the host and sends its
 #: spikes), ``spikes`` (a rate code: binary spikes every step, split signed axons),
 #: ``graded_once`` (Loihi 2: each quantized feature sent once as a graded spike; the first layer's
