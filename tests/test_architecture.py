@@ -11,8 +11,6 @@ import ast
 import re
 from pathlib import Path
 
-import pytest
-
 SRC = Path(__file__).resolve().parents[1] / "src"
 PKG = SRC / "spikejet"
 _MODULE_STRING = re.compile(r"^spikejet(\.[A-Za-z_]\w*)+$")
@@ -147,7 +145,5 @@ def _long_functions() -> list[str]:
     return out
 
 
-@pytest.mark.xfail(reason="physics.events.generate_chunk is split when the physics branch (issue 12) merges",
-                   strict=False)
 def test_no_function_over_80_lines() -> None:
     assert _long_functions() == []

@@ -178,6 +178,32 @@ def _score_config(bundle):  # -> RunConfig
     return resolve_config({k: saved[k] for k in ("preset", "seed", "quick", "evaluate") if k in saved})
 
 
+def _print_loihi(ev, profile: str, where: str, loihi_entry: dict, ref: float, T: int) -> None:
+    """What the Loihi evaluation measured, one line per quantity."""
+    _print_mapping({"profile": profile, "offchip_layers": [ly.name for ly in ev.mapping.offchip],
+                    "resources": ev.extra["resources"], "layers": ev.extra["quantization"]})
+    e = ev.extra
+    print(f"accuracy on {where}: {profile} integer model {loihi_entry['accuracy'] * 100:.2f} %, float SNN "
+          f"{e['float_accuracy'] * 100:.2f} % ({e['accuracy_gap_to_float'] * 100:+.2f} points; same class for "
+          f"{e['agreement_with_float'] * 100:.1f} % of jets), T = {T}")
+    print(f"per inference on chip: {e['spikes_per_inference']:.0f} spikes, {e['synops_per_inference']:.0f} synaptic ops, "
+          f"{e['neuron_updates_per_inference']:.0f} neuron updates; off-chip first layer: "
+          f"{e['offchip_per_inference']['macs']:.0f} MACs + {e['offchip_per_inference']['neuron_updates']:.0f} updates")
+    print("energy per inference: " + ", ".join(f"{d} {j * 1e9:.1f} nJ" for d, j in e["energy_per_inference_j"].items()))
+    print("off-chip first layer (host): " + ", ".join(f"{d} {j * 1e9:.1f} nJ"
+                                                      for d, j in e["host_energy_per_inference_j"].items()))
+    print(f"vs a dense ANN of the same sizes on a GPU ({ref * 1e9:.1f} nJ): chip {e['energy_ratio_to_ann_gpu']:.3f} x, "
+          f"chip + host ({e['host_device']}) {e['energy_with_host_ratio_to_ann_gpu']:.3f} x")
+    io = e["io_per_inference"]
+    print(f"host-chip boundary ({e['off_chip_layers']} layer(s) off-chip, input {io['input_mode']}): "
+          f"{io['messages_in']:.0f} messages / {io['bits_in']:.0f} bits in, {io['bits_out']:.0f} bits out, "
+          f"{io['energy_j'] * 1e9:.1f} nJ; host work {io['host_ops']:.0f} ops on the {e['host_device']}; system "
+          f"{e['system_energy_per_inference_j'] * 1e9:.1f} nJ = {e['system_energy_ratio_to_ann_gpu']:.3f} x the ANN on a GPU")
+    lat = e["latency"]
+    us = "" if lat["seconds"] is None else f" = {lat['seconds'] * 1e6:.3g} us ({lat['assumption']})"
+    print(f"latency: {lat['steps']} steps (T = {T} + {lat['delay_steps']} axon delays){us}")
+
+
 def _loihi(args, net, T, bundle, out, log) -> int:
     from spikejet.evaluate.metrics import class_probabilities
     from spikejet.hardware.energy import add_energy_estimates, ann_counts, energy_estimate, latency
@@ -237,28 +263,7 @@ def _loihi(args, net, T, bundle, out, log) -> int:
     plot_energy(energy_plot_rows(metrics), out.path("figures/energy.png"),
                 title=f"energy per inference: {Path(args.model).name} on {profile}")
 
-    _print_mapping({"profile": profile, "offchip_layers": [ly.name for ly in ev.mapping.offchip],
-                    "resources": ev.extra["resources"], "layers": ev.extra["quantization"]})
-    e = ev.extra
-    print(f"accuracy on {where}: {profile} integer model {loihi_entry['accuracy'] * 100:.2f} %, float SNN "
-          f"{e['float_accuracy'] * 100:.2f} % ({e['accuracy_gap_to_float'] * 100:+.2f} points; same class for "
-          f"{e['agreement_with_float'] * 100:.1f} % of jets), T = {T}")
-    print(f"per inference on chip: {e['spikes_per_inference']:.0f} spikes, {e['synops_per_inference']:.0f} synaptic ops, "
-          f"{e['neuron_updates_per_inference']:.0f} neuron updates; off-chip first layer: "
-          f"{e['offchip_per_inference']['macs']:.0f} MACs + {e['offchip_per_inference']['neuron_updates']:.0f} updates")
-    print("energy per inference: " + ", ".join(f"{d} {j * 1e9:.1f} nJ" for d, j in e["energy_per_inference_j"].items()))
-    print("off-chip first layer (host): " + ", ".join(f"{d} {j * 1e9:.1f} nJ"
-                                                      for d, j in e["host_energy_per_inference_j"].items()))
-    print(f"vs a dense ANN of the same sizes on a GPU ({ref * 1e9:.1f} nJ): chip {e['energy_ratio_to_ann_gpu']:.3f} x, "
-          f"chip + host ({e['host_device']}) {e['energy_with_host_ratio_to_ann_gpu']:.3f} x")
-    io = e["io_per_inference"]
-    print(f"host-chip boundary ({e['off_chip_layers']} layer(s) off-chip, input {io['input_mode']}): "
-          f"{io['messages_in']:.0f} messages / {io['bits_in']:.0f} bits in, {io['bits_out']:.0f} bits out, "
-          f"{io['energy_j'] * 1e9:.1f} nJ; host work {io['host_ops']:.0f} ops on the {e['host_device']}; system "
-          f"{e['system_energy_per_inference_j'] * 1e9:.1f} nJ = {e['system_energy_ratio_to_ann_gpu']:.3f} x the ANN on a GPU")
-    lat = e["latency"]
-    us = "" if lat["seconds"] is None else f" = {lat['seconds'] * 1e6:.3g} us ({lat['assumption']})"
-    print(f"latency: {lat['steps']} steps (T = {T} + {lat['delay_steps']} axon delays){us}")
+    _print_loihi(ev, profile, where, loihi_entry, ref, T)
     print(f"output: {out.root}  (metrics: {out.root / 'metrics.json'})")
     return 0
 

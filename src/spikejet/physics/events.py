@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -289,6 +290,42 @@ def particle_fields(jet: Jet, n_max: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- the loop
+def _jet_columns(kept: list, kept_matched: list, kept_rank: list) -> dict[str, np.ndarray]:
+    return {
+        "pt": np.array([j.pt for j in kept], dtype=np.float64),
+        "eta": np.array([j.eta for j in kept], dtype=np.float64),
+        "mass": np.array([j.mass for j in kept], dtype=np.float64),
+        "phi": np.array([j.phi for j in kept], dtype=np.float64),
+        "matched": np.array(kept_matched, dtype=bool),
+        "rank": np.array(kept_rank, dtype=np.int64),
+    }
+
+
+def _keep_jets(cfg: GenerateConfig, jets: list, source: Any, truth_ids: Any, keep_unmatched: bool, n_jets: int,
+               kept: list, kept_matched: list, kept_rank: list, stats: dict) -> None:
+    """One event's jets: the two hardest in the window, matched to the truth, appended to ``kept``."""
+    ranks = [r for r, j in enumerate(jets) if cfg.pt_min <= j.pt < cfg.pt_max and abs(j.eta) < cfg.eta_max]
+    ranks = ranks[:MAX_JETS_PER_EVENT]
+    passing = [jets[r] for r in ranks]
+    if not passing:
+        return
+    stats["selected"] += len(passing)
+    cands = truth_candidates(source.process, truth_ids)
+    ok_mask = match_jets(
+        np.array([j.rap for j in passing]), np.array([j.phi for j in passing]), cands, MATCH_DELTA_R
+    )
+    stats["unmatched"] += int((~ok_mask).sum())
+    for j, m, r in zip(passing, ok_mask, ranks, strict=True):
+        if not (m or keep_unmatched):
+            continue
+        if len(kept) < n_jets:
+            kept.append(j)
+            kept_matched.append(bool(m))
+            kept_rank.append(r)
+        else:
+            stats["surplus"] += 1
+
+
 def generate_chunk(cfg: GenerateConfig, cls: str, n_jets: int, seeds: tuple[int, int]) -> ChunkData:
     """Generate exactly ``n_jets`` labelled jets of class ``cls``.
 
@@ -340,25 +377,7 @@ def generate_chunk(cfg: GenerateConfig, cls: str, n_jets: int, seeds: tuple[int,
         if detector is not None:
             visible = detector_simulate(visible, detector, det_rng)
         jets = cluster_jets(visible, pt_floor)
-        ranks = [r for r, j in enumerate(jets) if cfg.pt_min <= j.pt < cfg.pt_max and abs(j.eta) < cfg.eta_max]
-        ranks = ranks[:MAX_JETS_PER_EVENT]
-        passing = [jets[r] for r in ranks]
-        if passing:
-            stats["selected"] += len(passing)
-            cands = truth_candidates(source.process, truth_ids)
-            ok_mask = match_jets(
-                np.array([j.rap for j in passing]), np.array([j.phi for j in passing]), cands, MATCH_DELTA_R
-            )
-            stats["unmatched"] += int((~ok_mask).sum())
-            for j, m, r in zip(passing, ok_mask, ranks, strict=True):
-                if not (m or keep_unmatched):
-                    continue
-                if len(kept) < n_jets:
-                    kept.append(j)
-                    kept_matched.append(bool(m))
-                    kept_rank.append(r)
-                else:
-                    stats["surplus"] += 1
+        _keep_jets(cfg, jets, source, truth_ids, keep_unmatched, n_jets, kept, kept_matched, kept_rank, stats)
         t_cluster += time.perf_counter() - tb
 
     tc = time.perf_counter()
@@ -366,16 +385,10 @@ def generate_chunk(cfg: GenerateConfig, cls: str, n_jets: int, seeds: tuple[int,
     t_features = time.perf_counter() - tc
     if X.shape != (n_jets, N_FEATURES):
         raise PhysicsError(f"feature code returned shape {X.shape}, expected {(n_jets, N_FEATURES)}")
-
     data = ChunkData(
         cls=cls,
         X=X,
-        pt=np.array([j.pt for j in kept], dtype=np.float64),
-        eta=np.array([j.eta for j in kept], dtype=np.float64),
-        mass=np.array([j.mass for j in kept], dtype=np.float64),
-        phi=np.array([j.phi for j in kept], dtype=np.float64),
-        matched=np.array(kept_matched, dtype=bool),
-        rank=np.array(kept_rank, dtype=np.int64),
+        **_jet_columns(kept, kept_matched, kept_rank),
         stats=stats,
         timing={
             "init_s": t_init,
@@ -386,13 +399,16 @@ def generate_chunk(cfg: GenerateConfig, cls: str, n_jets: int, seeds: tuple[int,
         },
     )
     if cfg.constituents:
-        k = cfg.constituents
-        parts = np.zeros((n_jets, k, len(PARTICLE_FIELDS)), dtype=np.float32)
-        npart = np.zeros(n_jets, dtype=np.int32)
-        for i, j in enumerate(kept):
-            rows = particle_fields(j, k)
-            parts[i, : len(rows)] = rows
-            npart[i] = len(rows)
-        data.particles = parts
-        data.n_particles = npart
+        data.particles, data.n_particles = _particles(kept, cfg.constituents)
     return data
+
+
+def _particles(kept: list, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` leading constituents of every jet (padded with zeros) and how many each has."""
+    parts = np.zeros((len(kept), k, len(PARTICLE_FIELDS)), dtype=np.float32)
+    npart = np.zeros(len(kept), dtype=np.int32)
+    for i, j in enumerate(kept):
+        rows = particle_fields(j, k)
+        parts[i, : len(rows)] = rows
+        npart[i] = len(rows)
+    return parts, npart

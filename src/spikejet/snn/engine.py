@@ -111,7 +111,34 @@ class _Plan:
 _PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+def unsupported(net: SpikingNetwork) -> str | None:
+    """Why the engine cannot run ``net`` exactly (None: it can): synapses and the running
+    ``mean``/``last`` read-outs have no kernel yet; the reference simulator runs them."""
+    if any(getattr(ly, "synapse", None) is not None for ly in net.layers):
+        return "layers with synapses"
+    if net.readout.kind in ("mean", "last"):
+        return f"the {net.readout.kind!r} read-out"
+    return None
+
+
+def simulate_fast(net: SpikingNetwork, X, T: int, **kw) -> SimResult:
+    """The engine where it runs ``net`` exactly, else the reference simulator (same arguments and result).
+
+    Probes with traces (membrane, output, raster) always go to the reference simulator.
+    """
+    from .simulate import simulate as reference
+
+    probes = kw.get("probes")
+    if unsupported(net) is not None or (probes is not None and probes.wants_traces):
+        return reference(net, X, T, **kw)
+    return simulate(net, X, T, **kw)
+
+
 def _plan(net: SpikingNetwork) -> _Plan:
+    why = unsupported(net)
+    if why is not None:
+        raise ModelError(f"the engine has no kernel for {why}; use spikejet.snn.simulate.simulate "
+                         "(or engine.simulate_fast, which falls back to it)")
     hit = _PLANS.get(net)
     if hit is not None:
         return hit

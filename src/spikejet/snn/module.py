@@ -69,7 +69,7 @@ class SpikingModule(nn.Module):
             raise ModelError(f"invalid spiking-network spec in the model file: {exc}") from None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from .simulate import simulate
+        from .engine import simulate_fast as simulate
 
         res = simulate(self.network, x, self.timesteps, steps=[self.timesteps])
         return torch.from_numpy(res.scores)

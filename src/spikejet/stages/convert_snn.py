@@ -184,7 +184,7 @@ def _figures(ctx: Any, cfg: ConvertConfig, *, nets, results, test_curves, method
 def _convert_stage(ctx: Any, cfg: ConvertConfig) -> None:
     from ..ann.model import predict_logits
     from ..snn.bundle import save_network
-    from ..snn.simulate import simulate
+    from ..snn.engine import simulate_fast as simulate
 
     bundle = ctx.models.get("ann")
     if bundle is None:

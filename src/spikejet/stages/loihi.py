@@ -99,7 +99,7 @@ def nir_read_back_accuracy(data: bytes, X: Any, y: Any, T: int, *, seed: int) ->
     import numpy as np
 
     from ..interop.nir import read_nir
-    from ..snn.simulate import simulate
+    from ..snn.engine import simulate_fast as simulate
 
     with tempfile.TemporaryDirectory(prefix="spikejet-nir-") as tmp:
         path = Path(tmp) / NIR_FILE

@@ -49,7 +49,7 @@ def _train(ctx: Any, cfg: SnnRateConfig, classes, ytr, yva, seed: int) -> tuple[
 
 def _variants(net: Any, Xte, cfg: SnnRateConfig) -> dict[tuple[str, str], Any]:
     """The network simulated without and with synaptic filters, read at the last step and as the mean."""
-    from ..snn.simulate import simulate
+    from ..snn.engine import simulate_fast as simulate
     from ..snn.train.rate import STUDY_SYNAPSE_TAU, rate_evaluation_network
 
     variants = {}

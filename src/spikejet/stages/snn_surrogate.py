@@ -61,7 +61,7 @@ def _teacher(ctx: Any, cfg: SnnSurrogateConfig, Xtr) -> Any:
 def _penalty_sweep(cfg: SnnSurrogateConfig, snet: Any, data: tuple, res: Any, curve, teacher, seed: int,
                    common: dict) -> list[dict[str, Any]]:
     """Copies of the trained network fine-tuned with other synops penalties, at the headline T."""
-    from ..snn.simulate import simulate
+    from ..snn.engine import simulate_fast as simulate
     from ..snn.train.surrogate import train_surrogate
 
     Xtr, ytr, Xva, yva, Xte, yte = data
@@ -114,7 +114,7 @@ def snn_surrogate_stage(ctx: Any) -> None:
     from ..ann.model import task_class_names, task_labels
     from ..runtime import seeded_rows
     from ..snn.bundle import save_network
-    from ..snn.simulate import simulate
+    from ..snn.engine import simulate_fast as simulate
     from ..snn.timesteps import curve_points
     from ..snn.train.surrogate import evaluate_surrogate, train_surrogate
 

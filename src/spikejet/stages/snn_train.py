@@ -91,8 +91,8 @@ def jet_per_class(y, n_classes: int) -> list[int]:
 
 def converted_curve(ctx: Any, X, y, T_max: int, seed: int) -> dict | None:
     """The converted SNN of the run (if any) at every T: accuracy and synops per jet."""
+    from ..snn.engine import simulate_fast as simulate
     from ..snn.network import SpikingNetwork
-    from ..snn.simulate import simulate
 
     net = ctx.models.get("snn_converted")
     if not isinstance(net, SpikingNetwork):

@@ -262,7 +262,7 @@ def evaluate_on_loihi(
     ratios to the ANN on a GPU with and without the host cost.
     ``compensate_delays``: run :func:`compensate_delay_bias` of the mapping.
     """
-    from ...snn.simulate import simulate
+    from ...snn.engine import simulate_fast as simulate
     from .inference import run_mapped
     from .mapping import map_network
 

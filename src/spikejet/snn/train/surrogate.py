@@ -541,6 +541,18 @@ def loss_steps(cfg: SnnSurrogateConfig) -> tuple[int, ...]:
     return tuple(sorted({int(t) for t in cfg.loss_timesteps if int(t) < T} | {T}))
 
 
+def _soft_targets(teacher_logits, distill_weight: float, temperature: float, shape: tuple[int, int]):
+    """The teacher's log-probabilities at ``temperature`` (None without distillation)."""
+    if distill_weight <= 0:
+        return None
+    if teacher_logits is None:
+        raise ConfigError("distillation needs the teacher's logits on the training jets")
+    soft = torch.as_tensor(np.asarray(teacher_logits, dtype=np.float32))
+    if tuple(soft.shape) != shape:
+        raise DataError(f"teacher logits must have shape {shape}, got {tuple(soft.shape)}")
+    return F.log_softmax(soft / temperature, dim=1)
+
+
 def train_surrogate(
     net: SurrogateNet,
     X_train: np.ndarray,
@@ -588,14 +600,7 @@ def train_surrogate(
         raise ConfigError(f"distillation weight must be in [0, 1], got {distill_weight}")
     if not (math.isfinite(temperature) and temperature > 0):
         raise ConfigError(f"distillation temperature must be positive, got {temperature}")
-    soft = None
-    if distill_weight > 0:
-        if teacher_logits is None:
-            raise ConfigError("distillation needs the teacher's logits on the training jets")
-        soft = torch.as_tensor(np.asarray(teacher_logits, dtype=np.float32))
-        if soft.shape != (Xt.shape[0], net.sizes[-1]):
-            raise DataError(f"teacher logits must have shape {(Xt.shape[0], net.sizes[-1])}, got {tuple(soft.shape)}")
-        soft = F.log_softmax(soft / temperature, dim=1)
+    soft = _soft_targets(teacher_logits, distill_weight, temperature, (Xt.shape[0], net.sizes[-1]))
     macs = float(count_ann_macs(net.sizes))
     T = int(cfg.timesteps)
     steps = loss_steps(cfg)
