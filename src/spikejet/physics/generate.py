@@ -34,7 +34,7 @@ import numpy as np
 from .. import __version__
 from ..data.schema import CLASS_NAMES
 from ..errors import ConfigError, DataError
-from ..io import atomic_path
+from ..io import atomic_path, check_output_dir, check_output_file
 from .config import SQRT_S_GEV, GenerateConfig
 from .events import ChunkData
 from .processes import class_process, feature_code_fingerprint, tool_versions
@@ -64,6 +64,9 @@ PART_MARKER = ".part"
 #: jet lies within Delta R < 0.6 of a truth particle) and ``rank`` (uint8: 0 = the hardest
 #: jet of its event).
 JET_COLUMNS = ("pt", "eta", "phi", "mass")
+#: What ``--out`` may end with: only HDF5 keeps the provenance and the particles (a CSV
+#: would silently lose both; ``spikejet data convert`` makes one, with a note).
+OUT_SUFFIXES = (".h5", ".hdf5")
 
 
 def chunk_seeds(master_seed: int, cls: str, index: int) -> tuple[int, int]:
@@ -338,6 +341,15 @@ def generate(
     out = Path(out)
     if out.exists() and out.is_dir():
         raise ConfigError(f"--out {out} is a directory; give a file name such as jets.h5")
+    if out.suffix.lower() not in OUT_SUFFIXES:
+        raise ConfigError(
+            f"--out {out}: generate writes spikejet HDF5 (.h5), the only format that keeps the "
+            f"provenance (settings, seeds, tool versions) and the particles; write {out.with_suffix('.h5').name} "
+            f"and convert it with 'spikejet data convert {out.with_suffix('.h5').name} {out.name}' if you need "
+            f"{out.suffix or 'another format'}"
+        )
+    check_output_file(out, "--out")
+    check_output_dir(chunk_dir_for(out), "--out (its chunk folder)")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ConfigError(f"--workers must be a positive integer, got {workers!r}")
     n_workers = default_workers() if workers is None else workers
