@@ -227,6 +227,15 @@ def test_impossible_values_are_named(tmp_path):
     assert len(t) == 17 and np.isfinite(t.X).all()
 
 
+def test_float32_max_as_text_is_not_an_overflow(tmp_path):
+    """float32's largest value, written as its shortest decimal, reads back exactly."""
+    X, y = _features(np.random.default_rng(4), 5)
+    X[1, 3] = np.finfo(np.float32).max
+    p = tmp_path / "edge.csv"
+    p.write_text(_csv_text(X, [CLASS_NAMES[c] for c in y]).replace(repr(float(X[1, 3])), "3.4028235e+38"))
+    assert read(p).X[1, 3] == np.finfo(np.float32).max
+
+
 # --------------------------------------------------------------------------- the CLI matrix
 
 

@@ -436,8 +436,8 @@ def invalid_rows(
 
     add(~finite.all(axis=1), "NaN/inf features")
     if X.dtype.kind == "f" and X.dtype.itemsize > 4:
-        with np.errstate(invalid="ignore"):
-            big = finite & (np.abs(X) > FLOAT32_MAX)
+        with np.errstate(over="ignore", invalid="ignore"):  # rounds to inf in float32: overflows
+            big = finite & np.isinf(X.astype(np.float32))
         big &= among[:, None]
         if big.any():
             r, c = np.argwhere(big)[0]
@@ -599,7 +599,7 @@ def _read_parquet_columns(p: Path) -> tuple[dict[str, Any], int]:
     import pyarrow.parquet as pq
 
     if p.stat().st_size == 0:
-        raise DataError(f"{p}: the file is empty (0 bytes); re-export the parquet file")
+        raise DataError(f"{p}: the parquet file is empty (0 bytes), corrupt or truncated; re-export it")
     try:
         table = pq.read_table(p)
         names = table.column_names
