@@ -20,6 +20,7 @@ def table(rng) -> JetTable:
     y = np.arange(n) % 5
     X = np.abs(rng.normal(size=(n, 16))).astype(np.float32)
     X[:, MASS] = np.abs(rng.normal(np.array([30, 15, 80, 91, 175])[y], 5))
+    X[:, 15] = np.round(X[:, 15] * 10)  # j_multiplicity is a count
     return JetTable(X, y, extra={"pt": rng.uniform(900, 1100, n)})
 
 
@@ -146,7 +147,7 @@ def test_fetch_openml_writes_out(monkeypatch, tmp_path, rng, capsys):
     import sklearn.datasets
 
     bunch = SimpleNamespace(
-        data=rng.normal(size=(20, 16)), feature_names=list(FEATURE_NAMES),
+        data=np.abs(np.round(rng.normal(size=(20, 16)) * 10)), feature_names=list(FEATURE_NAMES),
         target=np.array([CLASS_NAMES[i % 5] for i in range(20)], dtype=object),
     )
     monkeypatch.setattr(sklearn.datasets, "fetch_openml", lambda **kw: bunch)

@@ -23,7 +23,9 @@ from spikejet.errors import DataError
 
 @pytest.fixture
 def table(rng) -> JetTable:
-    return JetTable(rng.normal(size=(25, 16)), np.arange(25) % 5)
+    X = rng.normal(size=(25, 16))
+    X[:, 15] = np.round(np.abs(X[:, 15]) * 10)  # j_multiplicity is a count
+    return JetTable(X, np.arange(25) % 5)
 
 
 def test_default_sample_path_inside_package():
@@ -65,6 +67,7 @@ class _FakeSklearn:
 def _bunch(rng, n=30, extra_col=False):
     names = list(reversed(FEATURE_NAMES)) + (["j_index"] if extra_col else [])
     data = rng.normal(size=(n, len(names)))
+    data[:, 0] = np.round(np.abs(data[:, 0]) * 10)  # j_multiplicity (names are reversed) is a count
     target = np.array([CLASS_NAMES[i % 5] for i in range(n)], dtype=object)
     return SimpleNamespace(data=data, feature_names=names, target=target)
 

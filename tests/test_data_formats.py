@@ -47,6 +47,7 @@ ZENODO_NAMES = (
 @pytest.fixture
 def table(rng) -> JetTable:
     X = (rng.normal(size=(N_JETS, 16)) * 10).astype(np.float32)
+    X[:, 15] = np.round(np.abs(X[:, 15]))  # j_multiplicity is a count
     y = np.arange(N_JETS) % 5
     return JetTable(X, y, extra={"pt": rng.uniform(900, 1100, N_JETS), "eta": rng.normal(size=N_JETS)})
 
@@ -534,6 +535,7 @@ _finite_f32 = st.floats(allow_nan=False, allow_infinity=False, width=32)
 )
 def test_roundtrip_property(tmp_path, data, suffix):
     X = np.array([row for row, _ in data], dtype=np.float32)
+    X[:, 15] = np.minimum(np.round(np.abs(X[:, 15])), 1e6)  # j_multiplicity is a count
     y = np.array([lab for _, lab in data])
     p = tmp_path / f"rt{suffix}"
     write(JetTable(X, y), p)

@@ -19,6 +19,7 @@ N, P = 50, 8
 @pytest.fixture
 def table(rng) -> JetTable:
     X = (rng.normal(size=(N, 16)) * 10).astype(np.float32)
+    X[:, 15] = np.round(np.abs(X[:, 15]))  # j_multiplicity is a count
     y = np.arange(N) % 5
     n_real = rng.integers(1, P + 1, N)
     mask = np.arange(P)[None, :] < n_real[:, None]

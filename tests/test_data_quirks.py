@@ -21,7 +21,9 @@ N = 40
 
 @pytest.fixture
 def features(rng) -> np.ndarray:
-    return (rng.normal(size=(N, 16)) * 10).astype(np.float32)
+    X = (rng.normal(size=(N, 16)) * 10).astype(np.float32)
+    X[:, 15] = np.round(np.abs(X[:, 15]))  # j_multiplicity is a count
+    return X
 
 
 def _labels() -> list[str]:

@@ -28,7 +28,9 @@ N_JETS = 600
 def _data(rng, n):
     y = rng.integers(0, 5, n)
     X = (np.random.default_rng(3).normal(size=(5, 16))[y] + 1.2 * rng.normal(size=(n, 16))).astype(np.float32)
-    return X * 4.0 + 2.0, y  # raw features; the model's scaler standardizes them
+    X = X * 4.0 + 2.0
+    X[:, 15] = np.round(np.abs(X[:, 15]) * 10)  # j_multiplicity is a count
+    return X, y  # raw features; the model's scaler standardizes them
 
 
 @pytest.fixture(scope="module")

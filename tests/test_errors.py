@@ -35,7 +35,7 @@ def _table(n: int, seed: int, n_classes: int = 5) -> JetTable:
     rng = np.random.default_rng(seed)
     y = rng.integers(0, n_classes, n)
     X = (rng.normal(size=(5, 16))[y] + rng.normal(size=(n, 16))).astype(np.float32)
-    X[:, -1] = np.abs(X[:, -1]) * 10 + 1  # multiplicity-like column
+    X[:, -1] = np.round(np.abs(X[:, -1]) * 10 + 1)  # j_multiplicity is a count
     return JetTable(X, y)
 
 

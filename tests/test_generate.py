@@ -212,6 +212,7 @@ def test_fastjet_banner_is_silenced():
         (["--jets-per-class", "0"], "positive integer"),
         (["--jets-per-class", "-3"], "positive integer"),
         (["--classes", "g,x"], "unknown class 'x'"),
+        (["--classes", "w,w"], "class 'w' is given twice"),
         (["--eta-max", "0"], "--eta-max"),
         (["--eta-max", "nan"], "--eta-max"),
         (["--chunk-size", "0"], "--chunk-size"),
@@ -304,7 +305,9 @@ def test_config_errors_are_typed():
         GenerateConfig(jets_per_class=1, production="madgraph")
     with pytest.raises(ConfigError):
         GenerateConfig(jets_per_class=1, seed=-1)
-    assert parse_classes("T, g ,g") == ("g", "t")
+    assert parse_classes("T, g ,q") == ("g", "q", "t")
+    with pytest.raises(ConfigError, match="'g' is given twice"):
+        parse_classes("T, g ,g")
 
 
 def test_cli_defaults_match_config():

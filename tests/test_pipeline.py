@@ -28,6 +28,7 @@ def synthetic_table(rng: np.random.Generator, n: int = N_JETS) -> JetTable:
     centers = rng.normal(size=(5, 16))
     scales = np.geomspace(0.01, 100.0, 16)
     X = ((centers[y] + rng.normal(size=(n, 16))) * scales + scales).astype(np.float32)
+    X[:, 15] = np.round(np.abs(X[:, 15]))  # j_multiplicity is a count
     return JetTable(X, y)
 
 

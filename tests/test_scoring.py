@@ -33,6 +33,7 @@ def run_dir(tmp_path_factory):
     rng = np.random.default_rng(11)
     y = rng.integers(0, 5, N_JETS)
     X = (rng.normal(size=(5, 16))[y] * 0.5 + rng.normal(size=(N_JETS, 16))).astype(np.float32)
+    X[:, 15] = np.round(np.abs(X[:, 15]) * 10)  # j_multiplicity is a count
     data = tmp_path_factory.mktemp("data") / "jets.h5"
     write(JetTable(X, y), data)
     cfg = resolve_config(quick=True, seed=4, data_source=str(data),

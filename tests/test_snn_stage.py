@@ -26,6 +26,7 @@ def _table(rng: np.random.Generator) -> JetTable:
     centers = rng.normal(size=(5, 16)) * 1.2
     scales = np.geomspace(0.01, 100.0, 16)
     X = ((centers[y] + rng.normal(size=(N_JETS, 16))) * scales + scales).astype(np.float32)
+    X[:, 15] = np.round(np.abs(X[:, 15]))  # j_multiplicity is a count
     return JetTable(X, y)
 
 

@@ -39,6 +39,7 @@ def jets(tmp_path_factory):
     rng = np.random.default_rng(5)
     y = rng.integers(0, 5, N_JETS)
     X = (rng.normal(size=(5, 16))[y] + rng.normal(size=(N_JETS, 16))).astype(np.float32)
+    X[:, 15] = np.round(np.abs(X[:, 15]) * 10)  # j_multiplicity is a count
     p = tmp_path_factory.mktemp("data") / "jets.h5"
     write(JetTable(X, y), p)
     return p, X, y

@@ -47,7 +47,7 @@ def as_xy_tensors(X: np.ndarray, y: np.ndarray, what: str) -> tuple[torch.Tensor
     if X.shape[0] == 0:
         raise DataError(f"{what}: no jets; the split left this set empty, use more jets")
     if not np.isfinite(X).all():
-        raise DataError(f"{what}: features contain NaN or inf; clean the data (or --drop-invalid)")
+        raise DataError(f"{what}: features contain NaN or inf; clean the data (a file's bad rows: 'spikejet data convert FILE clean.h5 --drop-invalid')")
     return torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32)), torch.as_tensor(y.astype(np.int64))
 
 

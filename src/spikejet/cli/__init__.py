@@ -80,7 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"spikejet: note: {w.category.__name__}: {str(w.message).splitlines()[0]}", file=sys.stderr)
         return rc
     except SpikejetError as exc:
-        print(f"spikejet: error: {_one_line(exc)}", file=sys.stderr)
+        text = " ".join(exc.for_command(getattr(args, "command", None)).split())
+        print(f"spikejet: error: {text or type(exc).__name__}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("spikejet: interrupted; finished artifacts are kept, nothing half-written was left", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 NAME = "data"
 HELP = "inspect, plot, convert or fetch jet samples (info, plot, convert, fetch)"
@@ -89,8 +90,10 @@ def _quirks_text(q: dict) -> str:
 
 def _info(args: argparse.Namespace) -> int:
     from spikejet.data.info import format_summary, summarize
-    from spikejet.io import write_json
+    from spikejet.io import check_output_file, write_json
 
+    if args.json and args.json != "-":
+        check_output_file(args.json, "--json")
     table, report = _load(args.source, args)
     summary = summarize(table)
     summary["rows"] = report.quirks()
@@ -109,9 +112,11 @@ def _info(args: argparse.Namespace) -> int:
 def _plot(args: argparse.Namespace) -> int:
     from spikejet.data.info import plot_features
     from spikejet.errors import ConfigError
+    from spikejet.io import check_output_file
 
     if not args.out.lower().endswith(".png"):
         raise ConfigError(f"--out {args.out}: the figure is written as PNG; give a .png file name")
+    check_output_file(args.out, "--out")
     table, _ = _load(args.source, args)
     plot_features(table, args.out)
     print(f"wrote {args.out} ({len(table)} jets)")
@@ -120,7 +125,15 @@ def _plot(args: argparse.Namespace) -> int:
 
 def _convert(args: argparse.Namespace) -> int:
     from spikejet.data import write
+    from spikejet.data.formats import WRITE_SUFFIXES, _suffix
+    from spikejet.errors import ConfigError
+    from spikejet.io import check_output_file
 
+    out_suffix = _suffix(Path(args.output))
+    if out_suffix not in WRITE_SUFFIXES:
+        raise ConfigError(f"OUT {args.output}: cannot write {out_suffix or '(no extension)'} files; "
+                          "use .h5 (own format) or .csv")
+    check_output_file(args.output, "OUT")
     table, report = _load(args.input, args, constituents=True)
     prov = dict(report.provenance or {})
     prov["converted_from"] = {
@@ -133,14 +146,40 @@ def _convert(args: argparse.Namespace) -> int:
         "duplicate_rows_dropped": report.duplicates_dropped,
     }
     write(table, args.output, provenance=prov)
+    if out_suffix == ".csv":
+        lost = _csv_losses(table, prov)
+        if lost:
+            _note(f"{args.output}: CSV keeps only the 16 features and the class; not written: {'; '.join(lost)} "
+                  "(convert to .h5 to keep them)")
     print(f"wrote {args.output} ({len(table)} jets)")
     return 0
+
+
+def _csv_losses(table, provenance: dict) -> list[str]:
+    """What a CSV of ``table`` leaves out (particles, extra columns, provenance)."""
+    from spikejet.data.formats import CONSTITUENTS_KEY, N_CONSTITUENTS_KEY
+
+    lost = []
+    if table.has_particles:
+        lost.append(f"the particles ({table.particles.shape[1]} per jet: {', '.join(table.particle_fields)})")
+    extra = sorted(k for k in table.extra if k not in (CONSTITUENTS_KEY, N_CONSTITUENTS_KEY))
+    if CONSTITUENTS_KEY in table.extra:
+        lost.append("the constituents")
+    if extra:
+        lost.append(f"{len(extra)} extra column(s) ({', '.join(extra)})")
+    if provenance:
+        lost.append("the provenance")
+    return lost
 
 
 def _fetch(args: argparse.Namespace) -> int:
     from spikejet.data import CLASS_NAMES, fetch_openml, write
     from spikejet.data.openml import OPENML_DATA_ID, OPENML_NAME
 
+    if args.out:
+        from spikejet.io import check_output_file
+
+        check_output_file(args.out, "--out")
     table = fetch_openml(data_home=args.data_home)
     counts = ", ".join(f"{n}={k}" for n, k in zip(CLASS_NAMES, table.counts().tolist(), strict=True))
     print(f"OpenML {OPENML_DATA_ID} ({OPENML_NAME}): {len(table)} jets ({counts})")

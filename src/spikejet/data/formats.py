@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, RowError
 from ..io import atomic_path
 from .schema import (
     CLASS_LABELS,
@@ -152,7 +152,7 @@ class ReadReport:
         out = []
         if self.n_dropped:
             out.append(
-                f"{self.path}: dropped {self.n_dropped} of {self.n_read} jets with NaN/inf "
+                f"{self.path}: dropped {self.n_dropped} of {self.n_read} jets with NaN/inf or impossible "
                 f"features (first rows: {_rows(self.dropped_rows)})"
             )
         if self.n_unlabelled:
@@ -338,24 +338,24 @@ def _assemble(
     extra = dict(extra or {})
     unlabelled = np.flatnonzero(y == UNLABELLED)
     if unlabelled.size and not policy.drop_unlabelled:
-        raise DataError(
-            f"{p}: {unlabelled.size} of {n} rows have no class label (first rows: {_rows(unlabelled)}); "
-            "pass --drop-unlabelled (drop_unlabelled=True) to drop them"
+        raise RowError(
+            f"{p}: {unlabelled.size} of {n} rows have no class label (first rows: {_rows(unlabelled)})",
+            "drop_unlabelled",
         )
     _check_int_labels(np.where(y == UNLABELLED, 0, y), p)
-    bad = ~np.isfinite(X).all(axis=1)
-    invalid = bad & (y != UNLABELLED)
+    X = _numeric_features(X, p)
+    invalid, problems = invalid_rows(X, among=y != UNLABELLED)
+    X = as_float32(X)
     dropped: np.ndarray = np.flatnonzero(invalid)
     if dropped.size and not policy.drop_invalid:
-        raise DataError(
-            f"{p}: {dropped.size} jets have NaN/inf features (first rows: {_rows(dropped)}); "
-            f"fix the file or pass --drop-invalid (drop_invalid=True) to drop them"
-        )
+        raise RowError(f"{p}: {', '.join(problems)}", "drop_invalid")
     keep = ~(invalid | (y == UNLABELLED))
     if not keep.any():
         if dropped.size == n:
-            raise DataError(f"{p}: all {n} jets have NaN/inf features; nothing is left to read")
-        raise DataError(f"{p}: all {n} rows lack a label or have NaN/inf features; nothing is left to read")
+            raise DataError(f"{p}: all {n} jets have NaN/inf or impossible features ({', '.join(problems)}); "
+                            "nothing is left to read")
+        raise DataError(f"{p}: all {n} rows lack a label or have NaN/inf or impossible features; "
+                        "nothing is left to read")
     rows_kept = np.flatnonzero(keep)
     first = _first_copies(X[rows_kept], y[rows_kept])
     n_dup = int(rows_kept.size - first.size)
@@ -384,6 +384,73 @@ def _assemble(
         duplicates_dropped=policy.drop_duplicates,
     )
     return table, report
+
+
+#: Column of the one count among the features: j_multiplicity, constituents per jet.
+MULTIPLICITY = FEATURE_NAMES.index("j_multiplicity")
+#: The largest float32 (features are stored and used as float32).
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _numeric_features(X: Any, p: Path) -> np.ndarray:
+    X = np.asarray(X)
+    if X.dtype.kind not in "fiub":
+        raise DataError(f"{p}: the features are not numeric ({X.dtype}); fix the file")
+    return X
+
+
+def as_float32(X: np.ndarray) -> np.ndarray:
+    """``X`` as contiguous float32; values beyond float32 become inf without a RuntimeWarning
+    (:func:`invalid_rows` names them first)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.ascontiguousarray(X, dtype=np.float32)
+
+
+def invalid_rows(
+    X: np.ndarray, *, among: np.ndarray | None = None, offset: int = 0, rows_label: str = "first rows"
+) -> tuple[np.ndarray, list[str]]:
+    """Rows of ``X`` (features in schema order, any numeric dtype) that no jet can have, and
+    one phrase per kind of problem: NaN/inf, finite values that overflow float32 (named as
+    such, not as inf), a negative or non-integer ``j_multiplicity`` (a count).
+
+    ``among``: only these rows count (e.g. the labelled ones); ``offset`` is added to the
+    row numbers shown."""
+    X = np.asarray(X)
+    n = X.shape[0]
+    among = np.ones(n, dtype=bool) if among is None else np.asarray(among, dtype=bool)
+    if X.dtype.kind in "iub":
+        finite = np.ones(X.shape, dtype=bool)
+    else:
+        finite = np.isfinite(X)
+    phrases: list[str] = []
+    bad = np.zeros(n, dtype=bool)
+
+    def add(mask: np.ndarray, what: str) -> None:
+        nonlocal bad
+        mask = mask & among & ~bad
+        if mask.any():
+            rows = np.flatnonzero(mask)
+            shown = ", ".join(str(int(r) + offset) for r in rows[:FIRST_SHOWN])
+            phrases.append(f"{rows.size} jets have {what} ({rows_label}: {shown})")
+            bad |= mask
+
+    add(~finite.all(axis=1), "NaN/inf features")
+    if X.dtype.kind == "f" and X.dtype.itemsize > 4:
+        with np.errstate(over="ignore", invalid="ignore"):  # rounds to inf in float32: overflows
+            big = finite & np.isinf(X.astype(np.float32))
+        big &= among[:, None]
+        if big.any():
+            r, c = np.argwhere(big)[0]
+            cols = [FEATURE_NAMES[j] for j in np.flatnonzero(big.any(axis=0))]
+            add(big.any(axis=1), f"feature values that overflow float32 (|x| > {FLOAT32_MAX:.3g}: "
+                                 f"{', '.join(cols[:FIRST_SHOWN])}; e.g. {FEATURE_NAMES[c]} = {float(X[r, c]):g})")
+    if X.shape[1] > MULTIPLICITY:
+        m = X[:, MULTIPLICITY]
+        ok = finite[:, MULTIPLICITY]
+        with np.errstate(invalid="ignore"):
+            add(ok & (m < 0), "a negative j_multiplicity (a count of constituents)")
+            add(ok & (m != np.round(m)), "a non-integer j_multiplicity (a count of constituents)")
+    return bad, phrases
 
 
 def _first_copies(X: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -467,7 +534,7 @@ def _from_columns(
     if n == 0:
         raise DataError(f"{p}: the table is empty (0 jets); give a file with jets")
     ignored = tuple(c for c in names if c not in FEATURE_NAMES and c != label_col)
-    X = np.empty((n, N_FEATURES), dtype=np.float32)
+    X = np.empty((n, N_FEATURES), dtype=np.float64)  # narrowed in _assemble, after the range checks
     for j, name in enumerate(FEATURE_NAMES):
         col = cols[name]()
         if col.dtype.kind not in "fiub":
@@ -520,9 +587,10 @@ def _read_csv_columns(p: Path) -> tuple[dict[str, Any], int]:
     convert = pacsv.ConvertOptions(column_types=types, strings_can_be_null=False)
     try:
         table = pacsv.read_csv(p, convert_options=convert)
+        names = table.column_names  # decodes the header: may fail on bytes that are not UTF-8
     except (pa.ArrowInvalid, pa.ArrowException, OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{p}: cannot parse as CSV ({_short(exc)}); fix the file") from exc
-    _check_duplicate_names(table.column_names, p)
+    _check_duplicate_names(names, p)
     return _arrow_columns(table, p), table.num_rows
 
 
@@ -530,13 +598,16 @@ def _read_parquet_columns(p: Path) -> tuple[dict[str, Any], int]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    if p.stat().st_size == 0:
+        raise DataError(f"{p}: the parquet file is empty (0 bytes), corrupt or truncated; re-export it")
     try:
         table = pq.read_table(p)
-    except (pa.ArrowException, OSError) as exc:
+        names = table.column_names
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
         raise DataError(
             f"{p}: the parquet file is corrupt or truncated ({_short(exc)}); re-export it"
         ) from exc
-    _check_duplicate_names(table.column_names, p)
+    _check_duplicate_names(names, p)
     return _arrow_columns(table, p), table.num_rows
 
 
@@ -550,10 +621,13 @@ def _check_duplicate_names(names: list[str], p: Path) -> None:
 def _read_arff_columns(p: Path) -> tuple[dict[str, Any], int]:
     from scipy.io import arff
 
+    if p.stat().st_size == 0:
+        raise DataError(f"{p}: the file is empty (0 bytes); give an ARFF file with a header and jets")
     try:
         data, meta = arff.loadarff(p)
-    except (arff.ParseArffError, ValueError, IndexError, UnicodeDecodeError, NotImplementedError) as exc:
-        raise DataError(f"{p}: cannot parse as ARFF ({_short(exc)}); fix or re-export the file") from exc
+    except Exception as exc:  # scipy's parser fails on damaged files in many ways (StopIteration at EOF, ...)
+        what = _short(exc) if not isinstance(exc, StopIteration) else "the file ends inside the header"
+        raise DataError(f"{p}: cannot parse as ARFF ({what}); fix or re-export the file") from exc
     cols: dict[str, Any] = {}
     for name, kind in zip(meta.names(), meta.types(), strict=True):
         if kind == "nominal":
@@ -722,9 +796,11 @@ def _read_zenodo_h5(f: Any, p: Path, *, drop_invalid: bool | RowPolicy) -> tuple
                 + (f" (and {len(wrong) - FIRST_SHOWN} more)" if len(wrong) > FIRST_SHOWN else "")
             )
     data = np.asarray(jets[()])
+    if data.dtype.kind not in "fiub":
+        raise DataError(f"{p}: dataset 'jets' holds {data.dtype} values, expected numbers; the file is damaged")
     if data.shape[0] == 0:
         raise DataError(f"{p}: the table is empty (0 jets); give a file with jets")
-    X = data[:, list(ZENODO_FEATURE_COLUMNS)].astype(np.float32)
+    X = data[:, list(ZENODO_FEATURE_COLUMNS)]  # narrowed in _assemble, after the range checks
     onehot = data[:, list(label_cols)]
     none_hot = np.all(onehot == 0, axis=1)
     good = np.all((onehot == 0) | (onehot == 1), axis=1) & ((onehot.sum(axis=1) == 1) | none_hot)
@@ -739,7 +815,7 @@ def _read_zenodo_h5(f: Any, p: Path, *, drop_invalid: bool | RowPolicy) -> tuple
     if names is not None:
         for col_name, key in ZENODO_EXTRA_COLUMNS.items():
             if col_name in names:
-                extra[key] = data[:, names.index(col_name)].astype(np.float32)
+                extra[key] = as_float32(data[:, names.index(col_name)])
     return _assemble(X, y, p, "zenodo-h5", drop_invalid=drop_invalid, extra=extra)
 
 

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
-from .formats import FORMAT_NAME, FORMAT_VERSION, HDF5_SIGNATURE
+from ..errors import ConfigError, DataError, RowError
+from .formats import FORMAT_NAME, FORMAT_VERSION, HDF5_SIGNATURE, as_float32, invalid_rows
 from .schema import CLASS_NAMES, FEATURE_NAMES, N_FEATURES
 
 __all__ = ["H5Layout", "open_h5", "chunk_ranges", "iter_chunks", "read_rows", "DEFAULT_CHUNK_ROWS"]
@@ -141,16 +141,15 @@ def chunk_ranges(n_rows: int, chunk_size: int) -> list[tuple[int, int]]:
 
 def _rows(f: Any, p: Path, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
     try:
-        X = np.ascontiguousarray(f["X"][start:stop], dtype=np.float32)
+        X = np.asarray(f["X"][start:stop])
         y = np.asarray(f["y"][start:stop]).astype(np.int64)
     except (OSError, KeyError, ValueError, RuntimeError, TypeError) as exc:
         raise DataError(f"{p}: cannot read rows {start}..{stop - 1}: the file is corrupt or truncated "
                         f"({_short(exc)})") from exc
-    bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
-    if bad.size:
-        rows = ", ".join(str(start + int(r)) for r in bad[:_SHOWN])
-        raise DataError(f"{p}: {bad.size} jets in rows {start}..{stop - 1} have NaN/inf features (rows: {rows}); "
-                        f"fix the file (e.g. 'spikejet data convert --drop-invalid')")
+    bad, problems = invalid_rows(X, offset=start, rows_label="rows")
+    if bad.any():
+        raise RowError(f"{p}, rows {start}..{stop - 1}: {', '.join(problems)}", "drop_invalid")
+    X = as_float32(X)
     out = np.flatnonzero((y < 0) | (y >= len(CLASS_NAMES)))
     if out.size:
         rows = ", ".join(str(start + int(r)) for r in out[:_SHOWN])

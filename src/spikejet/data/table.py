@@ -55,7 +55,7 @@ class JetTable:
             rows = np.flatnonzero(bad)
             raise DataError(
                 f"{self._where()}{rows.size} jets have NaN/inf features (first rows: "
-                f"{', '.join(map(str, rows[:5]))}); fix the file or pass --drop-invalid"
+                f"{', '.join(map(str, rows[:5]))}); remove those rows first"
             )
         out = (y < 0) | (y >= len(self.class_names))
         if out.any():

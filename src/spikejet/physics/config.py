@@ -75,9 +75,10 @@ DEFAULT_LABELLING = "match"
 
 
 def parse_classes(text: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    """``"g,q,w"`` -> ``("g", "q", "w")`` in canonical class order, duplicates removed.
+    """``"g,q,w"`` -> ``("g", "q", "w")`` in canonical class order.
 
-    Raises :class:`ConfigError` for an unknown or empty class list.
+    Raises :class:`ConfigError` for an unknown, repeated or empty class list (``w,w`` is
+    refused, not deduplicated: it may be a typo for another class).
     """
     items = text.split(",") if isinstance(text, str) else list(text)
     names = [s.strip().lower() for s in items if s.strip()]
@@ -87,6 +88,12 @@ def parse_classes(text: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
     if unknown:
         raise ConfigError(
             f"unknown class {unknown[0]!r}; choose from {','.join(CLASS_NAMES)} (e.g. --classes g,q,w,z,t)"
+        )
+    repeated = sorted({n for n in names if names.count(n) > 1}, key=CLASS_NAMES.index)
+    if repeated:
+        raise ConfigError(
+            f"class {repeated[0]!r} is given twice in {','.join(names)}; give each class once "
+            f"(choose from {','.join(CLASS_NAMES)})"
         )
     return tuple(c for c in CLASS_NAMES if c in names)
 

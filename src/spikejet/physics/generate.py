@@ -34,7 +34,7 @@ import numpy as np
 from .. import __version__
 from ..data.schema import CLASS_NAMES
 from ..errors import ConfigError, DataError
-from ..io import atomic_path
+from ..io import atomic_path, check_output_dir, check_output_file
 from .config import SQRT_S_GEV, GenerateConfig
 from .events import ChunkData
 from .processes import class_process, feature_code_fingerprint, tool_versions
@@ -64,6 +64,9 @@ PART_MARKER = ".part"
 #: jet lies within Delta R < 0.6 of a truth particle) and ``rank`` (uint8: 0 = the hardest
 #: jet of its event).
 JET_COLUMNS = ("pt", "eta", "phi", "mass")
+#: What ``--out`` may end with: only HDF5 keeps the provenance and the particles (a CSV
+#: would silently lose both; ``spikejet data convert`` makes one, with a note).
+OUT_SUFFIXES = (".h5", ".hdf5")
 
 
 def chunk_seeds(master_seed: int, cls: str, index: int) -> tuple[int, int]:
@@ -204,18 +207,130 @@ def _run_inline(tasks: list[ChunkTask]) -> Iterator[tuple[ChunkTask, ChunkData]]
         yield t, _run_task(t)
 
 
+#: How often a worker checks that the process that started it is still alive (seconds).
+WATCHDOG_PERIOD_S = 0.5
+#: Linux prctl option: a signal the kernel sends when the parent process dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, killed but not yet reaped, counts as dead)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - someone else's process reused the pid
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): kill(pid, 0) is all we know
+
+
+def _watch_parent(main_pid: int) -> None:  # pragma: no cover - runs in the workers
+    while _alive(main_pid):
+        time.sleep(WATCHDOG_PERIOD_S)
+    os._exit(1)
+
+
+def _worker_init(main_pid: int) -> None:  # pragma: no cover - runs in the workers
+    """Make a worker die with the generate process, however that one ends (kill -9 included).
+
+    The kernel kills the worker when its parent (the forkserver) dies (prctl
+    PR_SET_PDEATHSIG, Linux), and a daemon thread ends it within
+    :data:`WATCHDOG_PERIOD_S` once the main process is gone."""
+    import signal
+    import threading
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the main process, which stops us
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if not _alive(main_pid):
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(main_pid,), name="spikejet-watchdog", daemon=True).start()
+
+
 def _run_processes(tasks: list[ChunkTask], workers: int) -> Iterator[tuple[ChunkTask, ChunkData]]:
+    """Run ``tasks`` on local worker processes; the workers never outlive this process:
+    an interrupt (Ctrl-C, SIGTERM) or an error terminates them, and they end themselves
+    when this process is killed (see :func:`_worker_init`)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     ctx = multiprocessing.get_context("forkserver")
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx)
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
+                               initializer=_worker_init, initargs=(os.getpid(),))
+    finished = False
     try:
         futures = {pool.submit(_run_task, t): t for t in tasks}
         for fut in as_completed(futures):
             yield futures[fut], fut.result()
+        finished = True
     finally:
+        if not finished:  # do not wait for the running chunks: stop the workers now
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                with contextlib.suppress(Exception):
+                    proc.kill()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+#: Seconds to wait for the Dask scheduler's port to answer before giving up.
+CONNECT_TIMEOUT_S = 5.0
+
+
+def check_scheduler(address: str) -> None:
+    """ConfigError unless ``address`` is a tcp/tls ``HOST:PORT`` where a Dask scheduler answers
+    within :data:`CONNECT_TIMEOUT_S` (checked with a plain socket and one 'identity' message
+    before any Dask client exists, so a bad address fails at once and leaves no client to
+    time out at exit). An ``inproc://`` address (a scheduler in this process) is left to
+    the Dask client."""
+    import socket
+
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    hint = "give tcp://HOST:PORT of a running 'dask scheduler' (e.g. tcp://127.0.0.1:8786)"
+    try:
+        scheme, loc = parse_address(address)
+        if scheme == "inproc":  # a scheduler in this very process (LocalCluster(processes=False))
+            return
+        if scheme not in ("tcp", "tls"):
+            raise ValueError(f"scheme {scheme!r} is not supported (tcp or tls)")
+        host, port = parse_host_port(loc)
+        if not host:
+            raise ValueError("no host")
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"--scheduler {address!r} is not a scheduler address ({exc}); {hint}") from exc
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise ConfigError(f"cannot reach the Dask scheduler at {address} ({exc.strerror or exc}); "
+                          f"start it or check the address: {hint}") from exc
+    import asyncio
+
+    try:  # something answers: ask it who it is, in Dask's protocol, with a deadline
+        kind = asyncio.run(asyncio.wait_for(_identity(address), 2 * CONNECT_TIMEOUT_S))
+    except Exception as exc:  # a foreign server answers garbage: any failure means "not a scheduler"
+        kind = f"no answer in Dask's protocol: {type(exc).__name__}"
+    if kind != "Scheduler":
+        raise ConfigError(f"{address} answers, but not as a Dask scheduler ({kind}); {hint}")
+
+
+async def _identity(address: str) -> str:
+    from distributed.comm import connect
+
+    comm = await connect(address, timeout=CONNECT_TIMEOUT_S)
+    try:
+        await comm.write({"op": "identity", "reply": True})
+        reply = await comm.read()
+    finally:
+        comm.abort()
+    return str(reply.get("type")) if isinstance(reply, dict) else type(reply).__name__
 
 
 def _run_dask(tasks: list[ChunkTask], scheduler) -> Iterator[tuple[ChunkTask, ChunkData]]:
@@ -226,7 +341,7 @@ def _run_dask(tasks: list[ChunkTask], scheduler) -> Iterator[tuple[ChunkTask, Ch
     own = isinstance(scheduler, str)
     if own:
         try:
-            client = Client(scheduler, timeout="20s", set_as_default=False)
+            client = Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S * 4:g}s", set_as_default=False)
         except OSError as exc:
             raise ConfigError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from exc
     else:
@@ -318,6 +433,25 @@ def _merge(cfg: GenerateConfig, tasks: list[ChunkTask], chunks: dict[tuple[str, 
     return counts, stats, prov, _aggregate(ordered, "timing")
 
 
+def _check_outputs(out: Path, scheduler, workers) -> None:
+    """Every argument of :func:`generate` checked before any work (one clear line each)."""
+    if out.exists() and out.is_dir():
+        raise ConfigError(f"--out {out} is a directory; give a file name such as jets.h5")
+    if out.suffix.lower() not in OUT_SUFFIXES:
+        raise ConfigError(
+            f"--out {out}: generate writes spikejet HDF5 (.h5), the only format that keeps the "
+            f"provenance (settings, seeds, tool versions) and the particles; write {out.with_suffix('.h5').name} "
+            f"and convert it with 'spikejet data convert {out.with_suffix('.h5').name} {out.name}' if you need "
+            f"{out.suffix or 'another format'}"
+        )
+    check_output_file(out, "--out")
+    check_output_dir(chunk_dir_for(out), "--out (its chunk folder)")
+    if isinstance(scheduler, str):
+        check_scheduler(scheduler)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ConfigError(f"--workers must be a positive integer, got {workers!r}")
+
+
 def generate(
     cfg: GenerateConfig,
     out: str | os.PathLike[str],
@@ -336,10 +470,7 @@ def generate(
     """
     t0 = time.perf_counter()
     out = Path(out)
-    if out.exists() and out.is_dir():
-        raise ConfigError(f"--out {out} is a directory; give a file name such as jets.h5")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise ConfigError(f"--workers must be a positive integer, got {workers!r}")
+    _check_outputs(out, scheduler, workers)
     n_workers = default_workers() if workers is None else workers
     chunk_dir = chunk_dir_for(out)
     chunk_dir.mkdir(parents=True, exist_ok=True)
@@ -376,10 +507,11 @@ def generate(
                 stream = _run_inline(pending)
             else:
                 stream = _run_processes(pending, n_workers)
-            for task, data in stream:
-                _save_chunk(chunk_dir / task.filename, task, data)
-                done[(task.cls, task.index)] = data
-                bar.update(len(data))
+            with contextlib.closing(stream):  # stops the workers at once on any way out
+                for task, data in stream:
+                    _save_chunk(chunk_dir / task.filename, task, data)
+                    done[(task.cls, task.index)] = data
+                    bar.update(len(data))
     finally:
         bar.close()
 
