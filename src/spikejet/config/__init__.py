@@ -43,6 +43,8 @@ from .sections import (
     EvalConfig,
     FpgaConfig,
     HardwareConfig,
+    ParticlesConfig,
+    SnnParticlesConfig,
     SnnRateConfig,
     SnnSurrogateConfig,
     check,
@@ -62,6 +64,8 @@ __all__ = [
     "SnnRateConfig",
     "SnnSurrogateConfig",
     "HardwareConfig",
+    "ParticlesConfig",
+    "SnnParticlesConfig",
     "RunConfig",
     "SECTIONS",
     "register_section",
@@ -87,6 +91,8 @@ SECTIONS: dict[str, type] = {
     "snn_surrogate": SnnSurrogateConfig,
     "loihi": HardwareConfig,
     "fpga": FpgaConfig,
+    "ann_particles": ParticlesConfig,
+    "snn_particles": SnnParticlesConfig,
 }
 
 

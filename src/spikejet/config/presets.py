@@ -74,4 +74,6 @@ QUICK: dict[str, dict[str, Any]] = {
     "snn_surrogate": {"epochs": 2, "max_train_jets": 3000, "max_timesteps": 32, "sweep_penalties": (0.1,),
                       "sweep_epochs": 1},
     "loihi": {"max_jets": 2000},
+    "ann_particles": {"max_train_jets": 2000, "epochs": 2, "patience": 2},
+    "snn_particles": {"max_train_jets": 1000, "epochs": 1, "patience": 1},
 }

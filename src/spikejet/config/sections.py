@@ -485,3 +485,108 @@ class FpgaConfig:
             FixedType.parse(self.precision)
         except ConfigError as exc:
             raise bad("fpga.precision", str(exc)) from None
+
+
+#: Conventional particle models (``ann_particles.model``).
+PARTICLE_MODELS: tuple[str, ...] = ("deepsets", "interaction", "cnn")
+
+
+def _widths(section: str, key: str, widths: tuple[int, ...], allow_empty: bool = False) -> tuple[int, ...]:
+    w = tuple(int(v) for v in widths)
+    check((allow_empty or len(w) >= 1) and all(v >= 1 for v in w), f"{section}.{key}",
+          f"must be a list of positive layer widths, got {list(widths)}")
+    return w
+
+
+def _train_recipe(s: str, cfg) -> None:
+    for key in ("epochs", "batch_size", "patience"):
+        check(getattr(cfg, key) >= 1, f"{s}.{key}", f"must be at least 1, got {getattr(cfg, key)}")
+    _positive(s, "learning_rate", cfg.learning_rate)
+    check(cfg.max_train_jets is None or cfg.max_train_jets >= 100, f"{s}.max_train_jets",
+          f"must be at least 100 (or null for all training jets), got {cfg.max_train_jets}")
+    check(1 <= cfg.n_particles <= 1024, f"{s}.n_particles", f"must be in 1..1024, got {cfg.n_particles}")
+
+
+@dataclass(frozen=True)
+class ParticlesConfig:
+    """The ``ann_particles`` stage: a conventional tagger on the jets' constituents (docs/particles.md)."""
+
+    #: ``deepsets`` (shared per-particle MLP, sum over particles, MLP), ``interaction`` (JEDI-net
+    #: style) or ``cnn`` (on the jet image).
+    model: str = "deepsets"
+    #: Leading particles used (the default sample stores 32).
+    n_particles: int = 32
+    #: The 16 standardized jet features join the pooled vector (the stored particles are the
+    #: leading 32: the jet's full multiplicity is only in the features).
+    jet_features: bool = True
+    #: Deep sets: per-particle widths (``phi``), read-out widths (``rho``), pooling.
+    phi: tuple[int, ...] = (64, 64)
+    rho: tuple[int, ...] = (64,)
+    pool: str = "sum"
+    #: Jet images (cnn): pixels per side over +-image_radius.
+    image_size: int = 16
+    image_radius: float = 0.8
+    #: Train on a seeded subset of at most this many training jets (null: all).
+    max_train_jets: int | None = None
+    epochs: int = 20
+    learning_rate: float = 2e-3
+    batch_size: int = 256
+    patience: int = 5
+
+    def __post_init__(self) -> None:
+        s = "ann_particles"
+        check(self.model in PARTICLE_MODELS, f"{s}.model",
+              f"unknown model {self.model!r}; choose one of {', '.join(PARTICLE_MODELS)}")
+        check(self.pool in ("sum", "mean"), f"{s}.pool", f"must be 'sum' or 'mean', got {self.pool!r}")
+        object.__setattr__(self, "phi", _widths(s, "phi", self.phi))
+        object.__setattr__(self, "rho", _widths(s, "rho", self.rho, allow_empty=True))
+        check(4 <= self.image_size <= 128 and self.image_size % 4 == 0, f"{s}.image_size",
+              f"must be a multiple of 4 in 4..128, got {self.image_size}")
+        _positive(s, "image_radius", self.image_radius)
+        _train_recipe(s, self)
+
+
+@dataclass(frozen=True)
+class SnnParticlesConfig:
+    """The ``snn_particles`` stage: the spiking deep-sets tagger (docs/particles.md)."""
+
+    neuron: str = "if"
+    reset: str = "subtract"
+    surrogate: str = "fast_sigmoid"
+    slope: float = 5.0
+    v_init: float = 0.5
+    leak: float = 0.95
+    #: Time steps (trained and scored).
+    timesteps: int = 8
+    #: ``ann``: start from the ``ann_particles`` deep-sets network (thresholds at ``percentile`` of
+    #: its activations; its sizes, particles and jet features), ``random``: seeded, sizes below.
+    init: str = "ann"
+    percentile: float = 99.9
+    n_particles: int = 32
+    jet_features: bool = True
+    phi: tuple[int, ...] = (64, 64)
+    rho: tuple[int, ...] = (64,)
+    #: Penalty on synaptic operations per jet, in units of the conventional network's MACs.
+    synops_penalty: float = 0.0
+    max_train_jets: int | None = None
+    epochs: int = 8
+    learning_rate: float = 1e-3
+    batch_size: int = 256
+    patience: int = 4
+
+    def __post_init__(self) -> None:
+        s = "snn_particles"
+        for key, allowed in (("neuron", _SURR_NEURONS), ("reset", _RESETS), ("surrogate", _SURROGATES),
+                             ("init", ("ann", "random"))):
+            check(getattr(self, key) in allowed, f"{s}.{key}",
+                  f"unknown value {getattr(self, key)!r}; choose one of {', '.join(allowed)}")
+        _positive(s, "slope", self.slope)
+        check(0 <= self.v_init < 1, f"{s}.v_init", f"must be in [0, 1), got {self.v_init}")
+        check(0.05 <= self.leak <= 1.0 - 1e-4, f"{s}.leak", f"must be in [0.05, 0.9999], got {self.leak}")
+        check(1 <= self.timesteps <= MAX_STEPS, f"{s}.timesteps", f"must be in 1..{MAX_STEPS}, got {self.timesteps}")
+        check(0 < self.percentile <= 100, f"{s}.percentile", f"must be in (0, 100], got {self.percentile}")
+        check(math.isfinite(self.synops_penalty) and self.synops_penalty >= 0, f"{s}.synops_penalty",
+              f"must be >= 0, got {self.synops_penalty}")
+        object.__setattr__(self, "phi", _widths(s, "phi", self.phi))
+        object.__setattr__(self, "rho", _widths(s, "rho", self.rho))
+        _train_recipe(s, self)

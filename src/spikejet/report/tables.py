@@ -47,6 +47,8 @@ STAGE_TITLES: dict[str, str] = {
     "snn_surrogate": "SNN, surrogate-gradient training",
     "loihi": "Loihi fixed-point model",
     "fpga": "MLP on an FPGA (hls4ml fixed point)",
+    "ann_particles": "Particle model (deep sets)",
+    "snn_particles": "Spiking deep sets (particles)",
 }
 #: Titles of auxiliary trainings (curves only; not model rows of the comparison table).
 STAGE_TITLES_AUX: dict[str, str] = {"snn_qcfs_ann": "QCFS fine-tuning (for conversion)"}

@@ -45,6 +45,10 @@ def _surrogate_needs(cfg: RunConfig) -> tuple[str, ...]:
     return (*base, "convert_snn") if cfg.section("snn_surrogate").init == "converted" else base
 
 
+def _snn_particles_needs(cfg: RunConfig) -> tuple[str, ...]:
+    return ("split", "ann_particles") if cfg.section("snn_particles").init == "ann" else ("split",)
+
+
 @functools.cache
 def stages() -> tuple[StageSpec, ...]:
     """The main job, in order (imports the stage modules on first use)."""
@@ -53,6 +57,7 @@ def stages() -> tuple[StageSpec, ...]:
     from ..stages.load import load_stage
     from ..stages.loihi import loihi_stage
     from ..stages.neurobench import neurobench_stage
+    from ..stages.particles import ann_particles_stage, snn_particles_stage
     from ..stages.report import report_stage
     from ..stages.snn_rate import snn_rate_stage
     from ..stages.snn_surrogate import snn_surrogate_stage
@@ -70,6 +75,8 @@ def stages() -> tuple[StageSpec, ...]:
         StageSpec("loihi", loihi_stage, ("split",), "loihi"),
         StageSpec("fpga", fpga_stage, ("train_ann",), "fpga"),
         StageSpec("neurobench", neurobench_stage, ("evaluate_ann",)),
+        StageSpec("ann_particles", ann_particles_stage, ("split",), "ann_particles"),
+        StageSpec("snn_particles", snn_particles_stage, _snn_particles_needs, "snn_particles"),
         StageSpec("report", report_stage, ()),
     )
 

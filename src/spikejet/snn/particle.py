@@ -1,0 +1,288 @@
+"""A spiking deep-sets network: IF/LIF layers shared by every particle, spikes pooled over particles.
+
+Per time step ``t = 1..T`` (the semantics of :class:`~spikejet.snn.train.surrogate.SurrogateNet`):
+
+* per particle ``p`` (weights shared by all particles): the first layer's ``W_0 x_p + b_0`` is a
+  constant input current (``current`` encoding); every further per-particle layer gets
+  ``W_l s_{l-1,p} + b_l``; IF ``v <- v + z`` or LIF ``v <- beta v + z``, spike where
+  ``v >= theta_l``, reset by subtraction or to zero (:func:`~spikejet.snn.neurons.if_step`,
+  :func:`~spikejet.snn.neurons.lif_step`). Padding slots hold no neurons: their spikes are 0;
+* pooling: the spikes of the last per-particle layer are summed over the real particles --
+  on a chip this costs nothing, every particle's neuron ``k`` simply projects with the same
+  weights ``W_rho0[:, k]`` onto the read-out network (sum pooling *is* weight sharing);
+* read-out MLP ``rho``: its first layer takes ``W pooled_t + U g + b`` (``g``: optional
+  jet-level inputs, a constant current like the first layer's), spiking hidden layers, and
+  a non-spiking output layer whose mean current over T is the read-out (``membrane``).
+
+Synaptic operations per jet: every spike times the fan-out of its neuron (non-zero weights of
+the next layer; for the last per-particle layer, of ``rho``'s first layer), as
+:mod:`spikejet.snn.network` counts them; the constant input currents are counted apart as
+``input_macs`` (the first layer's MACs once per real particle, and the jet-level inputs').
+Training: backpropagation through time with the surrogate spike of
+:mod:`spikejet.snn.train.surrogate`, in the one fit loop; :meth:`SpikingDeepSets.from_deepsets`
+starts from a trained :class:`~spikejet.ann.particle.DeepSets` (thresholds at a percentile of
+its activations, as :meth:`SurrogateNet.from_mlp <spikejet.snn.train.surrogate.SurrogateNet.from_mlp>`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError, DataError
+from .neurons import RESETS, IFState, LIFState, TensorParams, if_step, lif_step
+from .train.surrogate import MAX_LEAK, MIN_LEAK, MIN_THRESHOLD, spike
+
+__all__ = ["SpikingDeepSetsOptions", "SpikingDeepSets", "SpikingOutput", "train_spiking_deepsets",
+           "evaluate_spiking_deepsets"]
+
+
+@dataclass(frozen=True)
+class SpikingDeepSetsOptions:
+    """Neuron model and surrogate of a :class:`SpikingDeepSets` (defaults: the ``snn_particles`` section's)."""
+
+    neuron: str = "if"
+    reset: str = "subtract"
+    surrogate: str = "fast_sigmoid"
+    slope: float = 5.0
+    v_init: float = 0.5
+    leak: float = 0.95
+    learn_threshold: bool = True
+
+    def __post_init__(self) -> None:
+        if self.neuron not in ("if", "lif"):
+            raise ConfigError(f"spiking deep-sets neuron must be 'if' or 'lif', got {self.neuron!r}")
+        if self.reset not in RESETS:
+            raise ConfigError(f"reset must be one of {', '.join(RESETS)}; got {self.reset!r}")
+        if not 0.0 <= self.v_init < 1.0:
+            raise ConfigError(f"v_init must be in [0, 1), got {self.v_init}")
+        if not MIN_LEAK <= self.leak <= MAX_LEAK:
+            raise ConfigError(f"leak must be in [{MIN_LEAK}, {MAX_LEAK}], got {self.leak}")
+
+
+@dataclass
+class SpikingOutput:
+    """``logits [B, C]`` (mean output current), ``synops [B]``, ``spikes [B]`` per jet."""
+
+    logits: torch.Tensor
+    synops: torch.Tensor
+    spikes: torch.Tensor
+
+
+class SpikingDeepSets(nn.Module):
+    """``phi`` sizes (input first) shared per particle, ``rho`` sizes (pooled width + n_global
+    first, classes last); spiking layers: every ``phi`` layer and every hidden ``rho`` layer."""
+
+    def __init__(self, phi_sizes: Sequence[int], rho_sizes: Sequence[int], n_global: int = 0,
+                 options: SpikingDeepSetsOptions | None = None, *,
+                 thresholds: Sequence[float] | None = None) -> None:
+        super().__init__()
+        self.phi_sizes = tuple(int(s) for s in phi_sizes)
+        self.n_global = int(n_global)
+        self.rho_sizes = tuple(int(s) for s in rho_sizes)
+        if len(self.phi_sizes) < 2 or len(self.rho_sizes) < 2:
+            raise ConfigError("a spiking deep-sets network needs >= 1 per-particle and >= 1 read-out layer")
+        if self.rho_sizes[0] != self.phi_sizes[-1] + self.n_global:
+            raise ConfigError(f"rho's input ({self.rho_sizes[0]}) must be phi's output ({self.phi_sizes[-1]}) "
+                              f"+ n_global ({self.n_global})")
+        self.options = options or SpikingDeepSetsOptions()
+        self.phi = nn.ModuleList(nn.Linear(a, b) for a, b in zip(self.phi_sizes[:-1], self.phi_sizes[1:],
+                                                                  strict=True))
+        self.rho = nn.ModuleList(nn.Linear(a, b) for a, b in zip(self.rho_sizes[:-1], self.rho_sizes[1:],
+                                                                  strict=True))
+        self.n_spiking = len(self.phi) + len(self.rho) - 1
+        th = [1.0] * self.n_spiking if thresholds is None else [float(t) for t in thresholds]
+        if len(th) != self.n_spiking or not all(math.isfinite(t) and t > 0 for t in th):
+            raise ConfigError(f"need {self.n_spiking} positive thresholds, got {th}")
+        self.log_threshold = nn.Parameter(torch.log(torch.tensor(th)), requires_grad=self.options.learn_threshold)
+        beta = min(max(self.options.leak, MIN_LEAK), MAX_LEAK)
+        self.leak_logit = nn.Parameter(torch.full((self.n_spiking,), math.log(beta / (1 - beta))),
+                                       requires_grad=self.options.neuron == "lif")
+
+    def thresholds(self) -> torch.Tensor:
+        return self.log_threshold.exp().clamp_min(MIN_THRESHOLD)
+
+    def leaks(self) -> torch.Tensor:
+        if self.options.neuron == "if":
+            return torch.ones(self.n_spiking)
+        return torch.sigmoid(self.leak_logit).clamp(MIN_LEAK, MAX_LEAK)
+
+    def neuron_updates(self, n_real: torch.Tensor | float, T: int) -> Any:
+        """Neuron updates per jet: every per-particle neuron of every real particle and every
+        read-out neuron (output layer included), every step."""
+        return (n_real * sum(self.phi_sizes[1:]) + sum(self.rho_sizes[1:])) * T
+
+    def input_macs(self, n_real: torch.Tensor | float) -> Any:
+        """MACs of the constant input currents, once per jet: ``W_0 x_p`` per real particle and
+        ``U g`` of the jet-level inputs."""
+        return n_real * self.phi_sizes[0] * self.phi_sizes[1] + self.n_global * self.rho_sizes[1]
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, g: torch.Tensor | None = None, *,
+                T: int = 8, relaxed: bool = False) -> SpikingOutput:
+        o = self.options
+        T = int(T)
+        if T < 1:
+            raise ConfigError(f"T must be >= 1, got {T}")
+        if self.n_global and g is None:
+            raise DataError(f"this network takes {self.n_global} jet-level inputs")
+        B, P, _ = x.shape
+        m = mask.to(x.dtype).unsqueeze(-1)  # [B, P, 1]
+        ths, betas = self.thresholds(), self.leaks()
+        lif = o.neuron == "lif"
+        step = lif_step if lif else if_step
+
+        def spike_fn(v, th):
+            return spike((v - th) / th, o.surrogate, o.slope, relaxed=relaxed)
+
+        n_phi = len(self.phi)
+        shapes = [(B, P, s) for s in self.phi_sizes[1:]] + [(B, s) for s in self.rho_sizes[1:-1]]
+        states: list[Any] = []
+        for i, shp in enumerate(shapes):
+            v = (ths[i] * o.v_init).expand(*shp)
+            states.append(LIFState(i=x.new_zeros(()), v=v) if lif else IFState(v=v))
+        # fan-out of every spiking layer's neurons (non-zero weights downstream)
+        nxt = [*list(self.phi)[1:], self.rho[0], *list(self.rho)[1:]]
+        fans = []
+        for i, lin in enumerate(nxt):
+            w = lin.weight.detach()
+            if i == n_phi - 1:  # last phi layer -> rho's first layer: only the pooled columns
+                w = w[:, : self.phi_sizes[-1]]
+            fans.append((w != 0).sum(0).to(x.dtype))
+        z0 = self.phi[0](x)
+        zg = None
+        if self.n_global:
+            w_rho0 = self.rho[0].weight
+            zg = F.linear(g, w_rho0[:, self.phi_sizes[-1]:], self.rho[0].bias)
+            w_pool = w_rho0[:, : self.phi_sizes[-1]]
+        else:
+            w_pool = self.rho[0].weight
+        acc = x.new_zeros(B, self.rho_sizes[-1])
+        synops = x.new_zeros(B)
+        spikes = x.new_zeros(B)
+        for _ in range(T):
+            s = None
+            for i in range(n_phi):
+                z = z0 if i == 0 else self.phi[i](s)
+                params = TensorParams(threshold=ths[i], reset=o.reset, decay_mem=betas[i] if lif else 1.0)
+                s, states[i] = step(z, states[i], params, spike_fn=spike_fn, detach_reset=True)
+                s = s * m
+                c = s.sum(1)  # [B, n_l]: spikes per neuron summed over particles
+                synops = synops + c @ fans[i]
+                spikes = spikes + c.sum(1)
+            pooled = s.sum(1)
+            z = F.linear(pooled, w_pool, None if zg is not None else self.rho[0].bias)
+            if zg is not None:
+                z = z + zg
+            for j in range(1, len(self.rho)):
+                k = n_phi + j - 1
+                params = TensorParams(threshold=ths[k], reset=o.reset, decay_mem=betas[k] if lif else 1.0)
+                s2, states[k] = step(z, states[k], params, spike_fn=spike_fn, detach_reset=True)
+                synops = synops + s2 @ fans[k]
+                spikes = spikes + s2.sum(1)
+                z = self.rho[j](s2)
+            acc = acc + z
+        return SpikingOutput(logits=acc / T, synops=synops, spikes=spikes)
+
+    @classmethod
+    def from_deepsets(cls, model: nn.Module, inputs: Sequence[np.ndarray],
+                      options: SpikingDeepSetsOptions | None = None, *, percentile: float = 99.9,
+                      max_jets: int = 5000) -> SpikingDeepSets:
+        """Start from a trained :class:`~spikejet.ann.particle.DeepSets` (``sum`` pooling): spiking
+        layer ``l``'s threshold is the ``percentile`` of its non-zero ReLU activations on
+        ``inputs`` (``lambda_l``), and the next layer's weights are scaled by ``lambda_l`` (a spike
+        stands for the activation ``lambda_l``)."""
+        if getattr(model, "pool", "sum") != "sum":
+            raise ConfigError("a spiking deep-sets network pools spike counts: start it from a 'sum' model")
+        lin_phi = [m for m in model.phi if isinstance(m, nn.Linear)]
+        lin_rho = [m for m in model.rho if isinstance(m, nn.Linear)]
+        x, mask, *rest = (torch.as_tensor(np.asarray(a)[:max_jets]) for a in inputs)
+        acts: list[torch.Tensor] = []
+        with torch.no_grad():
+            h = x
+            for lin in lin_phi:
+                h = F.relu(lin(h))
+                acts.append(h[mask.bool()])
+            pooled = (h * mask.unsqueeze(-1).to(h.dtype)).sum(1)
+            if rest:
+                pooled = torch.cat([pooled, rest[0]], 1)
+            h = pooled
+            for lin in lin_rho[:-1]:
+                h = F.relu(lin(h))
+                acts.append(h)
+        scales = []
+        for a in acts:
+            nz = a[a > 0]
+            scales.append(float(np.percentile(nz.numpy(), percentile)) if nz.numel() else 1.0)
+        net = cls(model.phi_sizes, model.rho_sizes, getattr(model, "n_global", 0), options, thresholds=scales)
+        n_phi = len(lin_phi)
+        with torch.no_grad():
+            for i, (dst, src) in enumerate(zip(net.phi, lin_phi, strict=True)):
+                dst.weight.copy_(src.weight * (scales[i - 1] if i > 0 else 1.0))
+                dst.bias.copy_(src.bias)
+            for j, (dst, src) in enumerate(zip(net.rho, lin_rho, strict=True)):
+                w = src.weight.clone()
+                if j == 0:
+                    w[:, : model.phi_sizes[-1]] *= scales[n_phi - 1]
+                else:
+                    w *= scales[n_phi + j - 2]
+                dst.weight.copy_(w)
+                dst.bias.copy_(src.bias)
+        return net
+
+
+@torch.no_grad()
+def evaluate_spiking_deepsets(net: SpikingDeepSets, inputs: Sequence[np.ndarray], T: int, *,
+                              batch_size: int = 2048) -> dict[str, np.ndarray]:
+    """Read-out ``logits [n, C]``, ``synops [n]``, ``spikes [n]`` at ``T`` steps."""
+    net.eval()
+    ts = [torch.as_tensor(np.asarray(a)) for a in inputs]
+    outs = [net(*(t[s:s + batch_size] for t in ts), T=T) for s in range(0, ts[0].shape[0], batch_size)]
+    return {"logits": torch.cat([o.logits for o in outs]).numpy(),
+            "synops": torch.cat([o.synops for o in outs]).numpy(),
+            "spikes": torch.cat([o.spikes for o in outs]).numpy()}
+
+
+def train_spiking_deepsets(net: SpikingDeepSets, train: Sequence[np.ndarray], y_train: np.ndarray,
+                           val: Sequence[np.ndarray], y_val: np.ndarray, *, T: int, epochs: int,
+                           learning_rate: float, batch_size: int, patience: int, seed: int = 0,
+                           synops_penalty: float = 0.0, macs: float = 1.0, max_val_jets: int = 5000,
+                           progress: bool = False):
+    """Backpropagation through ``T`` steps in the one fit loop (Adam, cosine schedule, best
+    validation objective kept). Objective: cross entropy + ``synops_penalty`` x synops / ``macs``."""
+    from ..runtime import seeded_rows
+    from .train.fit import Cosine, FitOptions, fit
+
+    tr = [torch.as_tensor(np.asarray(a)) for a in train]
+    yt = torch.as_tensor(np.asarray(y_train, dtype=np.int64))
+    va = [np.asarray(a) for a in val]
+    yv = np.asarray(y_val, dtype=np.int64)
+    if len(yv) > max_val_jets:
+        idx = seeded_rows(len(yv), max_val_jets, seed)
+        va, yv = [a[idx] for a in va], yv[idx]
+    yvt = torch.as_tensor(yv)
+
+    def batch_loss(idx):
+        out = net(*(t[idx] for t in tr), T=T)
+        ce = F.cross_entropy(out.logits, yt[idx])
+        obj = ce + synops_penalty * out.synops.mean() / macs if synops_penalty > 0 else ce
+        return obj, ce
+
+    def val_score():
+        r = evaluate_spiking_deepsets(net, va, T)
+        lg = torch.as_tensor(r["logits"])
+        ce = float(F.cross_entropy(lg, yvt))
+        obj = ce + synops_penalty * float(r["synops"].mean()) / macs
+        return obj, ce, float((lg.argmax(1) == yvt).float().mean())
+
+    desc = f"train spiking deep sets (T={T})"
+    fo = FitOptions(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, patience=patience,
+                    seed=seed, schedule=Cosine(), desc=desc, progress=progress,
+                    diverged=f"{desc}: training diverged (validation loss is not finite); lower the learning rate")
+    return fit(net, [p for p in net.parameters() if p.requires_grad], batch_loss, val_score, int(yt.shape[0]), fo)

@@ -1,0 +1,215 @@
+"""The ``ann_particles`` and ``snn_particles`` stages: taggers on the jets' constituents.
+
+``ann_particles`` (section :class:`~spikejet.config.sections.ParticlesConfig`) trains the
+conventional particle model -- deep sets by default, or the JEDI-style interaction network, or
+the CNN on jet images -- and writes ``metrics.json["ann_particles"]`` with ``macs``.
+``snn_particles`` (:class:`~spikejet.config.sections.SnnParticlesConfig`) trains the spiking
+deep-sets network through time (started from the conventional one by default) and writes
+``metrics.json["snn_particles"]`` with ``timesteps`` and ``synops_per_inference``. Both use
+the run's split; the particles are read from the run's source when the load stage did not
+keep them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..config.sections import ParticlesConfig, SnnParticlesConfig
+from ..errors import ConfigError, DataError
+from ..evaluate.metrics import class_probabilities
+from ..run.context import StageContext, StageResult
+from ..runtime import seeded_rows, single_thread
+
+__all__ = ["ann_particles_stage", "snn_particles_stage", "ParticleModel", "particle_table"]
+
+
+@dataclass
+class ParticleModel:
+    """What ``ann_particles`` hands to ``snn_particles``: the trained network and its inputs' recipe."""
+
+    model: Any
+    kind: str
+    n_particles: int
+    jet_features: bool
+    scaler: Any
+    class_names: tuple[str, ...]
+
+
+def particle_table(ctx: StageContext) -> Any:
+    """The run's jets with their particles (re-read from the source, same subset, if needed)."""
+    table = ctx.table
+    if table.has_particles:
+        return table
+    from ..data import load
+
+    cfg = ctx.config.data
+    full = load(cfg.source, drop_invalid=cfg.drop_invalid, drop_unlabelled=cfg.drop_unlabelled,
+                drop_duplicates=cfg.drop_duplicates, particles=True)
+    if not full.has_particles:
+        raise DataError(f"the jets of {cfg.source} have no particles; the particle stages need them "
+                        "(generate with --constituents, or read a particle-level file)")
+    if ctx.data.subset is not None:
+        full = full.subset(ctx.data.subset)
+    if len(full) != len(table) or not np.array_equal(full.y, table.y):
+        raise DataError("re-reading the particles gave other jets than the load stage's")
+    return full
+
+
+def _train_rows(ctx: StageContext, name: str, max_jets: int | None) -> np.ndarray:
+    tr = ctx.data.split.train
+    if max_jets is None or len(tr) <= max_jets:
+        return tr
+    return np.sort(tr[seeded_rows(len(tr), max_jets, ctx.rng(name))])
+
+
+def _inputs(ctx: StageContext, table: Any, kind: str, n_particles: int, jet_features: bool,
+            scaler: Any, train_rows: np.ndarray, cfg: Any = None) -> tuple[dict[str, list[np.ndarray]], Any]:
+    """Model inputs per split (train rows, val, test) and the fitted particle scaler."""
+    from ..ann.particle import ParticleScaler
+    from ..data.particles import jet_images, particle_inputs
+
+    sp = ctx.data.split
+    rows = {"train": train_rows, "val": sp.val, "test": sp.test}
+    if kind == "cnn":
+        img = jet_images(table, size=cfg.image_size, radius=cfg.image_radius, n_particles=n_particles)
+        img *= float(cfg.image_size)  # unit-sum images -> O(1) pixel values
+        return {k: [img[r]] for k, r in rows.items()}, None
+    x, m = particle_inputs(table, n_particles)
+    if scaler is None:
+        scaler = ParticleScaler.fit(x[train_rows], m[train_rows])
+    X = scaler.transform(x, m)
+    out = {}
+    for k, r in rows.items():
+        parts = [X[r], m[r]]
+        if jet_features:
+            parts.append(ctx.scaler.transform(table.X[r]))
+        out[k] = parts
+    return out, scaler
+
+
+def _build(kind: str, cfg: ParticlesConfig, n_in: int, n_classes: int) -> Any:
+    from ..ann.particle import DeepSets, InteractionNet, JetCNN
+
+    if kind == "deepsets":
+        return DeepSets(n_in, cfg.phi, cfg.rho, n_classes, cfg.pool, n_global=16 if cfg.jet_features else 0)
+    if kind == "interaction":
+        if cfg.jet_features:
+            raise ConfigError("ann_particles.model = interaction takes particles only: set jet_features: false")
+        return InteractionNet(n_in, n_classes=n_classes)
+    return JetCNN(cfg.image_size, n_classes=n_classes)
+
+
+def ann_particles_stage(ctx: StageContext, cfg: ParticlesConfig) -> StageResult:
+    """Train the conventional particle model on the run's split and score it."""
+    import torch
+
+    from ..ann.particle import ParticleTraining, predict_logits, train_particle_model
+    from ..hardware.energy import OpCounts, energy_estimate
+
+    table = particle_table(ctx)
+    classes = table.class_names
+    rows = _train_rows(ctx, "ann_particles", cfg.max_train_jets)
+    seed = ctx.seed_for("ann_particles")
+    with single_thread():
+        data, scaler = _inputs(ctx, table, cfg.model, cfg.n_particles, cfg.jet_features, None, rows, cfg)
+        torch.manual_seed(seed)
+        n_in = data["train"][0].shape[-1]
+        model = _build(cfg.model, cfg, n_in, len(classes))
+        opts = ParticleTraining(epochs=cfg.epochs, learning_rate=cfg.learning_rate, batch_size=cfg.batch_size,
+                                patience=cfg.patience, seed=seed)
+        t0 = time.perf_counter()
+        hist = train_particle_model(model, data["train"], table.y[rows], data["val"], ctx.y["val"], opts,
+                                    progress=ctx.progress, desc=f"train {cfg.model}")
+        seconds = time.perf_counter() - t0
+        logits = predict_logits(model, data["test"])
+    n_real = float(np.mean(data["test"][1].sum(1))) if cfg.model != "cnn" else 0.0
+    macs = model.macs(n_real)
+    macs_dense = model.macs(cfg.n_particles)
+    updates = float(sum(getattr(model, "phi_sizes", (0, 0))[1:]) * n_real)
+    energy = energy_estimate(OpCounts(synops=macs, neuron_updates=updates, kind="ann"))
+    extra = {"model": cfg.model, "n_particles": cfg.n_particles, "jet_features": cfg.jet_features,
+             "macs": macs, "macs_per_inference": macs, "macs_all_slots": macs_dense,
+             "mean_real_particles": n_real, "train_jets": int(len(rows)), "epochs": hist.epochs,
+             "best_epoch": hist.best_epoch, "train_seconds": seconds, "energy_per_inference_j": energy}
+    m = ctx.add_metrics("ann_particles", ctx.y["test"], class_probabilities(logits), class_names=classes,
+                        extra=extra)
+    ctx.result.model = ParticleModel(model, cfg.model, cfg.n_particles, cfg.jet_features, scaler, classes)
+    ctx.result.histories["ann_particles"] = hist
+    ctx.log(f"ann_particles ({cfg.model}, {cfg.n_particles} particles): test accuracy {m['accuracy'] * 100:.2f} %, "
+            f"{macs:.0f} MACs per jet, {hist.epochs} epochs on {len(rows)} jets in {seconds:.1f} s")
+    return ctx.result
+
+
+def _snn_start(ctx: StageContext, cfg: SnnParticlesConfig, opts: Any, n_classes: int, data_train) -> Any:
+    from ..snn.particle import SpikingDeepSets
+
+    ann = ctx.models.get("ann_particles")
+    if cfg.init == "ann":
+        if ann is None or ann.kind != "deepsets":
+            raise ConfigError("snn_particles.init = 'ann' needs the ann_particles stage with model: deepsets "
+                              "(or init: random)")
+        return SpikingDeepSets.from_deepsets(ann.model, data_train, opts, percentile=cfg.percentile)
+    n_in = data_train[0].shape[-1]
+    n_g = 16 if cfg.jet_features else 0
+    return SpikingDeepSets((n_in, *cfg.phi), (cfg.phi[-1] + n_g, *cfg.rho, n_classes), n_g, opts)
+
+
+def snn_particles_stage(ctx: StageContext, cfg: SnnParticlesConfig) -> StageResult:
+    """Train the spiking deep-sets network through time and score it at ``timesteps``."""
+    import torch
+
+    from ..snn.particle import (
+        SpikingDeepSetsOptions,
+        evaluate_spiking_deepsets,
+        train_spiking_deepsets,
+    )
+
+    table = particle_table(ctx)
+    classes = table.class_names
+    ann = ctx.models.get("ann_particles")
+    from_ann = cfg.init == "ann" and ann is not None
+    n_particles = ann.n_particles if from_ann else cfg.n_particles
+    jet_features = ann.jet_features if from_ann else cfg.jet_features
+    rows = _train_rows(ctx, "snn_particles", cfg.max_train_jets)
+    seed = ctx.seed_for("snn_particles")
+    opts = SpikingDeepSetsOptions(neuron=cfg.neuron, reset=cfg.reset, surrogate=cfg.surrogate, slope=cfg.slope,
+                                  v_init=cfg.v_init, leak=cfg.leak)
+    T = cfg.timesteps
+    with single_thread():
+        data, _ = _inputs(ctx, table, "deepsets", n_particles, jet_features,
+                          ann.scaler if from_ann else None, rows)
+        torch.manual_seed(seed)
+        net = _snn_start(ctx, cfg, opts, len(classes), data["train"])
+        macs_ref = float(ann.model.macs(n_particles)) if from_ann else 1.0
+        start = evaluate_spiking_deepsets(net, data["val"], T)
+        t0 = time.perf_counter()
+        hist = train_spiking_deepsets(net, data["train"], table.y[rows], data["val"], ctx.y["val"], T=T,
+                                      epochs=cfg.epochs, learning_rate=cfg.learning_rate, batch_size=cfg.batch_size,
+                                      patience=cfg.patience, seed=seed, synops_penalty=cfg.synops_penalty,
+                                      macs=macs_ref, progress=ctx.progress)
+        seconds = time.perf_counter() - t0
+        r = evaluate_spiking_deepsets(net, data["test"], T)
+    n_real = data["test"][1].sum(1).astype(np.float64)
+    extra = {
+        "model": "spiking_deepsets", "neuron": cfg.neuron, "reset": cfg.reset, "timesteps": T,
+        "n_particles": n_particles, "jet_features": jet_features, "init": cfg.init,
+        "synops_per_inference": float(r["synops"].mean()),
+        "spikes_per_inference": float(r["spikes"].mean()),
+        "neuron_updates_per_inference": float(np.mean(net.neuron_updates(n_real, T))),
+        "input_macs_per_inference": float(np.mean(net.input_macs(n_real))),
+        "start_val_accuracy": float((start["logits"].argmax(1) == ctx.y["val"]).mean()),
+        "train_jets": int(len(rows)), "epochs": hist.epochs, "best_epoch": hist.best_epoch,
+        "train_seconds": seconds,
+    }
+    m = ctx.add_metrics("snn_particles", ctx.y["test"], class_probabilities(r["logits"]), class_names=classes,
+                        extra=extra)
+    ctx.result.model = net
+    ctx.result.histories["snn_particles"] = hist
+    ctx.log(f"snn_particles (T={T}): test accuracy {m['accuracy'] * 100:.2f} %, "
+            f"{extra['synops_per_inference']:.0f} synops per jet, {hist.epochs} epochs on {len(rows)} jets "
+            f"in {seconds:.1f} s")
+    return ctx.result

@@ -1,0 +1,119 @@
+"""Conventional particle/image models, the spiking deep-sets network and the particle stages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from spikejet.ann.particle import (
+    DeepSets,
+    InteractionNet,
+    JetCNN,
+    ParticleScaler,
+    ParticleTraining,
+    predict_logits,
+    train_particle_model,
+)
+from spikejet.snn.particle import (
+    SpikingDeepSets,
+    evaluate_spiking_deepsets,
+    train_spiking_deepsets,
+)
+
+B, P, F_IN = 40, 6, 5
+
+
+@pytest.fixture
+def batch(rng):
+    x = rng.normal(size=(B, P, F_IN)).astype(np.float32)
+    m = np.arange(P)[None] < rng.integers(1, P + 1, B)[:, None]
+    x[~m] = 0
+    y = np.arange(B) % 5
+    x[..., 0] += y[:, None] * m  # learnable: the class is in feature 0 of every real particle
+    return x, m, y
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_models_are_permutation_invariant_and_ignore_padding(batch):
+    x, m, _ = batch
+    torch.manual_seed(0)
+    perm = np.random.default_rng(0).permutation(P)
+    for model in (DeepSets(F_IN), DeepSets(F_IN, pool="mean"), InteractionNet(F_IN)):
+        a = predict_logits(model, [x, m])
+        np.testing.assert_allclose(predict_logits(model, [x[:, perm], m[:, perm]]), a, rtol=1e-5, atol=1e-5)
+        x2 = x.copy()
+        x2[~m] = 7.0  # padding values must not matter
+        np.testing.assert_allclose(predict_logits(model, [x2, m]), a, rtol=1e-5, atol=1e-5)
+    ds = DeepSets(F_IN, (8, 4), (6,))
+    assert ds.macs(3) == 3 * (F_IN * 8 + 8 * 4) + 4 * 6 + 6 * 5
+    cnn = JetCNN(8, (2, 3), 4)
+    assert predict_logits(cnn, [np.zeros((2, 8, 8), np.float32)]).shape == (2, 5)
+    assert cnn.macs() == 8 * 8 * 2 * 9 + 4 * 4 * 2 * 3 * 9 + 3 * 2 * 2 * 4 + 4 * 5
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_deepsets_trains_with_the_fit_loop(batch):
+    x, m, y = batch
+    sc = ParticleScaler.fit(x, m)
+    xs = sc.transform(x, m)
+    assert not xs[~m].any()
+    torch.manual_seed(0)
+    model = DeepSets(F_IN, (16,), (16,))
+    hist = train_particle_model(model, [xs, m], y, [xs, m], y, ParticleTraining(epochs=40, batch_size=8, learning_rate=1e-2, patience=40))
+    assert hist.val_accuracy[hist.best_epoch - 1] >= 0.8
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_spiking_deepsets_counts_and_conversion(batch):
+    x, m, y = batch
+    g = np.random.default_rng(1).normal(size=(B, 3)).astype(np.float32)
+    torch.manual_seed(0)
+    ann = DeepSets(F_IN, (8, 8), (8,), n_global=3)
+    net = SpikingDeepSets.from_deepsets(ann, [x, m, g], percentile=99.0)
+    r = evaluate_spiking_deepsets(net, [x, m, g], 8)
+    assert r["logits"].shape == (B, 5) and (r["synops"] >= 0).all()
+    # padding slots hold no neurons: changing them changes nothing
+    x2 = x.copy()
+    x2[~m] = 5.0
+    r2 = evaluate_spiking_deepsets(net, [x2, m, g], 8)
+    np.testing.assert_array_equal(r2["synops"], r["synops"])
+    np.testing.assert_allclose(r2["logits"], r["logits"], rtol=1e-5, atol=1e-5)
+    # synops = spikes x fan-out: with all-dense weights every spike reaches the next layer's width
+    with torch.no_grad():
+        out = net(torch.from_numpy(x), torch.from_numpy(m), torch.from_numpy(g), T=8)
+    # every spike reaches 8 neurons, but those of the last hidden read-out layer reach the 5 outputs
+    assert 5 * float(out.spikes.sum()) <= float(out.synops.sum()) <= 8 * float(out.spikes.sum())
+    # at large T the spiking network approaches its ANN's (clipped) logits
+    la = predict_logits(ann, [x, m, g])
+    lt = evaluate_spiking_deepsets(net, [x, m, g], 256)["logits"]
+    assert np.corrcoef(la.ravel(), lt.ravel())[0, 1] > 0.9
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_spiking_deepsets_trains_through_time(batch):
+    x, m, y = batch
+    xs = ParticleScaler.fit(x, m).transform(x, m)
+    torch.manual_seed(0)
+    net = SpikingDeepSets((F_IN, 16), (16, 16, 5))
+    hist = train_spiking_deepsets(net, [xs, m], y, [xs, m], y, T=4, epochs=30, learning_rate=5e-3,
+                                  batch_size=8, patience=30)
+    assert hist.val_accuracy[hist.best_epoch - 1] >= 0.6
+
+
+def test_particle_stages_in_a_quick_run(tmp_path):
+    """ann_particles and snn_particles through the runner on a small run (their metrics keys)."""
+    import json
+
+    from spikejet.config import resolve_config
+    from spikejet.run.runner import run
+
+    cfg = resolve_config({"data": {"max_jets": 1500}}, quick=True)
+    out = tmp_path / "run"
+    run(cfg, out, progress=False, stages=["snn_particles"])  # ann_particles comes with it
+    m = json.loads((out / "metrics.json").read_text())
+    for key in ("accuracy", "auc", "rejection", "macs"):
+        assert key in m["ann_particles"]
+    for key in ("accuracy", "auc", "rejection", "timesteps", "synops_per_inference"):
+        assert key in m["snn_particles"]
+    assert m["snn_particles"]["timesteps"] <= 8
