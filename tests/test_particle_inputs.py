@@ -112,6 +112,7 @@ def _hls4ml_file(path, rng, n=12, p=8, *, names=True):
     ncol = 59
     jets = np.zeros((n, ncol), dtype=np.float32)
     jets[:, list(ZENODO_FEATURE_COLUMNS)] = rng.normal(size=(n, 16))
+    jets[:, ZENODO_FEATURE_COLUMNS[15]] = rng.integers(5, 60, n)  # j_multiplicity is a count
     lab = np.arange(n) % 5
     jets[np.arange(n), ncol - 6 + lab] = 1.0
     fnames = [f"c{i}" for i in range(ncol)]
@@ -172,6 +173,7 @@ def test_read_hf_parquet(tmp_path, rng):
     n = 10
     lengths = rng.integers(1, 9, n)
     cols: dict = {name: pa.array(rng.normal(size=n).astype(np.float32)) for name in FEATURE_NAMES}
+    cols["j_multiplicity"] = pa.array(rng.integers(5, 60, n).astype(np.float32))  # a count
     cols["j_pt"] = pa.array(np.full(n, 900.0, dtype=np.float32))
     per = {name: [rng.normal(size=k).astype(np.float32) for k in lengths] for name in HLS4ML_PARTICLE_FEATURES}
     per["j1_pt"] = [rng.exponential(20.0, k).astype(np.float32) + 1 for k in lengths]
