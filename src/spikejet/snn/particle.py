@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config.sections import SnnParticlesConfig as _SECTION  # the one home of the defaults
 from ..errors import ConfigError, DataError
 from .neurons import RESETS, IFState, LIFState, TensorParams, if_step, lif_step
 from .train.surrogate import MAX_LEAK, MIN_LEAK, MIN_THRESHOLD, spike
@@ -48,12 +49,12 @@ __all__ = ["SpikingDeepSetsOptions", "SpikingDeepSets", "SpikingOutput", "train_
 class SpikingDeepSetsOptions:
     """Neuron model and surrogate of a :class:`SpikingDeepSets` (defaults: the ``snn_particles`` section's)."""
 
-    neuron: str = "if"
-    reset: str = "subtract"
-    surrogate: str = "fast_sigmoid"
-    slope: float = 5.0
-    v_init: float = 0.5
-    leak: float = 0.95
+    neuron: str = _SECTION.neuron
+    reset: str = _SECTION.reset
+    surrogate: str = _SECTION.surrogate
+    slope: float = _SECTION.slope
+    v_init: float = _SECTION.v_init
+    leak: float = _SECTION.leak
     learn_threshold: bool = True
 
     def __post_init__(self) -> None:
