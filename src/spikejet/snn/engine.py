@@ -50,7 +50,14 @@ from ..errors import ConfigError, ModelError
 from .network import SpikingNetwork
 from .neurons import IFParams, LIFParams, SpikingReLUParams
 from .readout import filter_decay
-from .simulate import DEFAULT_BATCH_SIZE, MAX_TIMESTEPS, Probes, SimResult
+from .simulate import (
+    DEFAULT_BATCH_SIZE,
+    Probes,
+    SimResult,
+    _as_tensor,
+    _check_steps,
+    check_timesteps,
+)
 
 __all__ = ["simulate", "simulate_chunks", "ChunkedResult", "merge_results", "ENGINE_THREADS"]
 
@@ -210,26 +217,8 @@ def _plan(net: SpikingNetwork) -> _Plan:
 
 
 def _features(X, n_in: int) -> np.ndarray:
-    if isinstance(X, torch.Tensor):
-        X = X.detach().to(torch.float32).cpu().numpy()
-    Xn = np.ascontiguousarray(np.asarray(X, dtype=np.float32))
-    if Xn.ndim != 2 or Xn.shape[1] != n_in:
-        raise ModelError(f"features must have shape [n, {n_in}], got {tuple(Xn.shape)}")
-    if Xn.shape[0] == 0:
-        raise ModelError("no jets to simulate (0 rows)")
-    if not np.isfinite(Xn).all():
-        raise ModelError("features contain NaN/inf; clean or standardize them first")
-    return Xn
-
-
-def _check_T(T) -> int:
-    try:
-        T = int(T)
-    except (TypeError, ValueError):
-        raise ConfigError(f"T must be a positive integer, got {T!r}") from None
-    if not 1 <= T <= MAX_TIMESTEPS:
-        raise ConfigError(f"T must be in 1..{MAX_TIMESTEPS}, got {T}")
-    return T
+    """The features as a contiguous float32 array, checked as the reference simulator checks them."""
+    return np.ascontiguousarray(_as_tensor(X, n_in).numpy())
 
 
 def _check_threads(threads) -> int:
@@ -301,7 +290,7 @@ def _check_args(net, T, threads, batch_size, probes, steps):
     """Validated (T, threads, batch_size, probes, recorded steps) of :func:`simulate`."""
     if not isinstance(net, SpikingNetwork):
         raise ModelError(f"expected a SpikingNetwork, got {type(net).__name__}")
-    T = _check_T(T)
+    T = check_timesteps(T)
     threads = _check_threads(threads)
     if isinstance(batch_size, bool) or int(batch_size) < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
@@ -312,13 +301,7 @@ def _check_args(net, T, threads, batch_size, probes, steps):
     for t in probes.score_steps:
         if not 1 <= t <= T:
             raise ConfigError(f"score step {t} is outside 1..{T}")
-    if steps is None:
-        rec = np.arange(1, T + 1, dtype=np.int64)
-    else:
-        rec = np.unique(np.asarray(list(steps), dtype=np.int64))
-        if rec.size == 0 or rec[0] < 1 or rec[-1] > T:
-            raise ConfigError(f"recorded steps must lie in 1..{T}, got {list(steps)[:5]}...")
-    return T, threads, int(batch_size), probes, rec
+    return T, threads, int(batch_size), probes, _check_steps(steps, T)
 
 
 @dataclass

@@ -221,6 +221,17 @@ def _as_tensor(X: np.ndarray | torch.Tensor, n_in: int) -> torch.Tensor:
     return Xt
 
 
+def check_timesteps(T) -> int:
+    """``T`` as an int in 1..MAX_TIMESTEPS, else ConfigError (the simulator's and the engine's rule)."""
+    try:
+        T = int(T)
+    except (TypeError, ValueError):
+        raise ConfigError(f"T must be a positive integer, got {T!r}") from None
+    if not 1 <= T <= MAX_TIMESTEPS:
+        raise ConfigError(f"T must be in 1..{MAX_TIMESTEPS}, got {T}")
+    return T
+
+
 def _check_steps(steps: Sequence[int] | None, T: int) -> np.ndarray:
     if steps is None:
         return np.arange(1, T + 1, dtype=np.int64)
@@ -309,12 +320,7 @@ def _check_run(net: SpikingNetwork, X, T, probes: Probes | None, steps, batch_si
     """Validated (T, batch size, probes, features, recorded steps, trace jets) of one call."""
     if not isinstance(net, SpikingNetwork):
         raise ModelError(f"expected a SpikingNetwork, got {type(net).__name__}")
-    try:
-        T = int(T)
-    except (TypeError, ValueError):
-        raise ConfigError(f"T must be a positive integer, got {T!r}") from None
-    if not 1 <= T <= MAX_TIMESTEPS:
-        raise ConfigError(f"T must be in 1..{MAX_TIMESTEPS}, got {T}")
+    T = check_timesteps(T)
     if int(batch_size) < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     probes = probes or Probes()
