@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ..errors import ConfigError, HardwareError
+from ..errors import ConfigError
 
 # The one place this module touches the hardware package (it may become a package
 # of its own): the model's classes and named constants.
@@ -35,7 +35,6 @@ def _pad(n: int, to: int) -> int:
 
 def _events(inputs, net, n_steps):
     """Input events as int64 [T_in, batch, n_in] (validated as the model validates them)."""
-    profile = net.profile
     if isinstance(inputs, np.ndarray):
         if inputs.ndim != 3:
             raise ConfigError(f"inputs must be [T, batch, n_in], got shape {inputs.shape}")
@@ -62,15 +61,7 @@ def _events(inputs, net, n_steps):
         raise ConfigError(f"input events have shape {e.shape}; expected [T, batch, {net.n_in}]")
     if e.dtype.kind == "b":
         return e.astype(np.int64), n_total
-    if e.dtype.kind == "f" and not np.all(e == np.round(e)):
-        raise ConfigError("input events must be integers (spikes or graded payloads)")
-    lo, hi = profile.payload_range()
-    if e.size and (e.min() < lo or e.max() > hi):
-        what = "binary spikes (0 or 1)" if not profile.graded_spikes else (
-            f"graded payloads of {profile.graded_payload_bits} bits")
-        raise HardwareError(
-            f"{profile.name} takes {what}; got input events in [{e.min()}, {e.max()}]"
-            + ("; use the loihi2 profile for graded spikes" if not profile.graded_spikes else ""))
+    _L.check_event_values(e, net.profile)
     return np.ascontiguousarray(e.astype(np.int64)), n_total
 
 

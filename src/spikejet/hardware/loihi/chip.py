@@ -37,7 +37,7 @@ from .constants import (
 )
 from .profiles import LOIHI1, LoihiProfile, get_profile
 
-__all__ = ["LoihiLayer", "LoihiNetwork", "LayerCounts", "LoihiRun", "simulate"]
+__all__ = ["LoihiLayer", "LoihiNetwork", "LayerCounts", "LoihiRun", "simulate", "check_event_values"]
 
 
 
@@ -195,9 +195,14 @@ def _check_events(events: np.ndarray, profile: LoihiProfile, n_in: int, batch: i
         )
     if e.dtype.kind == "b":
         return e
-    if e.dtype.kind == "f":
-        if not np.all(e == np.round(e)):
-            raise ConfigError("input events must be integers (spikes or graded payloads)")
+    check_event_values(e, profile)
+    return e.astype(np.int64)
+
+
+def check_event_values(e: np.ndarray, profile: LoihiProfile) -> None:
+    """Input events (not boolean) must be integers the profile can carry: 0/1 spikes or graded payloads."""
+    if e.dtype.kind == "f" and not np.all(e == np.round(e)):
+        raise ConfigError("input events must be integers (spikes or graded payloads)")
     lo, hi = profile.payload_range()
     if e.size and (e.min() < lo or e.max() > hi):
         what = "binary spikes (0 or 1)" if not profile.graded_spikes else (
@@ -206,7 +211,6 @@ def _check_events(events: np.ndarray, profile: LoihiProfile, n_in: int, batch: i
             f"{profile.name} takes {what}; got input events in [{e.min()}, {e.max()}]"
             + ("; use the loihi2 profile for graded spikes" if not profile.graded_spikes else "")
         )
-    return e.astype(np.int64)
 
 
 def _input_source(inputs: np.ndarray | Iterable[np.ndarray],
