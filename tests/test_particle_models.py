@@ -117,3 +117,7 @@ def test_particle_stages_in_a_quick_run(tmp_path):
     for key in ("accuracy", "auc", "rejection", "timesteps", "synops_per_inference"):
         assert key in m["snn_particles"]
     assert m["snn_particles"]["timesteps"] <= 8
+    # same seed and config, same bytes (no wall-clock numbers in metrics.json)
+    again = tmp_path / "again"
+    run(cfg, again, progress=False, stages=["snn_particles"])
+    assert (again / "metrics.json").read_bytes() == (out / "metrics.json").read_bytes()

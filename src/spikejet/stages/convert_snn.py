@@ -26,6 +26,7 @@ from ..config.sections import ConvertConfig
 from ..errors import ConfigError
 from ..evaluate.metrics import class_probabilities
 from ..snn.timesteps import curve_points
+from .snn_train import counts_entry
 
 __all__ = ["ConvertConfig", "convert_stage", "STAGE_NAME", "MODEL_FILE", "curve_points"]
 
@@ -116,13 +117,7 @@ def _extra(cfg, chosen, T_head, how, res, test_curves, ann_test, source_acc, met
         "reference_ann_accuracy": ann_test,
         "source_ann_accuracy": source_acc.get(chosen, ann_test),
         "timesteps_within_gap": methods_entry[chosen]["timesteps_within_gap"],
-        "firing_rate_hz": {ly["name"]: ly["firing_rate_hz"] for ly in counts["layers"] if ly["spiking"]},
-        "spikes_per_inference": counts["spikes"],
-        "synops_per_inference": counts["synops"],
-        "synops_per_layer": {ly["name"]: ly["synops"] for ly in counts["layers"]},
-        "neuron_updates_per_inference": counts["neuron_updates"],
-        "input_macs": counts["input_macs"],
-        "ann_macs": counts["ann_macs"],
+        **counts_entry(counts),
         "methods": methods_entry,
         "model_file": MODEL_FILE,
     }

@@ -134,7 +134,7 @@ def ann_particles_stage(ctx: StageContext, cfg: ParticlesConfig) -> StageResult:
     extra = {"model": cfg.model, "n_particles": cfg.n_particles, "jet_features": cfg.jet_features,
              "macs": macs, "macs_per_inference": macs, "macs_all_slots": macs_dense,
              "mean_real_particles": n_real, "train_jets": int(len(rows)), "epochs": hist.epochs,
-             "best_epoch": hist.best_epoch, "train_seconds": seconds, "energy_per_inference_j": energy}
+             "best_epoch": hist.best_epoch, "energy_per_inference_j": energy}
     m = ctx.add_metrics("ann_particles", ctx.y["test"], class_probabilities(logits), class_names=classes,
                         extra=extra)
     ctx.result.model = ParticleModel(model, cfg.model, cfg.n_particles, cfg.jet_features, scaler, classes)
@@ -203,7 +203,6 @@ def snn_particles_stage(ctx: StageContext, cfg: SnnParticlesConfig) -> StageResu
         "input_macs_per_inference": float(np.mean(net.input_macs(n_real))),
         "start_val_accuracy": float((start["logits"].argmax(1) == ctx.y["val"]).mean()),
         "train_jets": int(len(rows)), "epochs": hist.epochs, "best_epoch": hist.best_epoch,
-        "train_seconds": seconds,
     }
     m = ctx.add_metrics("snn_particles", ctx.y["test"], class_probabilities(r["logits"]), class_names=classes,
                         extra=extra)

@@ -26,6 +26,7 @@ __all__ = [
     "stage_threads",
     "ann_reference",
     "layer_counts",
+    "counts_entry",
     "jet_per_class",
     "stage_figures",
     "summary_figures",
@@ -66,7 +67,12 @@ def ann_reference(ctx: Any) -> float | None:
 
 
 def layer_counts(res: Any, T: int) -> dict[str, Any]:
-    c = res.op_counts(T)
+    """The metrics keys of a simulation's operation counts at ``T``."""
+    return counts_entry(res.op_counts(T))
+
+
+def counts_entry(c: dict[str, Any]) -> dict[str, Any]:
+    """The metrics keys of one ``SimResult.op_counts(T)`` dict (every spiking stage's entry has them)."""
     return {
         "firing_rate_hz": {ly["name"]: ly["firing_rate_hz"] for ly in c["layers"] if ly["spiking"]},
         "spikes_per_inference": c["spikes"],
