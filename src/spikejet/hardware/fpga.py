@@ -61,6 +61,7 @@ __all__ = [
     "PUBLISHED",
     "PublishedFigure",
     "fpga_metrics",
+    "fpga_extra",
     "weight_text_value",
 ]
 
@@ -340,6 +341,19 @@ ENERGY_SOURCE = ("not published: no power or energy per inference is given for t
                  "Duarte et al. 2018 or Coelho et al. 2021 (abstracts); none is estimated here")
 
 
+def fpga_extra(fx: FixedPointMLP) -> dict[str, Any]:
+    """The FPGA model's metrics beyond the scores: precision, MACs, the cited latency and energy sources."""
+    sizes = fx.sizes
+    return {
+        "precision": fx.precision.to_dict(),
+        "macs_per_inference": float(sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))),
+        "latency_ns": LATENCY_NS,
+        "latency_source": LATENCY_SOURCE,
+        "energy_per_inference_j": None,
+        "energy_source": ENERGY_SOURCE,
+    }
+
+
 def fpga_metrics(model: Any, X: np.ndarray, y: np.ndarray, *, class_names: Sequence[str], seed: int,
                  precision: FixedPrecision | str = DEFAULT_PRECISION) -> dict[str, Any]:
     """The FPGA model's metrics entry: the MLP ``model`` in fixed point on standardized ``X``.
@@ -351,15 +365,6 @@ def fpga_metrics(model: Any, X: np.ndarray, y: np.ndarray, *, class_names: Seque
     from ..evaluate.metrics import evaluate_scores
 
     fx = model if isinstance(model, FixedPointMLP) else FixedPointMLP.from_mlp(model, precision)
-    proba = fx.predict_proba(X)
-    entry = evaluate_scores(y, proba, class_names=class_names, seed=seed)
-    sizes = fx.sizes
-    entry.update({
-        "precision": fx.precision.to_dict(),
-        "macs_per_inference": float(sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))),
-        "latency_ns": LATENCY_NS,
-        "latency_source": LATENCY_SOURCE,
-        "energy_per_inference_j": None,
-        "energy_source": ENERGY_SOURCE,
-    })
+    entry = evaluate_scores(y, fx.predict_proba(X), class_names=class_names, seed=seed)
+    entry.update(fpga_extra(fx))
     return entry

@@ -48,7 +48,6 @@ __all__ = [
     "figure_file",
     "check_name",
     "check_complete",
-    "read_manifest",
     "now",
     "LOCK_FILE",
 ]
@@ -79,11 +78,6 @@ def predictions_file(stage: str) -> str:
 
 def figure_file(name: str) -> str:
     return f"{FIGURES_DIR}/{check_name(name, 'figure name')}.png"
-
-
-def read_manifest(root: str | Path) -> dict[str, Any] | None:
-    """The manifest of a run directory, or None if it has none (or not a spikejet one)."""
-    return _read_manifest(Path(root))
 
 
 def check_complete(root: str | Path, what: str) -> None:

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from ..config import RunConfig, config_to_yaml
-from ..io import write_json
 from ..runtime import stage_seed
 from .context import RunData, StageContext, StageResult
 from .registry import StageSpec, get_stage, stage_names, with_needs
@@ -400,8 +399,4 @@ def _score_model(state: RunState, bundle: Any, kind: str, model_path, data, tabl
     lo, hi = m["accuracy_interval"]
     log(f"{kind} accuracy on {n_jets} jets: {m['accuracy'] * 100:.2f} % [{lo * 100:.2f}, {hi * 100:.2f}]")
 
-
-def write_metrics(rundir: RunDir, metrics: Mapping[str, Any]) -> None:
-    """metrics.json of a command that is not a run (``deploy``), through the run directory."""
-    write_json(rundir.path(METRICS_FILE), metrics)
 

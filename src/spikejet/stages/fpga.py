@@ -16,21 +16,15 @@ __all__ = ["fpga_stage"]
 
 
 def fpga_stage(ctx: StageContext, cfg: FpgaConfig) -> StageResult:
-    from ..hardware.fpga import ENERGY_SOURCE, LATENCY_NS, LATENCY_SOURCE, FixedPointMLP
+    from ..hardware.fpga import FixedPointMLP, fpga_extra
 
     bundle = ctx.models.get("ann")
     if bundle is None:
         raise ConfigError("the fpga stage needs the ANN: run the train_ann stage first")
     fx = FixedPointMLP.from_mlp(bundle.model, cfg.precision)
-    y = bundle.labels(ctx.y["test"])
-    sizes = fx.sizes
-    m = ctx.add_metrics("fpga", y, fx.predict_proba(ctx.X["test"]), class_names=bundle.class_names, extra={
-        "precision": fx.precision.to_dict(),
-        "macs_per_inference": float(sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))),
-        "latency_ns": LATENCY_NS,
-        "latency_source": LATENCY_SOURCE,
-        "energy_source": ENERGY_SOURCE,
-    })
+    extra = {k: v for k, v in fpga_extra(fx).items() if v is not None}  # no energy figure is published
+    m = ctx.add_metrics("fpga", bundle.labels(ctx.y["test"]), fx.predict_proba(ctx.X["test"]),
+                        class_names=bundle.class_names, extra=extra)
     ctx.log(f"FPGA ({cfg.precision}) test accuracy {m['accuracy'] * 100:.2f} %")
     return ctx.result
 
