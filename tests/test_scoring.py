@@ -148,3 +148,15 @@ def test_a_bad_fpga_precision_is_a_config_error():
 
     with pytest.raises(ConfigError, match="fpga.precision"):
         resolve_config(overrides={"fpga": {"precision": "int8"}})
+
+
+def test_the_keys_issue_10_names(run_dir):
+    m = json.loads((run_dir / "metrics.json").read_text())
+    for stage in ("ann", "snn_surrogate", "loihi"):
+        assert {"accuracy", "auc", "rejection", "ann_macs"} <= set(m[stage]), stage
+        assert "0.5" in m[stage]["rejection"]["w"]
+    for stage in ("snn_surrogate", "loihi"):
+        assert m[stage]["timesteps"] >= 1 and m[stage]["synops_per_inference"] > 0
+    assert isinstance(m["loihi"]["off_chip_layers"], int) and m["loihi"]["off_chip_layers"] == 0
+    assert m["loihi"]["system_energy_per_inference_j"] > 0 and 0 <= m["loihi"]["nir_accuracy"] <= 1
+    assert m["ann"]["energy_per_inference_j"]["gpu"] > 0
