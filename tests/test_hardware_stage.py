@@ -261,6 +261,7 @@ def test_loihi2_keeps_subtraction_and_skips_the_nir_file(models, tmp_path) -> No
     assert m["reset_changed"] is False and m["resources"]["cores"] == 3
     assert m["nir_file"] is None and "subtract" in m["nir_note"]
     assert m["latency"]["seconds"] == pytest.approx((T + 3) * 1e-5)
+    assert "subtract" in m["loihi1_check"]["not_run"]  # Loihi 1 cannot subtract: said, not faked
 
 
 # --------------------------------------------------------------------------- delay-bias compensation
@@ -349,6 +350,21 @@ def test_stage_on_chip_counts_the_system_and_reads_the_nir_file_back(models, tmp
     assert m["nir_accuracy"] == pytest.approx(float((pred == y[rows]).mean()), abs=0)
     # the converted network resets by subtraction, which NIR cannot say: the file says what changed
     assert "reset subtract -> zero" in m["nir_semantic_changes"]
+    # the Loihi 1 cross-check of the same network (first layer on the host, reset to zero)
+    c = m["loihi1_check"]
+    assert c["first_layer_offchip"] is True and c["reset_changed"] is True
+    assert c["gap_to_float"] == pytest.approx(c["accuracy"] - c["float_accuracy"], abs=1e-12)
+    assert abs(c["gap_to_float"]) <= 1 - c["agreement_with_float"] + 1e-12
+    assert 0.0 < c["accuracy"] <= 1.0
+
+
+def test_loihi1_check_can_be_turned_off_and_is_absent_on_loihi1(models, staged, tmp_path) -> None:
+    assert "loihi1_check" not in staged.metrics["loihi"]  # the stage already runs Loihi 1
+    ctx = _ctx(tmp_path, models, overrides={"profile": "loihi2", "first_layer_offchip": False, "host_device": "arm",
+                                            "max_jets": 100, "curve": False, "write_nir": False,
+                                            "loihi1_check": False})
+    pipeline.run_stage(ctx, "loihi")
+    assert "loihi1_check" not in ctx.metrics["loihi"]
 
 
 def test_study_layout_has_one_off_chip_layer(staged) -> None:

@@ -435,6 +435,9 @@ class HardwareConfig:
     #: Start each chip layer's voltage below its initial value by the bias it integrates before its
     #: first input arrives through the axon delays (:func:`compensate_delay_bias`).
     compensate_delays: bool = True
+    #: Also run the same network on the Loihi 1 integer model (first layer on the host, reset to zero,
+    #: as that chip requires) and record its gap to the float network (``loihi["loihi1_check"]``).
+    loihi1_check: bool = True
 
     def __post_init__(self) -> None:
 

@@ -132,6 +132,35 @@ def _write_nir(ctx: Any, cfg: HardwareConfig, mapping: Any, net: Any, X: Any, y:
             "_nir_predictions": back["nir_predictions"]}
 
 
+def _loihi1_check(ctx: Any, cfg: HardwareConfig, net: Any, X: Any, y: Any, T: int) -> dict[str, Any]:
+    """The same network on the Loihi 1 integer model (first layer on the host, reset to zero): its
+    accuracy, the float network's on the same jets, and how often the two pick the same class."""
+    from ..errors import HardwareError
+    from ..hardware.loihi.evaluate import evaluate_on_loihi
+
+    try:
+        ev = _loihi1(evaluate_on_loihi, ctx, cfg, net, X, y, T)
+    except HardwareError as exc:  # e.g. reset by subtraction with allow_reset_change false
+        return {"not_run": str(exc)}
+    acc = float((ev.scores.argmax(axis=1) == y).mean())
+    out = {"accuracy": acc, "float_accuracy": float(ev.extra["float_accuracy"]),
+           "gap_to_float": acc - float(ev.extra["float_accuracy"]),
+           "agreement_with_float": float(ev.extra["agreement_with_float"]),
+           "reset_changed": bool(ev.extra.get("reset_changed", False)),
+           "first_layer_offchip": True}
+    ctx.log(f"Loihi 1 check: {acc * 100:.2f} % (float {out['float_accuracy'] * 100:.2f} %)")
+    return out
+
+
+def _loihi1(evaluate_on_loihi: Any, ctx: Any, cfg: HardwareConfig, net: Any, X: Any, y: Any, T: int) -> Any:
+    return evaluate_on_loihi(
+        net, X, y, timesteps=T, profile="loihi1", first_layer_offchip=True, axon_delay=cfg.axon_delay,
+        max_chips=cfg.max_chips, allow_reset_change=cfg.allow_reset_change, curve=False,
+        seed=ctx.seed_for(STAGE_NAME), host_device=cfg.host_device, compensate_delays=cfg.compensate_delays,
+        input_bits=cfg.input_bits, input_clip=cfg.input_clip,
+    )
+
+
 def _loihi_stage(ctx: Any) -> None:
     import numpy as np
 
@@ -162,6 +191,8 @@ def _loihi_stage(ctx: Any) -> None:
         compensate_delays=cfg.compensate_delays, input_bits=cfg.input_bits, input_clip=cfg.input_clip, log=ctx.log,
     )
     extra = {"source": source, **ev.extra}
+    if cfg.loihi1_check and cfg.profile != "loihi1":
+        extra["loihi1_check"] = _loihi1_check(ctx, cfg, net, X, y, int(T))
     if cfg.write_nir:
         nir_extra = _write_nir(ctx, cfg, ev.mapping, net, X, y, int(T))
         nir_pred = nir_extra.pop("_nir_predictions", None)
