@@ -45,6 +45,7 @@ from .sections import (
     HardwareConfig,
     ParticlesConfig,
     SnnParticlesConfig,
+    PileupConfig,
     SnnRateConfig,
     SnnSurrogateConfig,
     check,
@@ -66,6 +67,7 @@ __all__ = [
     "HardwareConfig",
     "ParticlesConfig",
     "SnnParticlesConfig",
+    "PileupConfig",
     "RunConfig",
     "SECTIONS",
     "register_section",
@@ -93,6 +95,7 @@ SECTIONS: dict[str, type] = {
     "fpga": FpgaConfig,
     "ann_particles": ParticlesConfig,
     "snn_particles": SnnParticlesConfig,
+    "pileup": PileupConfig,
 }
 
 

@@ -595,3 +595,56 @@ class SnnParticlesConfig:
         object.__setattr__(self, "phi", _widths(s, "phi", self.phi))
         object.__setattr__(self, "rho", _widths(s, "rho", self.rho))
         _train_recipe(s, self)
+
+
+@dataclass(frozen=True)
+class PileupConfig:
+    """The ``pileup`` stage: per-particle pileup rejection and jet tagging under pileup (docs/pileup.md)."""
+
+    #: The pileup sample (a ``spikejet generate --pileup`` file); ``None``: the embedded MU = 200 sample.
+    data: str | None = None
+    #: Pileup values of the tagging study: the sample's own MU and lower ones by Poisson thinning of
+    #: whole interactions (0 = the hard interaction alone).
+    mus: tuple[float, ...] = (0.0, 140.0, 200.0)
+    #: Primary-vertex efficiency of the working point (rejection and the cleaning threshold).
+    efficiency: float = 0.95
+    #: Untracked particles (neutrals, charged below the tracking threshold or outside the tracker) count
+    #: as reconstructed when their pT is at least this (GeV): the Delphes CMS card's HCAL cell
+    #: threshold, 1 GeV (physics/detector.py cites it); no per-particle method can clean them.
+    neutral_pt_min: float = 1.0
+    #: Fraction of the jets whose tracks train the per-track models (the rest are the test jets).
+    train_fraction: float = 0.5
+    #: Ratios k/m of the time window to the z0 window (in units of their resolutions) the best timing cut
+    #: is chosen from, on the training tracks.
+    cut_ratios: tuple[float, ...] = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
+    #: The conventional per-track baseline: hidden widths, epochs, batch, learning rate.
+    mlp_hidden: tuple[int, ...] = (32, 16)
+    mlp_epochs: int = 20
+    mlp_batch_size: int = 512
+    mlp_learning_rate: float = 3e-3
+    #: Jets used (``None``: all; a seeded stratified subset otherwise).
+    max_jets: int | None = None
+
+    def __post_init__(self) -> None:
+        s = "pileup"
+        mus = tuple(float(m) for m in self.mus)
+        check(len(mus) > 0 and all(math.isfinite(m) and 0 <= m <= 1000 for m in mus), f"{s}.mus",
+              f"must be pileup values in 0..1000, got {list(self.mus)}")
+        object.__setattr__(self, "mus", tuple(sorted(set(mus))))
+        check(0.5 <= self.efficiency < 1.0, f"{s}.efficiency", f"must be in [0.5, 1), got {self.efficiency}")
+        check(math.isfinite(self.neutral_pt_min) and self.neutral_pt_min >= 0, f"{s}.neutral_pt_min",
+              f"must be >= 0 GeV, got {self.neutral_pt_min}")
+        check(0.1 <= self.train_fraction <= 0.9, f"{s}.train_fraction", f"must be in [0.1, 0.9], got {self.train_fraction}")
+        ratios = tuple(float(r) for r in self.cut_ratios)
+        check(len(ratios) > 0 and all(_finite_positive(r) for r in ratios), f"{s}.cut_ratios",
+              f"must be positive numbers, got {list(self.cut_ratios)}")
+        object.__setattr__(self, "cut_ratios", ratios)
+        check(all(isinstance(h, int) and h >= 1 for h in self.mlp_hidden), f"{s}.mlp_hidden",
+              f"must be positive integers, got {list(self.mlp_hidden)}")
+        object.__setattr__(self, "mlp_hidden", tuple(self.mlp_hidden))
+        check(isinstance(self.mlp_epochs, int) and self.mlp_epochs >= 1, f"{s}.mlp_epochs", f"must be >= 1, got {self.mlp_epochs}")
+        check(isinstance(self.mlp_batch_size, int) and self.mlp_batch_size >= 1, f"{s}.mlp_batch_size",
+              f"must be >= 1, got {self.mlp_batch_size}")
+        _positive(s, "mlp_learning_rate", self.mlp_learning_rate)
+        check(self.max_jets is None or (isinstance(self.max_jets, int) and self.max_jets >= 10), f"{s}.max_jets",
+              f"must be >= 10 or null, got {self.max_jets}")

@@ -36,6 +36,10 @@ __all__ = [
     "thinned_mask",
     "cleaned_features",
     "four_momenta",
+    "subset",
+    "constituent_rows",
+    "track_resolution",
+    "reconstructed",
     "mass_resolution",
     "REFERENCE_TRACKS",
 ]
@@ -83,6 +87,28 @@ def four_momenta(sample: Any) -> np.ndarray:
     return np.stack([pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta), e], axis=1)
 
 
+def constituent_rows(sample: Any, jets: np.ndarray) -> np.ndarray:
+    """Flat constituent indices of the jets ``jets``, jet by jet (the order :func:`subset` keeps)."""
+    off = np.asarray(sample.offsets, dtype=np.int64)
+    jets = np.asarray(jets, dtype=np.int64)
+    if jets.size == 0:
+        return np.zeros(0, np.int64)
+    return np.concatenate([np.arange(off[j], off[j + 1]) for j in jets])
+
+
+def subset(sample: Any, jets: np.ndarray) -> Any:
+    """The :class:`~spikejet.data.pileup.PileupSample` of the jets ``jets`` (in that order)."""
+    from dataclasses import replace
+
+    jets = np.asarray(jets, dtype=np.int64)
+    off = np.asarray(sample.offsets, dtype=np.int64)
+    idx = constituent_rows(sample, jets)
+    new_off = np.r_[0, np.cumsum(off[jets + 1] - off[jets])]
+    return replace(sample, y=np.asarray(sample.y)[jets], offsets=new_off,
+                   jets={k: np.asarray(v)[jets] for k, v in sample.jets.items()},
+                   constituents={k: np.asarray(v)[idx] for k, v in sample.constituents.items()})
+
+
 def reference_vertex(sample: Any, n_tracks: int = REFERENCE_TRACKS) -> tuple[np.ndarray, np.ndarray]:
     """(z_ref mm, t_ref ps) per jet: the median z0 and time of the jet's ``n_tracks`` hardest tracks
     that have a time (z0 of the hardest tracks when none has a time; NaN when the jet has no track).
@@ -106,6 +132,26 @@ def reference_vertex(sample: Any, n_tracks: int = REFERENCE_TRACKS) -> tuple[np.
         if timed.size:
             t_ref[i] = float(np.median(t[timed]))
     return z_ref, t_ref
+
+
+def track_resolution(sample: Any) -> np.ndarray:
+    """Per constituent z0 resolution (mm) of the generator's tracking model (NaN for non-tracks)."""
+    from .timing import DEFAULT_TIMING, TimingModel, sigma_z0_mm
+
+    settings = dict(getattr(sample, "settings", {}) or {}).get("timing") or {}
+    known = {k: v for k, v in settings.items() if k in TimingModel.__dataclass_fields__}
+    model = TimingModel(**known) if known else DEFAULT_TIMING
+    out = np.full(np.shape(sample.pt), np.nan)
+    trk = np.isfinite(np.asarray(sample.z0_mm, np.float64))
+    pt = np.asarray(sample.pt, np.float64)[trk]
+    out[trk] = sigma_z0_mm(np.maximum(pt, 1e-6), _eta(sample)[trk], model)
+    return out
+
+
+def reconstructed(sample: Any, neutral_pt_min: float) -> np.ndarray:
+    """Constituents a detector reconstructs: every track, and untracked particles with pT >= the threshold."""
+    tracked = np.isfinite(np.asarray(sample.z0_mm, np.float64))
+    return tracked | (np.asarray(sample.pt, np.float64) >= neutral_pt_min)
 
 
 def track_inputs(sample: Any, z_ref: np.ndarray, t_ref: np.ndarray, sigma_z_mm: np.ndarray) -> TrackInputs:

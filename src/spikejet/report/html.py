@@ -160,6 +160,23 @@ def _neurobench_section(nb: Mapping[str, Mapping[str, Any]]) -> str:
               "neurobench in tests/test_neurobench.py), on the test jets at each model's headline T.</p>")
 
 
+def _pileup_section(pu: Mapping[str, Any]) -> str:
+    """The pileup study's two tables: per-track rejection, and tagging accuracy versus MU."""
+    rej = pu.get("pu_rejection_at_95_pv", {})
+    eff = float(pu.get("efficiency", 0.95))
+    rows = [[k, "n/a" if v is None else f"{v:.1f}"] for k, v in rej.items()]
+    acc = pu.get("accuracy_vs_mu_all", pu.get("accuracy_vs_mu", {}))
+    mus = sorted({m for v in acc.values() for m in v}, key=float)
+    rec = pu.get("recovered_fraction", {})
+    arows = [[c, *[f"{v[m] * 100:.1f} %" if m in v else "" for m in mus],
+              "" if rec.get(c) is None else f"{rec[c] * 100:.0f} %"] for c, v in acc.items()]
+    return ("<h2>Pileup and timing</h2>"
+            + _table(["per-track method", f"pileup rejection at {eff:.0%} PV efficiency"], rows)
+            + _table(["jet cleaning", *[f"accuracy, MU = {m}" for m in mus], "recovered"], arows)
+            + f"<p class='meta'>Spiking filter: T = {_e(pu.get('timesteps'))} steps. 'recovered': the fraction "
+              "of the accuracy pileup costs the raw jets (MU = 0 minus the highest MU) that the cleaning recovers.</p>")
+
+
 def build_report(
     *,
     title: str,
@@ -171,6 +188,7 @@ def build_report(
     meta: Mapping[str, Any] | None = None,
     interval: float = 0.68,
     neurobench: Mapping[str, Mapping[str, Any]] | None = None,
+    pileup: Mapping[str, Any] | None = None,
 ) -> str:
     """The report as one HTML string."""
     sections: dict[str, list[ReportFigure]] = {}
@@ -184,6 +202,8 @@ def build_report(
     body.append("<h2>Results</h2>" + _results_section(metrics, interval))
     if neurobench:
         body.append(_neurobench_section(neurobench))
+    if pileup:
+        body.append(_pileup_section(pileup))
     for sec in order:
         body.append(f"<h2>{_e(SECTION_TITLES.get(sec, sec.replace('_', ' ').capitalize()))}</h2>")
         if sec == "data" and data_summary:

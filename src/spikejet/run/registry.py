@@ -58,6 +58,7 @@ def stages() -> tuple[StageSpec, ...]:
     from ..stages.loihi import loihi_stage
     from ..stages.neurobench import neurobench_stage
     from ..stages.particles import ann_particles_stage, snn_particles_stage
+    from ..stages.pileup import pileup_stage
     from ..stages.report import report_stage
     from ..stages.snn_rate import snn_rate_stage
     from ..stages.snn_surrogate import snn_surrogate_stage
@@ -77,6 +78,7 @@ def stages() -> tuple[StageSpec, ...]:
         StageSpec("neurobench", neurobench_stage, ("evaluate_ann",)),
         StageSpec("ann_particles", ann_particles_stage, ("split",), "ann_particles"),
         StageSpec("snn_particles", snn_particles_stage, _snn_particles_needs, "snn_particles"),
+        StageSpec("pileup", pileup_stage, ("train_ann",), "pileup"),
         StageSpec("report", report_stage, ()),
     )
 

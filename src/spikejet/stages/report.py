@@ -83,6 +83,8 @@ def report_stage(ctx: StageContext, cfg: Any = None) -> StageResult:
     metrics = {k: dict(v) for k, v in ctx.metrics.items()}
     nb = ctx.results.get("neurobench")
     neurobench = dict(nb.entry) if nb is not None and nb.entry else None
+    pu = ctx.results.get("pileup")
+    pileup = dict(pu.entry) if pu is not None and pu.entry else None
     timings = dict(ctx.timings)
 
     def write(path):
@@ -98,6 +100,7 @@ def report_stage(ctx: StageContext, cfg: Any = None) -> StageResult:
                   "quick": run_cfg.quick, "created": now()},
             interval=run_cfg.evaluate.interval,
             neurobench=neurobench,
+            pileup=pileup,
         )
 
     ctx.save(REPORT_FILE, write)
