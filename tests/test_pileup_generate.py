@@ -69,7 +69,8 @@ def test_pileup_zero_is_the_generation_of_main(stub_features):
 
 def test_every_pileup_setting_enters_the_hash():
     base = GenerateConfig(jets_per_class=1, pileup=10)
-    others = [dict(pileup=11), dict(out_of_time=True), dict(pileup_pool=3000), dict(timing_resolution_ps=50.0)]
+    others = [dict(pileup=11), dict(out_of_time=True), dict(pileup_pool=3000), dict(timing_resolution_ps=50.0),
+              dict(feature_pt_min=0.0)]
     hashes = {GenerateConfig(jets_per_class=1, **dict(dict(pileup=10), **o)).settings_hash() for o in others}
     assert len(hashes) == len(others) and base.settings_hash() not in hashes
 
@@ -82,7 +83,9 @@ def test_same_hard_jets_at_every_mu(small_chunk):
     assert pu.stats["events"] == plain.stats["events"] and "pileup_unmatched" not in pu.stats
     assert (pu.pt > rec["hard_pt"]).all()  # pileup only adds particles (massless-ish: pT adds up)
     np.testing.assert_array_equal(pu.pt, rec["jet_pt"])
-    assert (pu.X[:, 0] == rec["n_constituents"]).all()  # features from the full jet (stub: multiplicity)
+    # features from the full jet's constituents above feature_pt_min (stub feature 0: their number)
+    above = np.bincount(np.repeat(np.arange(3), rec["n_constituents"]), weights=rec["pt"] > 1.0)
+    assert (pu.X[:, 0] == above).all() and (above < rec["n_constituents"]).all()
 
 
 def test_origin_labels(small_chunk):
@@ -287,6 +290,7 @@ def test_reader_refuses_wrong_shapes_and_non_files(small_file, tmp_path):
     (["--pileup", "5", "--timing-resolution", "0"], "--timing-resolution"),
     (["--out-of-time"], "need --pileup"),
     (["--pileup", "5", "--detector", "cms"], "particle level"),
+    (["--pileup", "5", "--feature-pt-min", "-1"], "--feature-pt-min"),
 ])
 def test_bad_pileup_requests_exit_2(extra, words, tmp_path, capsys):
     argv = ["generate", "--jets-per-class", "5", "--out", str(tmp_path / "x.h5"), "--quiet", *extra]
@@ -309,3 +313,4 @@ def test_cli_defaults_match_config():
 
     assert cli_gen.DEFAULT_PILEUP_POOL == config.DEFAULT_PILEUP_POOL
     assert cli_gen.DEFAULT_TIMING_RESOLUTION_PS == timing.TIMING_RESOLUTION_PS
+    assert cli_gen.DEFAULT_FEATURE_PT_MIN == config.DEFAULT_FEATURE_PT_MIN
