@@ -314,3 +314,33 @@ def test_cli_defaults_match_config():
     assert cli_gen.DEFAULT_PILEUP_POOL == config.DEFAULT_PILEUP_POOL
     assert cli_gen.DEFAULT_TIMING_RESOLUTION_PS == timing.TIMING_RESOLUTION_PS
     assert cli_gen.DEFAULT_FEATURE_PT_MIN == config.DEFAULT_FEATURE_PT_MIN
+
+
+# ---------------------------------------------------------------- the embedded study sample
+def test_embedded_pileup_sample():
+    import json
+
+    from spikejet.data.pileup import PILEUP_PROVENANCE_FILE_NAME, pileup_sample_path
+
+    path = pileup_sample_path()
+    prov = json.loads(path.with_name(PILEUP_PROVENANCE_FILE_NAME).read_text())
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == prov["sha256"]
+    assert sum(f.stat().st_size for f in path.parent.iterdir() if f.is_file()) <= 40 * 1024 * 1024
+    s = read_pileup(path)
+    assert s.settings["mu"] == 200.0 and not s.settings["out_of_time"]
+    assert np.bincount(s.y, minlength=5).tolist() == [prov["counts"][c] for c in s.class_names]
+    cfg = prov["file_provenance"]["config"]
+    assert ((s.hard_pt >= cfg["pt_min"]) & (s.hard_pt < cfg["pt_max"])).all()
+    assert (s.jet_pt > s.hard_pt).all() and abs(np.mean(s.n_pileup) - 200.0) < 3.0
+    pu = s.origin != 0
+    assert 0.8 < pu.mean() < 0.98 and (s.origin >= 0).all()
+    assert np.isnan(s.t_ps[s.charge == 0]).all() and np.isfinite(s.t_ps).mean() > 0.05
+    # pileup vertices spread as the luminous region (50 mm, 180 ps): their tracks' z0 and t
+    jet = s.jet_index
+    z = s.z0_mm[pu & np.isfinite(s.z0_mm)]
+    t = s.t_ps[pu & np.isfinite(s.t_ps) & (np.abs(s.pid) == 211)]
+    assert 40.0 < np.std(z) < 60.0 and 150.0 < np.std(t) < 230.0
+    hard = ~pu & np.isfinite(s.t_ps) & (np.abs(s.pid) == 211)
+    assert np.std(s.t_ps[hard] - s.pv_t_ps[jet[hard]]) < 50.0  # the hard tracks: the resolution only
+    table = read(path)  # an ordinary jet table of the full-event jets
+    assert len(table) == len(s) and np.isfinite(table.X).all()
