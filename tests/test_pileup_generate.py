@@ -209,6 +209,26 @@ def test_speed_cut_gives_the_jets_of_the_full_clustering(hard_events, event):
         np.testing.assert_array_equal(a.t_ps, b.t_ps)
 
 
+def test_out_of_time_chunk(stub_features):
+    """--out-of-time: interactions of the -25/+25 ns crossings in the jets, labelled negative, their
+    tracks' times (when they have one) near +-25 ns."""
+    cfg = GenerateConfig(jets_per_class=1, classes=("q",), pileup=8.0, out_of_time=True, pileup_pool=60)
+    rec = events.generate_chunk(cfg, "q", 1, SEEDS).pileup
+    oot = rec["origin"] < 0
+    assert oot.any() and (rec["origin"] > 0).any()
+    t = rec["t_ps"][oot & np.isfinite(rec["t_ps"]) & (np.abs(rec["pid"]) == 211)]
+    assert t.size and np.all(np.abs(np.abs(t) - 25_000.0) < 1500.0)
+
+
+def test_tasks_pickle_for_workers_and_dask():
+    import pickle
+
+    cfg = GenerateConfig(jets_per_class=2, chunk_size=1, pileup=50.0, out_of_time=True, pileup_pool=400)
+    task = gen.plan_chunks(cfg)[0]
+    back = pickle.loads(pickle.dumps(task))
+    assert back == task and back.cfg.settings_hash() == cfg.settings_hash() and back.filename == task.filename
+
+
 # ---------------------------------------------------------------- files: reproducible, resumable, readable
 @pytest.fixture(scope="module")
 def small_file(tmp_path_factory):
