@@ -23,7 +23,6 @@ from spikejet.physics import generate as gen
 from spikejet.physics.config import GenerateConfig
 from spikejet.physics.pileup import PileupPool, draw_overlay, pool_needed
 from spikejet.physics.timing import C_MM_PER_PS, DEFAULT_TIMING, measure_tracks
-
 from test_generate import _stub_features
 
 SEEDS = (12345, 678)
