@@ -25,6 +25,7 @@ DEFAULT_CONSTITUENTS = 32
 MAX_CONSTITUENTS = 200
 DEFAULT_PILEUP_POOL = 2000
 DEFAULT_TIMING_RESOLUTION_PS = 35.0
+DEFAULT_FEATURE_PT_MIN = 1.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,6 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timing-resolution", type=float, default=DEFAULT_TIMING_RESOLUTION_PS, metavar="PS",
                         help="per-track time resolution in ps (CMS MTD: 30-40 at the start of HL-LHC; "
                              "default: %(default)s)")
+    parser.add_argument("--feature-pt-min", type=float, default=DEFAULT_FEATURE_PT_MIN, metavar="GEV",
+                        help="with --pileup: compute the 16 features from the constituents above this pT "
+                             "(all are stored; 0 = all, ~30 s per jet at MU 200) (default: %(default)s)")
     parser.add_argument("--keep-chunks", action="store_true", help="keep <out>.chunks/ after merging")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
 
@@ -92,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         out_of_time=args.out_of_time,
         pileup_pool=args.pileup_pool,
         timing_resolution_ps=args.timing_resolution,
+        feature_pt_min=args.feature_pt_min,
     )
     res = generate(
         cfg,

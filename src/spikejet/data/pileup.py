@@ -42,6 +42,7 @@ __all__ = [
     "PileupSample",
     "read_pileup",
     "write_pileup_group",
+    "pileup_sample_path",
 ]
 
 PILEUP_GROUP = "pileup"
@@ -250,3 +251,15 @@ def read_pileup(path: str | os.PathLike[str]) -> PileupSample:
             return _read_group(f, p)
     except (OSError, KeyError, RuntimeError) as exc:
         raise DataError(f"{p}: the pileup group is corrupt or truncated ({exc})") from exc
+
+
+#: The embedded pileup study sample (beside the default sample; docs/pileup.md).
+PILEUP_SAMPLE_FILE_NAME = "pileup.h5"
+PILEUP_PROVENANCE_FILE_NAME = "pileup_provenance.json"
+
+
+def pileup_sample_path() -> Path:
+    """Path of the embedded MU = 200 sample (``spikejet/data/default/pileup.h5``); it may not exist."""
+    from .default import default_sample_path
+
+    return default_sample_path().with_name(PILEUP_SAMPLE_FILE_NAME)

@@ -495,12 +495,21 @@ def generate_chunk(cfg: GenerateConfig, cls: str, n_jets: int, seeds: tuple[int,
     return _chunk_data(cfg, cls, n_jets, kept, kept_matched, kept_rank, overlay, stats, timing, t0)
 
 
+def _feature_inputs(cfg: GenerateConfig, constituents: np.ndarray, pileup: bool) -> np.ndarray:
+    """(n, 4) four-momenta the 16 features are computed from: all constituents, or with
+    pileup those above ``cfg.feature_pt_min`` (config.DEFAULT_FEATURE_PT_MIN says why)."""
+    p4 = constituents[:, :4]
+    if pileup and cfg.feature_pt_min > 0:
+        p4 = p4[np.hypot(p4[:, 0], p4[:, 1]) > cfg.feature_pt_min]
+    return p4
+
+
 def _chunk_data(cfg: GenerateConfig, cls: str, n_jets: int, kept: list, kept_matched: list, kept_rank: list,
                 overlay: _Overlay | None, stats: dict, timing: dict, t0: float) -> ChunkData:
     """Features, jet columns and (optionally) particles and the pileup record of the kept jets."""
     stored = kept if overlay is None else [r.jet for r in overlay.records]
     tc = time.perf_counter()
-    X = compute_features([j.constituents[:, :4] for j in stored])
+    X = compute_features([_feature_inputs(cfg, j.constituents, overlay is not None) for j in stored])
     t_features = time.perf_counter() - tc
     if X.shape != (n_jets, N_FEATURES):
         raise PhysicsError(f"feature code returned shape {X.shape}, expected {(n_jets, N_FEATURES)}")
