@@ -43,12 +43,13 @@ MASS_INDEX = 14  # j_mass_mmdt in FEATURE_NAMES (physics.mitigation.MASS_INDEX)
 def _sample(ctx: StageContext, cfg: PileupConfig) -> Any:
     from ..data.pileup import pileup_sample_path, read_pileup
 
-    path = cfg.data or pileup_sample_path()
-    try:
-        sample = read_pileup(path)
-    except FileNotFoundError:
+    from pathlib import Path
+
+    path = Path(cfg.data) if cfg.data else pileup_sample_path()
+    if not path.is_file():
         raise DataError(f"pileup sample {path} not found; make one with `spikejet generate --pileup 200 ...` "
-                        "and set pileup.data, or skip the stage (--skip pileup)") from None
+                        "and set pileup.data, or skip the stage (--skip pileup)")
+    sample = read_pileup(path)
     if cfg.max_jets is not None and len(sample) > cfg.max_jets:
         from ..physics.mitigation import subset
         from ..runtime import seeded_rows
