@@ -103,6 +103,22 @@ class PileupFeatures:
     def subset(self, idx: np.ndarray) -> PileupFeatures:
         return PileupFeatures(self.dt_ps[idx], self.dz_mm[idx], self.pt[idx], self.eta[idx])
 
+    @classmethod
+    def from_sample(cls, sample: Any) -> tuple[PileupFeatures, np.ndarray]:
+        """``(features, is_pv)`` of the charged constituents (finite ``z0_mm``) of a pileup sample
+        (``spikejet.data.pileup.read_pileup``): dt and dz relative to each jet's ``pv_t_ps`` /
+        ``pv_z_mm`` (the truth hard vertex stands for the event's reconstructed reference), is_pv =
+        ``origin == 0``. Read by attribute, so this module does not import the reader."""
+        jet = np.asarray(sample.jet_index)
+        z0 = np.asarray(sample.z0_mm, dtype=np.float64)
+        charged = np.isfinite(z0)
+        j = jet[charged]
+        dt = np.asarray(sample.t_ps, dtype=np.float64)[charged] - np.asarray(sample.pv_t_ps, np.float64)[j]
+        dz = z0[charged] - np.asarray(sample.pv_z_mm, np.float64)[j]
+        eta = np.asarray(sample.eta_rel, np.float64)[charged] + np.asarray(sample.jet_eta, np.float64)[j]
+        feats = cls(dt, dz, np.asarray(sample.pt, np.float64)[charged], eta)
+        return feats, np.asarray(sample.origin)[charged] == 0
+
 
 def synthetic_pileup(n: int, *, seed: int, pv_fraction: float = 0.1, time_fraction: float = 0.7,
                      sigma_t_ps: float = 35.0, sigma_z0_mm: float = 0.05, sigma_z0_pt_mm_gev: float = 0.5,
