@@ -99,11 +99,12 @@ def main() -> None:
     ap.add_argument("--train", type=int, default=60000)
     ap.add_argument("--test", type=int, default=200000)
     ap.add_argument("--epochs", type=int, default=PileupSnnConfig.epochs)
+    ap.add_argument("--hidden", type=int, default=PileupSnnConfig.hidden)
     args = ap.parse_args()
     torch.set_num_threads(1)
     f, y = synthetic_pileup(args.train, seed=1)
     ft, yt = synthetic_pileup(args.test, seed=2)
-    base = PileupSnnConfig(epochs=args.epochs)
+    base = PileupSnnConfig(epochs=args.epochs, hidden=args.hidden)
     res = {"machine": torch_machine(), "train": args.train, "test": args.test, "pv_test": int(yt.sum()),
            "config": dataclasses.asdict(base), **_cuts(f, y, ft, yt, base)}
     m, sizes = _mlp(f, y, ft, base)

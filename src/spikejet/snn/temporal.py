@@ -125,8 +125,8 @@ def synthetic_pileup(n: int, *, seed: int, pv_fraction: float = 0.1, time_fracti
                      bunch_t_ps: float = 180.0, bunch_z_mm: float = 45.0) -> tuple[PileupFeatures, np.ndarray]:
     """Issue 14's synthetic model: ``(features, is_pv)`` of ``n`` charged particles.
 
-    The primary vertex (the reference) and each pileup particle's vertex are drawn from the
-    luminous region (t ~ N(0, bunch_t_ps), z ~ N(0, bunch_z_mm)); a track adds its resolution
+    Each particle belongs to its own crossing: its primary vertex (the reference) and, for a
+    pileup particle, its pileup vertex are drawn from the luminous region (t ~ N(0, bunch_t_ps), z ~ N(0, bunch_z_mm)); a track adds its resolution
     (sigma_t, sigma_z0(pt)); ``time_fraction`` of the tracks have a time. pT: 0.5 GeV plus an
     exponential of mean 1 GeV (pileup) or 3 GeV (hard interaction), |eta| < 2.5 uniform.
     """
@@ -134,7 +134,7 @@ def synthetic_pileup(n: int, *, seed: int, pv_fraction: float = 0.1, time_fracti
     is_pv = rng.random(n) < pv_fraction
     pt = 0.5 + rng.exponential(np.where(is_pv, 3.0, 1.0))
     eta = rng.uniform(-2.5, 2.5, n)
-    pv_t, pv_z = rng.normal(0, bunch_t_ps), rng.normal(0, bunch_z_mm)
+    pv_t, pv_z = rng.normal(0, bunch_t_ps, n), rng.normal(0, bunch_z_mm, n)
     vt = np.where(is_pv, pv_t, rng.normal(0, bunch_t_ps, n))
     vz = np.where(is_pv, pv_z, rng.normal(0, bunch_z_mm, n))
     sz = np.hypot(sigma_z0_mm, sigma_z0_pt_mm_gev / pt)
