@@ -622,8 +622,9 @@ class PileupSnnConfig:
     leak: float = 0.875
     #: Half-window in units of the per-track resolution: a pull of +-window_sigma maps to the
     #: window's first/last step; beyond it (or without a measurement) no spike.
-    window_sigma_t: float = 4.0
-    window_sigma_z: float = 4.0
+    #: 3 sigma measured better than 4 (finer steps; docs/pileup_snn.md).
+    window_sigma_t: float = 3.0
+    window_sigma_z: float = 3.0
     #: Per-track time resolution (ps): the CMS MIP Timing Detector's 30-40 ps per track at the
     #: start of HL-LHC (CMS-TDR-020, DESIGN.md section 4); issue 14's synthetic model uses 35 ps.
     sigma_t_ps: float = 35.0
@@ -636,10 +637,10 @@ class PileupSnnConfig:
     slope: float = 5.0
     #: Quantization-aware training: 8-bit weights on a per-layer grid (Loihi's mantissa).
     quantize: bool = True
-    epochs: int = 30
+    epochs: int = 60
     learning_rate: float = 5e-3
     batch_size: int = 512
-    patience: int = 6
+    patience: int = 10
     #: Fraction of the training particles held out for early stopping (seeded).
     val_fraction: float = 0.2
     #: Train on a seeded subset of at most this many particles (null: all).
