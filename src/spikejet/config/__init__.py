@@ -46,6 +46,7 @@ from .sections import (
     ParticlesConfig,
     SnnParticlesConfig,
     PileupConfig,
+    PileupSnnConfig,
     SnnRateConfig,
     SnnSurrogateConfig,
     check,
@@ -68,6 +69,7 @@ __all__ = [
     "ParticlesConfig",
     "SnnParticlesConfig",
     "PileupConfig",
+    "PileupSnnConfig",
     "RunConfig",
     "SECTIONS",
     "register_section",
@@ -96,6 +98,7 @@ SECTIONS: dict[str, type] = {
     "ann_particles": ParticlesConfig,
     "snn_particles": SnnParticlesConfig,
     "pileup": PileupConfig,
+    "pileup_snn": PileupSnnConfig,
 }
 
 

@@ -648,3 +648,87 @@ class PileupConfig:
         _positive(s, "mlp_learning_rate", self.mlp_learning_rate)
         check(self.max_jets is None or (isinstance(self.max_jets, int) and self.max_jets >= 10), f"{s}.max_jets",
               f"must be >= 10 or null, got {self.max_jets}")
+
+
+#: Surrogate derivatives the pileup filter may train with (those of :mod:`spikejet.snn.train.surrogate`).
+_PILEUP_SURROGATES = _SURROGATES
+#: Longest synaptic delay (steps) the pileup filter may use: Loihi's delay field
+#: (:data:`spikejet.hardware.loihi.constants.SYNAPTIC_DELAY_MAX`, repeated here because config/ is a leaf).
+PILEUP_MAX_DELAY = 62
+
+
+@dataclass(frozen=True)
+class PileupSnnConfig:
+    """The spiking per-particle pileup filter that uses time as time (issue 14; docs/pileup_snn.md).
+
+    Each charged particle's time (relative to the event's reference) and z0 (relative to the
+    reference vertex) become spike times in a window of ``timesteps`` steps (a latency code,
+    the reference at the middle step); a LIF layer fed through per-synapse delays
+    ``0..n_delays-1`` decides primary vertex versus pileup.
+    """
+
+    #: Time steps of the window (the encoder's and the hidden layer's); the chip adds one step
+    #: (the hidden -> read-out axon delay), so T <= 15 keeps the decision within 16 chip steps.
+    timesteps: int = 12
+    #: Synaptic delays 0..n_delays-1 per input (one learned weight per delay).
+    n_delays: int = 6
+    #: Hidden LIF neurons.
+    hidden: int = 16
+    #: Membrane decay per step of the hidden neurons (1 = no leak); put on Loihi's 12-bit grid.
+    leak: float = 0.875
+    #: Half-window in units of the per-track resolution: a pull of +-window_sigma maps to the
+    #: window's first/last step; beyond it (or without a measurement) no spike.
+    #: 3 sigma measured better than 4 (finer steps; docs/pileup_snn.md).
+    window_sigma_t: float = 3.0
+    window_sigma_z: float = 3.0
+    #: Per-track time resolution (ps): the CMS MIP Timing Detector's 30-40 ps per track at the
+    #: start of HL-LHC (CMS-TDR-020, DESIGN.md section 4); issue 14's synthetic model uses 35 ps.
+    sigma_t_ps: float = 35.0
+    #: Per-track z0 resolution, sigma_z0(pt) = a (+) b / pt (quadrature): issue 14's synthetic model
+    #: (a = 0.05 mm, b = 0.5 mm GeV), an assumption of the order of an LHC silicon tracker's.
+    sigma_z0_mm: float = 0.05
+    sigma_z0_pt_mm_gev: float = 0.5
+    #: Surrogate derivative of the spike and its slope (as the snn_surrogate section's).
+    surrogate: str = "fast_sigmoid"
+    slope: float = 5.0
+    #: Quantization-aware training: 8-bit weights on a per-layer grid (Loihi's mantissa).
+    quantize: bool = True
+    epochs: int = 60
+    learning_rate: float = 5e-3
+    batch_size: int = 512
+    patience: int = 10
+    #: Fraction of the training particles held out for early stopping (seeded).
+    val_fraction: float = 0.2
+    #: Train on a seeded subset of at most this many particles (null: all).
+    max_train_particles: int | None = None
+    #: PV efficiency at which the pileup rejection is quoted.
+    efficiency: float = 0.95
+    #: Charged particles per bunch crossing for the energy per event: 200 collisions x
+    #: dN_ch/deta ~ 5.5 (CMS, PLB 751 (2015) 143: 5.49 at 13 TeV, |eta| < 0.5) x 8 units of eta
+    #: (|eta| < 4, the timing layers' reach) ~ 8,800.
+    particles_per_event: int = 8800
+
+    def __post_init__(self) -> None:
+        s = "pileup_snn"
+        check(isinstance(self.timesteps, int) and 2 <= self.timesteps <= 64, f"{s}.timesteps",
+              f"must be a whole number of steps in 2..64, got {self.timesteps!r}")
+        check(isinstance(self.n_delays, int) and 1 <= self.n_delays <= min(self.timesteps, PILEUP_MAX_DELAY + 1),
+              f"{s}.n_delays", f"must be in 1..min(timesteps, {PILEUP_MAX_DELAY + 1}), got {self.n_delays!r}")
+        check(isinstance(self.hidden, int) and 1 <= self.hidden <= 1024, f"{s}.hidden",
+              f"must be in 1..1024 neurons, got {self.hidden!r}")
+        check(math.isfinite(self.leak) and 0.05 <= self.leak <= 1.0, f"{s}.leak",
+              f"must be in [0.05, 1] (decay of the membrane per step), got {self.leak}")
+        for key in ("window_sigma_t", "window_sigma_z", "sigma_t_ps", "sigma_z0_mm", "sigma_z0_pt_mm_gev",
+                    "slope", "learning_rate"):
+            _positive(s, key, getattr(self, key))
+        check(self.surrogate in _PILEUP_SURROGATES, f"{s}.surrogate",
+              f"unknown value {self.surrogate!r}; choose one of {', '.join(_PILEUP_SURROGATES)}")
+        for key in ("epochs", "batch_size", "patience", "particles_per_event"):
+            check(isinstance(getattr(self, key), int) and getattr(self, key) >= 1, f"{s}.{key}",
+                  f"must be a whole number >= 1, got {getattr(self, key)!r}")
+        check(math.isfinite(self.val_fraction) and 0 < self.val_fraction < 1, f"{s}.val_fraction",
+              f"must be in (0, 1), got {self.val_fraction}")
+        check(self.max_train_particles is None or self.max_train_particles >= 100, f"{s}.max_train_particles",
+              f"must be at least 100 (or null for all), got {self.max_train_particles}")
+        check(math.isfinite(self.efficiency) and 0 < self.efficiency < 1, f"{s}.efficiency",
+              f"must be in (0, 1), got {self.efficiency}")

@@ -35,6 +35,7 @@ __all__ = [
     "roc_curve",
     "roc_curves",
     "rejection_at",
+    "rejection_at_efficiency",
 ]
 
 METRIC_KEYS: tuple[str, ...] = (
@@ -225,3 +226,21 @@ def evaluate_scores(
         "auc": auc,
         "rejection": rejection,
     }
+
+
+def rejection_at_efficiency(scores_signal: np.ndarray, scores_background: np.ndarray,
+                            eff: float = 0.95) -> float | None:
+    """Background rejection ``1/FPR`` at signal efficiency ``eff`` for a binary score (higher = more
+    signal-like): :func:`roc_curve` and :func:`rejection_at` on the two samples (the per-particle
+    pileup filter's "pileup rejection at 95 % PV efficiency"; the fraction of pileup removed is
+    ``1 - 1/rejection``). ``None`` when no background passes there."""
+    sig = np.asarray(scores_signal, dtype=np.float64).ravel()
+    bkg = np.asarray(scores_background, dtype=np.float64).ravel()
+    if sig.size == 0 or bkg.size == 0:
+        raise DataError("rejection needs signal and background scores (one of them is empty)")
+    if not (np.isfinite(sig).all() and np.isfinite(bkg).all()):
+        raise DataError("scores contain NaN or inf")
+    if not 0.0 < float(eff) <= 1.0:
+        raise DataError(f"efficiency must be in (0, 1], got {eff}")
+    tpr, fpr = roc_curve(np.r_[np.ones(sig.size, bool), np.zeros(bkg.size, bool)], np.r_[sig, bkg])
+    return rejection_at(tpr, fpr, float(eff))

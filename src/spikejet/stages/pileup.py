@@ -213,49 +213,57 @@ def _recovery(acc: dict[str, dict[str, float]], mus: tuple[float, ...]) -> dict[
 def _snn(ctx: StageContext, tr: Any, te: Any, sigma_t: float) -> dict[str, Any]:
     """The spiking filter: trained on the training tracks, scored (float, Loihi integer model, NIR
     read-back) on the test tracks, with its operations and energy per particle and per event."""
-    from ..snn import temporal as tp
+    from ..interop.nir_delay import export_nir, read_nir_scores
+    from ..snn.temporal import fit_pileup_snn, pv_scores
+    from ..snn.temporal_loihi import loihi_pv_scores, pileup_ops
 
     scfg = ctx.config.section("pileup_snn")
-    feats = {"train": _features(tr), "test": _features(te)}
-    net = tp.fit_pileup_snn(feats["train"], tr.is_pv, scfg, seed=ctx.seed_for("pileup_snn"))
-    out: dict[str, Any] = {"train_scores": tp.pv_scores(net, feats["train"]),
-                           "test_scores": tp.pv_scores(net, feats["test"])}
-    loihi_scores, loihi_info = tp.loihi_pv_scores(net, feats["test"])
+    f_tr, f_te = _features(tr, scfg), _features(te, scfg)
+    net = fit_pileup_snn(f_tr, tr.is_pv, scfg, seed=ctx.seed_for("pileup_snn"))
+    out: dict[str, Any] = {"train_scores": pv_scores(net, f_tr), "test_scores": pv_scores(net, f_te)}
+    loihi_scores, info = loihi_pv_scores(net, f_te)
+    info.pop("integer_scores", None)
     out["loihi_rejection"], _ = _rejection(te.is_pv, loihi_scores, scfg.efficiency)
-    out["loihi"] = loihi_info
-    out["ops"] = tp.pileup_ops(net, feats["test"])
-    data = _nir_bytes(tp, net)
+    out["loihi"] = info
+    out["ops"] = pileup_ops(net, f_te)
+    data = _nir_bytes(export_nir, net)
     ctx.save("pileup_snn.nir", lambda path: path.write_bytes(data))
-    back = _nir_scores(tp, data, feats["test"])
+    back = _nir_scores(read_nir_scores, data, f_te)
     out["nir_rejection"], _ = _rejection(te.is_pv, back, scfg.efficiency)
     out["nir_max_abs_score_difference"] = float(np.max(np.abs(back - out["test_scores"]))) if back.size else 0.0
     out["timesteps"] = int(scfg.timesteps)
+    out["chip_steps_per_particle"] = int(info["latency_steps"])
     return out
 
 
-def _features(tracks: Any) -> dict[str, np.ndarray]:
-    return {"dt_ps": tracks.dt_ps, "dz_mm": tracks.dz_mm, "pt": tracks.pt, "eta": tracks.eta,
-            "sigma_z_mm": tracks.sigma_z_mm}
+def _features(tracks: Any, scfg: Any) -> Any:
+    """The filter's inputs. Its encoder divides dz by its own sigma_z0(pt) model; the sample's tracks
+    have the generator's resolution (eta dependent), so dz is handed over rescaled such that the
+    encoder's pull is the track's true pull dz / sigma_z(track)."""
+    from ..snn.temporal import PileupFeatures, sigma_z0
+
+    dz = tracks.dz_mm / tracks.sigma_z_mm * sigma_z0(tracks.pt, scfg)
+    return PileupFeatures(tracks.dt_ps, dz, tracks.pt, tracks.eta)
 
 
-def _nir_bytes(tp: Any, net: Any) -> bytes:
+def _nir_bytes(export_nir: Any, net: Any) -> bytes:
     import tempfile
     from pathlib import Path
 
     with tempfile.TemporaryDirectory(prefix="spikejet-nir-") as tmp:
         path = Path(tmp) / "pileup_snn.nir"
-        tp.export_nir(net, path)
+        export_nir(net, path)
         return path.read_bytes()
 
 
-def _nir_scores(tp: Any, data: bytes, feats: dict[str, np.ndarray]) -> np.ndarray:
+def _nir_scores(read_nir_scores: Any, data: bytes, feats: Any) -> np.ndarray:
     import tempfile
     from pathlib import Path
 
     with tempfile.TemporaryDirectory(prefix="spikejet-nir-") as tmp:
         path = Path(tmp) / "pileup_snn.nir"
         path.write_bytes(data)
-        return np.asarray(tp.read_nir_scores(path, feats))
+        return np.asarray(read_nir_scores(path, feats))
 
 
 def _entry(cfg: PileupConfig, sample: Any, tracks: Any, tr: Any, te: Any, z_ref: np.ndarray, t_ref: np.ndarray,

@@ -38,6 +38,8 @@ __all__ = [
     "WEIGHT_EXP_MAX",
     "GRADED_PAYLOAD_BITS",
     "DEFAULT_AXON_DELAY",
+    "SYNAPTIC_DELAY_BITS",
+    "SYNAPTIC_DELAY_MAX",
     "DECAY_ROUNDING",
     "U_OVERFLOW",
     "V_OVERFLOW",
@@ -95,6 +97,14 @@ GRADED_PAYLOAD_BITS = 24
 
 #: One step of axon delay per layer (Lava's Dense buffers one step).
 DEFAULT_AXON_DELAY = 1
+
+#: Per-synapse delay: Loihi's synapses hold a weight, a delay and a tag (Davies et al. 2018,
+#: IEEE Micro 38(1):82-99, the synapse state the learning engine may also change); a delayed
+#: spike is added to the dendritic accumulator's slot of a later step. The field width is an
+#: assumption: 6 bits, 0..62 steps, the range commonly quoted for Loihi 1's NxSDK (not stated in
+#: the paper). Lava's CPU models (lava-nc 0.10) have no delays in their bit-accurate Dense.
+SYNAPTIC_DELAY_BITS = 6
+SYNAPTIC_DELAY_MAX = (1 << SYNAPTIC_DELAY_BITS) - 2
 
 # --------------------------------------------------------------- named rules
 #: Decays multiply the magnitude and shift right: rounding toward zero.
