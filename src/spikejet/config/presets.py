@@ -76,4 +76,6 @@ QUICK: dict[str, dict[str, Any]] = {
     "loihi": {"max_jets": 2000},
     "ann_particles": {"max_train_jets": 2000, "epochs": 2, "patience": 2},
     "snn_particles": {"max_train_jets": 1000, "epochs": 1, "patience": 1},
+    "pileup": {"max_jets": 100, "mlp_epochs": 3},
+    "pileup_snn": {"epochs": 3, "patience": 2, "max_train_particles": 5000},
 }

@@ -100,8 +100,19 @@ def _mlp(ctx: StageContext, cfg: PileupConfig, train: Any, test: Any, sigma_t: f
         train_ann(model, Xtr[~val], ytr[~val], Xtr[val], ytr[val], acfg, seed=ctx.seed_for("pileup_mlp"),
                   progress=False)
         s_tr, s_te = predict_proba(model, Xtr)[:, 1], predict_proba(model, Xte)[:, 1]
-    macs = int(sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True)))
-    return s_tr, s_te, {"sizes": list(sizes), "macs_per_particle": macs}
+    return s_tr, s_te, _mlp_costs(sizes)
+
+
+def _mlp_costs(sizes: tuple[int, ...]) -> dict[str, Any]:
+    """The per-track MLP's MACs and energy per particle: on a GPU (the energy model every model shares)
+    and an FPGA-style estimate (int8 MACs at 45 nm, Horowitz 2014: arithmetic only, no memory or I/O,
+    a lower bound; no FPGA figure for this network is published)."""
+    from ..hardware.energy import ann_counts, energy_per_inference, mac_energy_pj
+
+    c = ann_counts(sizes)
+    return {"sizes": list(sizes), "macs_per_particle": int(c.synops),
+            "energy_per_particle_j": {"gpu": energy_per_inference(c, "gpu"),
+                                      "fpga_style_int8_macs": c.synops * mac_energy_pj("int8") * 1e-12}}
 
 
 def _rejection(is_pv: np.ndarray, scores: np.ndarray, eff: float) -> tuple[float | None, Any]:
@@ -136,7 +147,10 @@ def pileup_stage(ctx: StageContext, cfg: PileupConfig) -> StageResult:
               "no_timing": (M.cut_scores(tr, sigma_t, None), M.cut_scores(te, sigma_t, None))}
     s_tr, s_te, mlp_info = _mlp(ctx, cfg, tr, te, sigma_t)
     scores["mlp"] = (s_tr, s_te)
-    snn = _snn(ctx, tr, te, sigma_t)
+    from ..runtime import ANN_TORCH_THREADS, torch_threads
+
+    with torch_threads(ANN_TORCH_THREADS):  # two threads on the shared cores were 3-4x slower here
+        snn = _snn(ctx, tr, te, sigma_t)
     scores["snn"] = (snn.pop("train_scores"), snn.pop("test_scores"))
 
     rejection, rocs, thresholds = {}, {}, {}
@@ -284,6 +298,7 @@ def _entry(cfg: PileupConfig, sample: Any, tracks: Any, tr: Any, te: Any, z_ref:
         "mean_constituents_vs_mu": tagging["constituents"],
         "particle_level_accuracy_mu0": tagging["particle_level_accuracy"],
         "snn": {k: v for k, v in snn.items() if k != "timesteps"},
+        "energy_per_particle_j": _energy(snn, mlp_info),
         "mlp": mlp_info,
         "sample": {"path": str(sample.path), "mu": float(sample.settings.get("mu", 0.0)), "jets": int(len(sample)),
                    "test_jets": tagging["n_test_jets"], "tracks": int(len(tracks)), "train_tracks": int(len(tr)),
@@ -295,6 +310,17 @@ def _entry(cfg: PileupConfig, sample: Any, tracks: Any, tr: Any, te: Any, z_ref:
                                                   if finite_t.any() else None),
                              "jets_without_time": int((~finite_t).sum())},
     }
+
+
+def _energy(snn: dict[str, Any], mlp_info: dict[str, Any]) -> dict[str, Any]:
+    """Energy per particle and per bunch crossing (``particles_per_event`` tracks) of the spiking filter
+    on Loihi and the MLP on a GPU and in FPGA-style int8 arithmetic."""
+    ops = snn.get("ops", {})
+    per = {"snn_loihi": ops.get("energy_per_particle_j"), **{f"mlp_{k}": v for k, v in
+                                                            mlp_info["energy_per_particle_j"].items()}}
+    n = ops.get("particles_per_event")
+    return {"per_particle": per, "particles_per_event": n,
+            "per_event": {k: (None if v is None or n is None else v * n) for k, v in per.items()}}
 
 
 def _summary(e: dict[str, Any]) -> str:
