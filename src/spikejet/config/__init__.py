@@ -38,12 +38,14 @@ from .sections import (
     ANN_TASKS,
     DEFAULT_HIDDEN,
     AnnConfig,
+    CnnImageConfig,
     ConvertConfig,
     DataConfig,
     EvalConfig,
     FpgaConfig,
     HardwareConfig,
     ParticlesConfig,
+    SnnImageConfig,
     SnnParticlesConfig,
     SnnRateConfig,
     SnnSurrogateConfig,
@@ -66,6 +68,8 @@ __all__ = [
     "HardwareConfig",
     "ParticlesConfig",
     "SnnParticlesConfig",
+    "CnnImageConfig",
+    "SnnImageConfig",
     "RunConfig",
     "SECTIONS",
     "register_section",
@@ -93,6 +97,8 @@ SECTIONS: dict[str, type] = {
     "fpga": FpgaConfig,
     "ann_particles": ParticlesConfig,
     "snn_particles": SnnParticlesConfig,
+    "cnn_image": CnnImageConfig,
+    "snn_image": SnnImageConfig,
 }
 
 

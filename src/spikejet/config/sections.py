@@ -592,3 +592,79 @@ class SnnParticlesConfig:
         object.__setattr__(self, "phi", _widths(s, "phi", self.phi))
         object.__setattr__(self, "rho", _widths(s, "rho", self.rho))
         _train_recipe(s, self)
+
+
+def _image_geometry(s: str, cfg) -> None:
+    n_pool = len(cfg.channels)
+    check(cfg.image_size >= 2 ** n_pool and cfg.image_size % (2 ** n_pool) == 0 and cfg.image_size <= 128,
+          f"{s}.image_size", f"must be a multiple of 2^{n_pool} (one 2x2 pooling per convolution) in "
+          f"{2 ** n_pool}..128, got {cfg.image_size}")
+    _positive(s, "image_radius", cfg.image_radius)
+
+
+@dataclass(frozen=True)
+class CnnImageConfig:
+    """The ``cnn_image`` stage: a small CNN on jet pT images (docs/particles.md, "Jet images")."""
+
+    #: Pixels per side over +-image_radius (eta, phi around the pT centroid), from the leading
+    #: ``n_particles`` particles.
+    image_size: int = 16
+    image_radius: float = 0.8
+    n_particles: int = 32
+    #: Output channels of each 3x3 'same' convolution (each followed by ReLU and 2x2 average pooling),
+    #: then one dense hidden layer of ``dense`` units.
+    channels: tuple[int, ...] = (8, 16)
+    dense: int = 32
+    #: Train on a seeded subset of at most this many training jets (null: all).
+    max_train_jets: int | None = 30000
+    epochs: int = 8
+    learning_rate: float = 3e-3
+    batch_size: int = 256
+    patience: int = 3
+
+    def __post_init__(self) -> None:
+        s = "cnn_image"
+        object.__setattr__(self, "channels", _widths(s, "channels", self.channels))
+        check(self.dense >= 1, f"{s}.dense", f"must be at least 1, got {self.dense}")
+        _image_geometry(s, self)
+        _train_recipe(s, self)
+
+
+@dataclass(frozen=True)
+class SnnImageConfig:
+    """The ``snn_image`` stage: the spiking CNN converted from ``cnn_image`` (docs/particles.md)."""
+
+    #: IF neurons, reset to zero: NIR's IF nodes express it exactly (NIR has no reset by subtraction).
+    reset: str = "zero"
+    #: Time steps (QCFS levels: the clip-floor activations are trained to what T steps can count).
+    timesteps: int = 8
+    #: QCFS fine-tuning of a copy of the CNN before conversion: thresholds start at ``percentile``
+    #: of its activations.
+    percentile: float = 99.9
+    qcfs_epochs: int = 4
+    learning_rate: float = 1e-3
+    batch_size: int = 256
+    patience: int = 2
+    max_train_jets: int | None = 30000
+    #: Test jets run on the Loihi integer model (null: all; a seeded subset otherwise).
+    loihi_max_jets: int | None = 4000
+    #: Loihi 2 graded input spikes: bits per pixel; pixels (unit-sum image x image_size) clipped here.
+    input_bits: int = 10
+    input_clip: float = 16.0
+
+    def __post_init__(self) -> None:
+        s = "snn_image"
+        check(self.reset in _RESETS, f"{s}.reset", f"unknown value {self.reset!r}; choose one of {', '.join(_RESETS)}")
+        check(isinstance(self.timesteps, int) and 1 <= self.timesteps <= 64, f"{s}.timesteps",
+              f"must be in 1..64, got {self.timesteps}")
+        check(0 < self.percentile <= 100, f"{s}.percentile", f"must be in (0, 100], got {self.percentile}")
+        for key in ("qcfs_epochs", "batch_size", "patience"):
+            check(getattr(self, key) >= 1, f"{s}.{key}", f"must be at least 1, got {getattr(self, key)}")
+        _positive(s, "learning_rate", self.learning_rate)
+        check(self.max_train_jets is None or self.max_train_jets >= 100, f"{s}.max_train_jets",
+              f"must be at least 100 (or null for all training jets), got {self.max_train_jets}")
+        check(self.loihi_max_jets is None or self.loihi_max_jets >= 1, f"{s}.loihi_max_jets",
+              f"must be >= 1 or null, got {self.loihi_max_jets}")
+        check(isinstance(self.input_bits, int) and 2 <= self.input_bits <= 24, f"{s}.input_bits",
+              f"must be an integer in 2..24, got {self.input_bits!r}")
+        _positive(s, "input_clip", self.input_clip)

@@ -54,6 +54,7 @@ def stages() -> tuple[StageSpec, ...]:
     """The main job, in order (imports the stage modules on first use)."""
     from ..stages.convert_snn import convert_stage
     from ..stages.fpga import fpga_stage
+    from ..stages.image import cnn_image_stage, snn_image_stage
     from ..stages.load import load_stage
     from ..stages.loihi import loihi_stage
     from ..stages.neurobench import neurobench_stage
@@ -77,6 +78,8 @@ def stages() -> tuple[StageSpec, ...]:
         StageSpec("neurobench", neurobench_stage, ("evaluate_ann",)),
         StageSpec("ann_particles", ann_particles_stage, ("split",), "ann_particles"),
         StageSpec("snn_particles", snn_particles_stage, _snn_particles_needs, "snn_particles"),
+        StageSpec("cnn_image", cnn_image_stage, ("split",), "cnn_image"),
+        StageSpec("snn_image", snn_image_stage, ("cnn_image",), "snn_image"),
         StageSpec("report", report_stage, ()),
     )
 
