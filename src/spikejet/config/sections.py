@@ -616,8 +616,8 @@ class CnnImageConfig:
     channels: tuple[int, ...] = (8, 16)
     dense: int = 32
     #: Train on a seeded subset of at most this many training jets (null: all).
-    max_train_jets: int | None = 30000
-    epochs: int = 8
+    max_train_jets: int | None = 20000
+    epochs: int = 6
     learning_rate: float = 3e-3
     batch_size: int = 256
     patience: int = 3
@@ -641,13 +641,13 @@ class SnnImageConfig:
     #: QCFS fine-tuning of a copy of the CNN before conversion: thresholds start at ``percentile``
     #: of its activations.
     percentile: float = 99.9
-    qcfs_epochs: int = 4
+    qcfs_epochs: int = 2
     learning_rate: float = 1e-3
     batch_size: int = 256
     patience: int = 2
-    max_train_jets: int | None = 30000
+    max_train_jets: int | None = 10000
     #: Test jets run on the Loihi integer model (null: all; a seeded subset otherwise).
-    loihi_max_jets: int | None = 4000
+    loihi_max_jets: int | None = 1000
     #: Loihi 2 graded input spikes: bits per pixel; pixels (unit-sum image x image_size) clipped here.
     input_bits: int = 10
     input_clip: float = 16.0

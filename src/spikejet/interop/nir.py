@@ -113,6 +113,8 @@ __all__ = [
     "dequantize",
     "mapping_to_nir",
     "cnn_to_nir",
+    "cnn_from_nir",
+    "read_cnn_nir",
 ]
 
 #: The nir package version this module is written and tested against.
@@ -932,3 +934,88 @@ def cnn_to_nir(net: Any, *, class_names: Sequence[str] = (), allow_reset_change:
             "output": "input current of the non-spiking read-out layer, every step", "readout": json.dumps({"kind": "membrane"}),
             "semantic_changes": "; ".join(changes) if changes else "none", "spikejet_spec": json.dumps(spec, sort_keys=True)}
     return nir.NIRGraph(nodes=nodes, edges=list(zip(order[:-1], order[1:], strict=True)), metadata=meta)
+
+
+def _if_threshold(node: Any, n: int, name: str) -> tuple[float, float]:
+    """(threshold, v_init) of an IF node in spikejet's convention (the voltage shifted to reset at 0)."""
+    if _node_type(node) != "IF":
+        raise ModelError(f"NIR node {name!r} must be an IF node here, got {_node_type(node)}")
+    thr = _above(_arr(node, "v_threshold", n)).astype(np.float64) - _arr(node, "v_reset", n)
+    v_init = -_arr(node, "v_reset", n)
+    if not (_uniform(thr) and _uniform(v_init)) or thr[0] <= 0:
+        raise ModelError(f"NIR node {name!r}: spikejet's spiking CNN needs one positive threshold per layer")
+    return float(thr[0]), float(v_init[0])
+
+
+def cnn_from_nir(graph: Any, *, dt: float | None = None) -> Any:
+    """A :class:`~spikejet.snn.image.SpikingCNN` from a graph of :func:`cnn_to_nir`'s shape
+    (``Conv2d -> IF -> SumPool2d|AvgPool2d`` blocks, ``Flatten``, ``Affine -> IF`` layers, a read-out
+    ``Affine``): the structured read-back, simulated with shared kernels (:func:`from_nir` gives the
+    same network unrolled into dense layers). Thresholds are folded into the weights (threshold 1);
+    an average pooling's ``1/k^2`` into the next layer's weights. Anything else: :class:`ModelError`."""
+    import torch
+
+    from ..snn.image import POOL, SpikingCNN
+
+    meta = dict(getattr(graph, "metadata", None) or {})
+    step = _graph_dt(meta, dt)
+    chain = _chain(graph)[1:-1]
+    types = [_node_type(n) for _, n in chain]
+    n_conv = types.count("Conv2d")
+    pattern = ["Conv2d", "IF", "SumPool2d|AvgPool2d"] * n_conv + ["Flatten"]
+    if n_conv < 1 or len(types) < len(pattern) + 1 or not all(t in p.split("|") for t, p in zip(types, pattern, strict=False)):
+        raise ModelError(f"the NIR graph is not a spiking CNN of Conv2d -> IF -> SumPool2d blocks, Flatten, Affine "
+                         f"layers (nodes: {', '.join(types)})")
+    convs = [chain[3 * i][1] for i in range(n_conv)]
+    rest = chain[3 * n_conv + 1:]
+    affines = [n for _, n in rest if _node_type(n) == "Affine"]
+    if [_node_type(n) for _, n in rest] != ["Affine", "IF"] * (len(affines) - 1) + ["Affine"]:
+        raise ModelError("after Flatten the NIR graph must be (Affine -> IF)* -> Affine")
+    ifs = [chain[3 * i + 1] for i in range(n_conv)] + [rest[2 * j + 1] for j in range(len(affines) - 1)]
+    w = [np.asarray(c.weight, dtype=np.float64) for c in convs] + [np.asarray(a.weight, dtype=np.float64) for a in affines]
+    b = [np.asarray(c.bias, dtype=np.float64).reshape(-1) for c in convs] + \
+        [np.asarray(a.bias, dtype=np.float64).reshape(-1) for a in affines]
+    size = _conv_geometry(convs[0], "conv0")[0][0]
+    gains = []
+    for i in range(n_conv):
+        k = _pair(chain[3 * i + 2][1].kernel_size, "kernel_size")
+        if k != (POOL, POOL) or _pair(chain[3 * i + 2][1].stride, "stride") != (POOL, POOL):
+            raise ModelError(f"NIR pooling node {chain[3 * i + 2][0]!r}: spikejet's spiking CNN pools 2x2 with stride 2")
+        gains.append(1.0 / (POOL * POOL) if types[3 * i + 2] == "AvgPool2d" else 1.0)
+    v_inits = set()
+    for li, (key, node) in enumerate(ifs):
+        n = int(np.prod(np.shape(node.v_threshold))) or 1
+        thr, v0 = _if_threshold(node, n, key)
+        if not math.isclose(step * float(np.asarray(node.r).reshape(-1)[0]), 1.0, rel_tol=GAIN_SNAP_RTOL):
+            raise ModelError(f"NIR node {key!r}: IF gain dt*r must be 1")
+        w[li], b[li] = w[li] / thr, b[li] / thr
+        v_inits.add(round(v0 / thr, 12))
+        if li < n_conv:
+            w[li + 1] = w[li + 1] * gains[li]
+    if len(v_inits) != 1:
+        raise ModelError("the NIR graph's IF layers start at different fractions of their thresholds")
+    resets = {str(_meta_value(dict(n.metadata or {}), "spikejet_reset_changed") or "zero") for _, n in ifs}
+    net = SpikingCNN(size, [x.shape[0] for x in w[:n_conv]], [a.shape[0] for a in w[n_conv:-1]], w[-1].shape[0],
+                     reset="zero", v_init=v_inits.pop())
+    net.meta = {"imported_from": "nir", "reset_changes": sorted(resets - {"zero"})}
+    with torch.no_grad():
+        for dst, wi, bi in zip([*net.convs, *net.linears], w, b, strict=True):
+            if tuple(dst.weight.shape) != wi.shape:
+                raise ModelError(f"NIR weights of shape {wi.shape} do not fit a layer of shape {tuple(dst.weight.shape)}")
+            dst.weight.copy_(torch.as_tensor(wi, dtype=torch.float32))
+            dst.bias.copy_(torch.as_tensor(bi, dtype=torch.float32))
+    net.eval()
+    return net
+
+
+def read_cnn_nir(path: str | os.PathLike[str], *, dt: float | None = None) -> Any:
+    """Read a ``.nir`` file of :func:`cnn_to_nir`'s shape into a SpikingCNN (:func:`cnn_from_nir`)."""
+    nir = _nir()
+    p = Path(path)
+    if not p.is_file():
+        raise ModelError(f"{p} does not exist or is not a file")
+    try:
+        graph = nir.read(p)
+    except Exception as exc:  # h5py/nir raise many types for a foreign file
+        raise ModelError(f"{p} is not a readable NIR file ({type(exc).__name__}: {exc})") from None
+    return cnn_from_nir(graph, dt=dt)
