@@ -607,9 +607,11 @@ class CnnImageConfig:
     """The ``cnn_image`` stage: a small CNN on jet pT images (docs/particles.md, "Jet images")."""
 
     #: Pixels per side over +-image_radius (eta, phi around the pT centroid), from the leading
-    #: ``n_particles`` particles.
+    #: ``n_particles`` particles. docs/particles.md ("Jet images"): at 16 pixels a radius of 0.3
+    #: (0.0375 per pixel; the outer particles fall off) gave 63.7 % against 53.6 % at 0.8 (5 epochs on
+    #: 20,000 jets); 32 pixels over 0.8 gave 62.9 % at 4x the MACs.
     image_size: int = 16
-    image_radius: float = 0.8
+    image_radius: float = 0.3
     n_particles: int = 32
     #: Output channels of each 3x3 'same' convolution (each followed by ReLU and 2x2 average pooling),
     #: then one dense hidden layer of ``dense`` units.
@@ -618,7 +620,8 @@ class CnnImageConfig:
     #: Train on a seeded subset of at most this many training jets (null: all).
     max_train_jets: int | None = 20000
     epochs: int = 6
-    learning_rate: float = 3e-3
+    #: 1e-2 beat 3e-3 by 1.8 points in the same exploration.
+    learning_rate: float = 1e-2
     batch_size: int = 256
     patience: int = 3
 
