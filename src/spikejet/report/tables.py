@@ -53,7 +53,8 @@ STAGE_TITLES: dict[str, str] = {
     "snn_image": "Spiking CNN on jet images",
 }
 #: Titles of auxiliary trainings (curves only; not model rows of the comparison table).
-STAGE_TITLES_AUX: dict[str, str] = {"snn_qcfs_ann": "QCFS fine-tuning (for conversion)"}
+STAGE_TITLES_AUX: dict[str, str] = {"snn_qcfs_ann": "QCFS fine-tuning (for conversion)",
+                                     "snn_image_qcfs": "QCFS fine-tuning of the image CNN (for conversion)"}
 STAGE_ORDER: tuple[str, ...] = tuple(STAGE_TITLES)
 
 
