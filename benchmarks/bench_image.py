@@ -21,7 +21,8 @@ from _machine import torch_machine
 
 KEYS = ("accuracy", "auc", "rejection", "macs", "timesteps", "synops_per_inference", "spikes_per_inference",
         "spikes_per_layer", "qcfs_accuracy", "conversion_gap", "loihi_accuracy", "loihi_float_accuracy",
-        "loihi_agreement_with_float", "loihi_jets", "resources", "nir_accuracy", "nir_accuracy_gap",
+        "loihi_agreement_with_float", "loihi_jets", "resources", "nir_accuracy", "nir_source_accuracy",
+        "nir_accuracy_gap", "neuron_updates_per_inference", "input_macs_per_inference",
         "energy_per_inference_j", "train_jets", "epochs", "best_epoch", "qcfs_epochs")
 
 

@@ -204,5 +204,5 @@ def test_image_stages_in_a_quick_run(tmp_path, one_torch_thread):
     html = (out / "report.html").read_text()
     assert "CNN on jet images" in html and "Spiking CNN on jet images" in html
     again = tmp_path / "again"
-    run(cfg, again, progress=False, stages=["snn_image", "report"])
+    run(cfg, again, progress=False, stages=["snn_image"])  # the report adds no metrics
     assert (again / "metrics.json").read_bytes() == (out / "metrics.json").read_bytes()

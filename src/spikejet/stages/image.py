@@ -110,7 +110,15 @@ def _loihi(ctx: StageContext, cfg: SnnImageConfig, dense_net: Any, X: np.ndarray
 
 def _shared_resources(net: Any, unrolled: dict[str, Any]) -> dict[str, Any]:
     """Cores/compartments as unrolled (neurons do not change), synapse memory with shared kernels:
-    each convolution's kernel stored once on every core that holds part of the layer."""
+    each convolution's kernel stored once on every core that holds part of the layer.
+
+    Loihi 2 stores convolutional connectivity with shared weights instead of one synapse per
+    (pre, post) pair (Intel Labs, "Taking Neuromorphic Computing to the Next Level with Loihi 2",
+    technology brief, 2021: convolutional/factorized synapse compression; Orchard et al., "Efficient
+    Neuromorphic Signal Processing with Loihi 2", IEEE SiPS 2021, arXiv:2111.03746). How the chip lays a
+    shared kernel out per core is not public in detail: the count below is the kernel entries times
+    the cores of the layer, a lower bound of the memory; the dense layers stay unrolled (their
+    pooling folded in: each of a window's POOL^2 neurons has its own synapses)."""
     from ..snn.image import weight_memory
 
     layers = unrolled["layers"]
