@@ -206,3 +206,26 @@ def test_image_stages_in_a_quick_run(tmp_path, one_torch_thread):
     again = tmp_path / "again"
     run(cfg, again, progress=False, stages=["snn_image"])  # the report adds no metrics
     assert (again / "metrics.json").read_bytes() == (out / "metrics.json").read_bytes()
+
+
+def test_model_files_score_like_the_run(tmp_path, one_torch_thread):
+    """cnn_image.pt and snn_image.pt load through the one model-file format and give the run's test
+    scores from the jets' particles (what 'spikejet evaluate' does), and refuse raw features."""
+    from spikejet.config import resolve_config
+    from spikejet.data import load
+    from spikejet.errors import ModelError
+    from spikejet.models.file import load_bundle
+    from spikejet.run.runner import run
+
+    cfg = resolve_config({"data": {"max_jets": 600}, "cnn_image": {"max_train_jets": 200, "epochs": 1},
+                          "snn_image": {"max_train_jets": 200, "qcfs_epochs": 1, "loihi_max_jets": 20}})
+    out = tmp_path / "run"
+    state = run(cfg, out, progress=False, stages=["snn_image"])
+    table = load("default", particles=True).subset(state.data.subset).subset(state.data.split.test)
+    for key in ("cnn_image", "snn_image"):
+        bundle = load_bundle(out / f"{key}.pt")
+        assert bundle.needs_particles and bundle.kind == key
+        saved = np.load(out / "predictions" / f"{key}_test.npz")["scores"]
+        np.testing.assert_allclose(bundle.predict_table(table), saved, rtol=0, atol=1e-6)
+        with pytest.raises(ModelError, match="particles"):
+            bundle.predict_proba(table.X)

@@ -204,6 +204,10 @@ class SpikingCNN(nn.Module):
             out = out + z
         return out / T, counts
 
+    def predict_images(self, images: np.ndarray, T: int = 8) -> np.ndarray:
+        """Read-out logits ``[n, C]`` at ``T`` steps (the scoring path of the stage and of model files)."""
+        return evaluate_spiking_cnn(self, images, T).logits
+
     @classmethod
     def from_qcfs(cls, q: nn.Module, *, reset: str = "zero") -> SpikingCNN:
         """Convert a QCFS :func:`qcfs_cnn` (see the module docstring)."""

@@ -13,7 +13,6 @@ convolution kernels), and its NIR graph read back by spikejet (``nir_accuracy``)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,24 +22,14 @@ from ..errors import ConfigError
 from ..evaluate.metrics import class_probabilities
 from ..io import write_bytes
 from ..run.context import StageContext, StageResult
+from ..run.rundir import model_file
 from ..runtime import seeded_rows, single_thread
 from .particles import _train_rows, particle_table
 
-__all__ = ["cnn_image_stage", "snn_image_stage", "ImageModel", "image_inputs", "NIR_FILE"]
+__all__ = ["cnn_image_stage", "snn_image_stage", "image_bundle", "image_inputs", "NIR_FILE"]
 
 #: The spiking CNN's NIR graph in the run directory.
 NIR_FILE = "snn_image.nir"
-
-
-@dataclass
-class ImageModel:
-    """What ``cnn_image`` hands to ``snn_image``: the trained CNN and its images' recipe."""
-
-    model: Any
-    image_size: int
-    image_radius: float
-    n_particles: int
-    class_names: tuple[str, ...]
 
 
 def image_inputs(table: Any, size: int, radius: float, n_particles: int) -> np.ndarray:
@@ -49,6 +38,27 @@ def image_inputs(table: Any, size: int, radius: float, n_particles: int) -> np.n
 
     n_p = min(int(n_particles), table.particle_mask.shape[1])
     return jet_images(table, size=size, radius=radius, n_particles=n_p) * np.float32(size)
+
+
+def image_bundle(ctx: StageContext, model: Any, kind: str, image: dict[str, Any], table: Any,
+                 predict: dict[str, Any] | None = None, meta: dict[str, Any] | None = None) -> Any:
+    """The model file of an image model: the one bundle format, ``arch["inputs"] = "jet_image"`` with
+    the images' recipe, so that ``spikejet evaluate`` makes the same images from the data's particles."""
+    from .. import __version__
+    from ..models.file import IMAGE_INPUTS, ModelBundle
+
+    arch = {**model.arch(), "inputs": IMAGE_INPUTS, "image": dict(image), "predict": dict(predict or {})}
+    return ModelBundle(model=model, scaler=ctx.scaler.to_dict(), feature_names=table.feature_names,
+                       class_names=table.class_names, data_class_names=table.class_names, kind=kind,
+                       config=ctx.config.to_dict(), meta={"spikejet_version": __version__, **(meta or {})},
+                       arch=arch)
+
+
+def _test_scores(ctx: StageContext, bundle: Any, table: Any) -> np.ndarray:
+    """Class probabilities on the test jets through the path ``spikejet evaluate`` takes."""
+    from .train_ann import evaluate_bundle
+
+    return evaluate_bundle(bundle, None, ctx.y["test"], table.subset(ctx.data.split.test))[1]
 
 
 def _training(cfg: Any, epochs: int, seed: int) -> Any:
@@ -62,8 +72,9 @@ def cnn_image_stage(ctx: StageContext, cfg: CnnImageConfig) -> StageResult:
     """Train the CNN on the run's split and score it on the test jets."""
     import torch
 
-    from ..ann.particle import JetCNN, predict_logits, train_particle_model
+    from ..ann.particle import JetCNN, train_particle_model
     from ..hardware.energy import OpCounts, energy_estimate
+    from ..models.file import save_bundle
 
     table = particle_table(ctx)
     classes = table.class_names
@@ -76,15 +87,18 @@ def cnn_image_stage(ctx: StageContext, cfg: CnnImageConfig) -> StageResult:
         model = JetCNN(cfg.image_size, cfg.channels, cfg.dense, n_classes=len(classes))
         hist = train_particle_model(model, [img[rows]], table.y[rows], [img[sp.val]], ctx.y["val"],
                                     _training(cfg, cfg.epochs, seed), progress=ctx.progress, desc="train image CNN")
-        logits = predict_logits(model, [img[sp.test]])
+        image = {"size": cfg.image_size, "radius": cfg.image_radius, "n_particles": cfg.n_particles}
+        bundle = image_bundle(ctx, model, "cnn_image", image, table, meta={"epochs": hist.epochs})
+        scores = _test_scores(ctx, bundle, table)
     macs = model.macs()
     updates = float(cfg.image_size ** 2 * sum(c / 4 ** i for i, c in enumerate(cfg.channels)) + cfg.dense)
     extra = {"model": "cnn", "image_size": cfg.image_size, "channels": list(cfg.channels), "dense": cfg.dense,
              "macs": macs, "macs_per_inference": macs, "train_jets": int(len(rows)), "epochs": hist.epochs,
              "best_epoch": hist.best_epoch,
              "energy_per_inference_j": energy_estimate(OpCounts(synops=macs, neuron_updates=updates, kind="ann"))}
-    m = ctx.add_metrics("cnn_image", ctx.y["test"], class_probabilities(logits), class_names=classes, extra=extra)
-    ctx.result.model = ImageModel(model, cfg.image_size, cfg.image_radius, cfg.n_particles, classes)
+    m = ctx.add_metrics("cnn_image", ctx.y["test"], scores, class_names=classes, extra=extra)
+    ctx.save(model_file("cnn_image"), lambda path: save_bundle(path, bundle))
+    ctx.result.model = bundle
     ctx.result.histories["cnn_image"] = hist
     ctx.log(f"cnn_image ({cfg.image_size}x{cfg.image_size}): test accuracy {m['accuracy'] * 100:.2f} %, "
             f"{macs:.0f} MACs per jet, {hist.epochs} epochs on {len(rows)} jets")
@@ -156,6 +170,7 @@ def snn_image_stage(ctx: StageContext, cfg: SnnImageConfig) -> StageResult:
 
     from ..ann.particle import predict_logits, train_particle_model
     from ..interop.nir import cnn_to_nir
+    from ..models.file import save_bundle
     from ..snn.image import SpikingCNN, evaluate_spiking_cnn, qcfs_cnn, unrolled_network
     from .loihi import nir_bytes
 
@@ -166,8 +181,9 @@ def snn_image_stage(ctx: StageContext, cfg: SnnImageConfig) -> StageResult:
     rows = _train_rows(ctx, "snn_image", cfg.max_train_jets)
     seed = ctx.seed_for("snn_image")
     sp, T = ctx.data.split, cfg.timesteps
+    image = src.arch["image"]
     with single_thread():
-        img = image_inputs(table, src.image_size, src.image_radius, src.n_particles)
+        img = image_inputs(table, image["size"], image["radius"], image["n_particles"])
         torch.manual_seed(seed)
         q = qcfs_cnn(src.model, img[rows], levels=T, percentile=cfg.percentile)
         hist = train_particle_model(q, [img[rows]], table.y[rows], [img[sp.val]], ctx.y["val"],
@@ -176,6 +192,10 @@ def snn_image_stage(ctx: StageContext, cfg: SnnImageConfig) -> StageResult:
         q_acc = float((predict_logits(q, [img[sp.test]]).argmax(1) == ctx.y["test"]).mean())
         net = SpikingCNN.from_qcfs(q, reset=cfg.reset)
         r = evaluate_spiking_cnn(net, img[sp.test], T)
+        bundle = image_bundle(ctx, net, "snn_image", image, table, predict={"T": T}, meta={"method": "qcfs"})
+        # = _test_scores(ctx, bundle, table): predict_images is evaluate_spiking_cnn, same images and
+        # batches (a test checks the model file's scores against these); not simulated twice
+        scores = class_probabilities(r.logits)
         X = img[sp.test].reshape(len(sp.test), -1)
         dense = unrolled_network(net, class_names=src.class_names, meta={"stage": "snn_image"})
         hw = _loihi(ctx, cfg, dense, X, ctx.y["test"])
@@ -200,10 +220,10 @@ def snn_image_stage(ctx: StageContext, cfg: SnnImageConfig) -> StageResult:
         "train_jets": int(len(rows)), "qcfs_epochs": hist.epochs,
     }
     extra["nir_accuracy_gap"] = extra["nir_accuracy"] - extra["nir_source_accuracy"]
-    m = ctx.add_metrics("snn_image", ctx.y["test"], class_probabilities(r.logits), class_names=src.class_names,
-                        extra=extra)
+    m = ctx.add_metrics("snn_image", ctx.y["test"], scores, class_names=src.class_names, extra=extra)
     ctx.save(NIR_FILE, lambda path: write_bytes(path, data))
-    ctx.result.model = net
+    ctx.save(model_file("snn_image"), lambda path: save_bundle(path, bundle))
+    ctx.result.model = bundle
     ctx.result.histories["snn_image_qcfs"] = hist
     ctx.log(f"snn_image (T={T}): test accuracy {m['accuracy'] * 100:.2f} % (QCFS CNN {q_acc * 100:.2f} %), "
             f"{extra['synops_per_inference']:.0f} synops per jet, Loihi {hw['loihi_accuracy'] * 100:.2f} %, "
