@@ -18,7 +18,8 @@ from typing import Any
 from ..config import RunConfig
 from ..errors import ConfigError
 
-__all__ = ["StageSpec", "stages", "stage_names", "get_stage", "with_needs"]
+__all__ = ["StageSpec", "stages", "stage_names", "get_stage", "with_needs", "GROUPS", "Selection",
+           "select_stages"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,17 @@ def stages() -> tuple[StageSpec, ...]:
     )
 
 
+#: Named groups of stages for ``spikejet run --only`` / ``--skip`` (the one table: a new stage
+#: joins a group with one name here). A member not (yet) registered is ignored.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "particles": ("ann_particles", "snn_particles", "cnn_image", "snn_image"),
+    "images": ("cnn_image", "snn_image"),
+    "pileup": ("pileup",),
+    "snn": ("convert_snn", "snn_rate", "snn_surrogate"),
+    "hardware": ("loihi", "fpga", "neurobench"),
+}
+
+
 def stage_names() -> list[str]:
     return [s.name for s in stages()]
 
@@ -110,3 +122,48 @@ def with_needs(wanted: Sequence[str], cfg: RunConfig) -> list[str]:
     for name in wanted:
         add(name)
     return [s.name for s in stages() if s.name in chosen]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The stages a run runs (registry order) and one line per stage skipped because it needs a skipped one."""
+
+    stages: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+
+
+def _expand(names: Sequence[str], flag: str) -> list[str]:
+    """Stage names of ``names`` (stages or groups), registered ones only; an unknown name raises."""
+    known = set(stage_names())
+    out: list[str] = []
+    for raw in names:
+        name = raw.strip()
+        if name in known:
+            out.append(name)
+        elif name in GROUPS:
+            out.extend(n for n in GROUPS[name] if n in known)
+        else:
+            raise ConfigError(f"{flag}: unknown stage or group {name!r}; stages: {', '.join(stage_names())}; "
+                              f"groups: {', '.join(GROUPS)}")
+    return out
+
+
+def select_stages(cfg: RunConfig, *, only: Sequence[str] = (), skip: Sequence[str] = ()) -> Selection:
+    """The stages of a run: ``only`` these (stages or groups, with what they need, and the report)
+    if given, else all; minus ``skip`` and every stage that needs a skipped one (transitively)."""
+    wanted = with_needs([*_expand(only, "--only"), "report"], cfg) if only else stage_names()
+    skipped = set(_expand(skip, "--skip"))
+    dropped: dict[str, list[str]] = {}
+    kept: list[str] = []
+    for name in wanted:  # registry order: a stage's needs come before it
+        if name in skipped:
+            continue
+        lost = [n for n in get_stage(name).needs_for(cfg) if n in skipped or n in dropped]
+        if lost:
+            dropped[name] = lost
+            continue
+        kept.append(name)
+    if not kept:
+        raise ConfigError("--only/--skip leave no stage to run")
+    notes = tuple(f"skipping {name} too: it needs {', '.join(lost)}" for name, lost in dropped.items())
+    return Selection(tuple(kept), notes)
