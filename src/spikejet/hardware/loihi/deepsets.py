@@ -107,20 +107,45 @@ def map_deepsets(net: Any, *, n_particles: int, T: int, profile: str | LoihiProf
     n_phi = len(net.phi)
     for j, lin in enumerate(net.rho):
         w = _to_numpy(lin.weight).astype(np.float64)
-        payload = 1
-        if j == 0:
-            payload = int(n_particles)  # a pooled input carries up to one spike per slot
-            if gq is not None:
-                w = np.concatenate([w[:, :n_pool], w[:, n_pool:] * gq.step], axis=1)
-                payload = max(payload, gq.max_payload)
         last = j == len(net.rho) - 1
         neuron = None if last else _neuron(ths[n_phi + j], o.v_init)
-        chip, q = map_layer(FloatLayer(weight=w, bias=_to_numpy(lin.bias), neuron=neuron, name=f"rho{j}"),
-                            profile=prof, axon_delay=0, max_payload=payload, n_steps=int(T))
+        layer = FloatLayer(weight=w, bias=_to_numpy(lin.bias), neuron=neuron, name=f"rho{j}")
+        if j == 0:
+            chip, q = _map_pooling_layer(layer, n_pool, int(n_particles), gq, prof, int(T))
+        else:
+            chip, q = map_layer(layer, profile=prof, axon_delay=0, n_steps=int(T))
         rho.append(chip)
         reports.append(q)
     return DeepSetsMapping(phi=tuple(phi), rho=tuple(rho), quantization=tuple(reports), input=iq, global_input=gq,
                            n_pooled=n_pool, profile=prof, readout_scale=reports[-1].scale)
+
+
+def _map_pooling_layer(layer: FloatLayer, n_pool: int, n_particles: int, gq: InputQuantization | None,
+                       prof: LoihiProfile, T: int) -> tuple[LoihiLayer, LayerQuantization]:
+    """``rho[0]``: pooled spike counts (up to ``n_particles`` per input) beside the graded jet features.
+
+    The mapper bounds the current by ``max|row| x max_payload``; the bound given is the exact
+    worst case of these inputs (every slot spiking, every feature at the clip), halved while
+    it makes the threshold too coarse to map (the worst case of 64 neurons x 32 slots firing in
+    one step is far from what a jet does: the integer simulation wraps the 24-bit current as
+    the chip would, so a bound too low shows as lost accuracy; ``limited_by`` reports it).
+    """
+    w = layer.weight
+    if gq is not None:
+        w = np.concatenate([w[:, :n_pool], w[:, n_pool:] * gq.step], axis=1)
+    layer = FloatLayer(weight=w, bias=layer.bias, neuron=layer.neuron, name=layer.name)
+    worst = np.abs(w[:, :n_pool]).sum(1) * n_particles
+    if gq is not None:
+        worst = worst + np.abs(w[:, n_pool:]).sum(1) * gq.max_payload
+    row = float(np.abs(w).sum(1).max(initial=0.0))
+    payload = max(int(math.ceil(float(worst.max(initial=0.0)) / row)) if row > 0 else 1, 1)
+    while True:
+        try:
+            return map_layer(layer, profile=prof, axon_delay=0, max_payload=payload, n_steps=T)
+        except HardwareError:
+            if payload == 1:
+                raise
+            payload = max(payload // 2, 1)
 
 
 def simulate_deepsets(mp: DeepSetsMapping, x: np.ndarray, mask: np.ndarray, g: np.ndarray | None, T: int, *,
