@@ -577,7 +577,7 @@ class SnnParticlesConfig:
     patience: int = 4
     #: Score Loihi 2's integer model of the trained network (``snn_particles["loihi"]``,
     #: ``hardware.loihi.deepsets``) on a seeded subset of at most ``loihi_max_jets`` test jets
-    #: (null: all; the integer simulation takes about 1.4 ms per jet on one loaded core).
+    #: (null: all; the integer simulation took 2.7 ms per jet on one core at load 6, docs/particles.md).
     loihi: bool = True
     loihi_max_jets: int | None = 5000
 
