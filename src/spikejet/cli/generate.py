@@ -23,6 +23,9 @@ DEFAULT_LABELLING = "match"
 #: What ``--constituents`` without a number stores, and the largest N.
 DEFAULT_CONSTITUENTS = 32
 MAX_CONSTITUENTS = 200
+DEFAULT_PILEUP_POOL = 2000
+DEFAULT_TIMING_RESOLUTION_PS = 35.0
+DEFAULT_FEATURE_PT_MIN = 1.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +57,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--labelling", choices=LABELLINGS, default=DEFAULT_LABELLING,
                         help="match: keep jets matched to the truth particle (Delta R < 0.6); event: label "
                              "every selected jet by its process (default: %(default)s)")
+    parser.add_argument("--pileup", type=float, default=0.0, metavar="MU",
+                        help="overlay Poisson(MU) minimum-bias interactions on every event and store the "
+                             "per-constituent origin, track z0 and time in the file's pileup/ group "
+                             "(HL-LHC: 140-200; default: %(default)s = none; docs/pileup.md)")
+    parser.add_argument("--out-of-time", action="store_true",
+                        help="also Poisson(MU) interactions in the crossings at -25 and +25 ns")
+    parser.add_argument("--pileup-pool", type=int, default=DEFAULT_PILEUP_POOL, metavar="N",
+                        help="minimum-bias events generated per chunk and reused, each time with its own "
+                             "vertex, rotation and reflection (default: %(default)s)")
+    parser.add_argument("--timing-resolution", type=float, default=DEFAULT_TIMING_RESOLUTION_PS, metavar="PS",
+                        help="per-track time resolution in ps (CMS MTD: 30-40 at the start of HL-LHC; "
+                             "default: %(default)s)")
+    parser.add_argument("--feature-pt-min", type=float, default=DEFAULT_FEATURE_PT_MIN, metavar="GEV",
+                        help="with --pileup: compute the 16 features from the constituents above this pT "
+                             "(all are stored; 0 = all, ~30 s per jet at MU 200) (default: %(default)s)")
     parser.add_argument("--keep-chunks", action="store_true", help="keep <out>.chunks/ after merging")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
 
@@ -74,6 +92,11 @@ def run(args: argparse.Namespace) -> int:
         production=args.production,
         detector=args.detector,
         labelling=args.labelling,
+        pileup=args.pileup,
+        out_of_time=args.out_of_time,
+        pileup_pool=args.pileup_pool,
+        timing_resolution_ps=args.timing_resolution,
+        feature_pt_min=args.feature_pt_min,
     )
     res = generate(
         cfg,

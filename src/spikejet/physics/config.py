@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from ..data.schema import CLASS_NAMES
 from ..errors import ConfigError, PhysicsError
 from .detector import DETECTOR_NAMES
+from .pileup import pool_needed
+from .timing import DEFAULT_TIMING, TIMING_RESOLUTION_PS, TimingModel
 
 __all__ = [
     "GenerateConfig",
@@ -72,6 +74,23 @@ DEFAULT_CHUNK_SIZE = 500
 DEFAULT_PRODUCTION = "resonance-wz"
 DEFAULT_DETECTOR = "none"
 DEFAULT_LABELLING = "match"
+#: Largest mean pileup accepted (HL-LHC: 140 design, 200 ultimate; beyond 1000 is a typo).
+MAX_PILEUP = 1000.0
+#: Minimum-bias events generated per chunk for the overlay (docs/pileup.md: at MU = 200
+#: a chunk of 50 jets (~35 events) draws ~7000 interactions, each pool event is reused
+#: ~3.5 times, each time with its own vertex, rotation and reflection; the pool costs
+#: ~4.3 ms per event, ~9 s per chunk, and serves up to MU ~ 1900 in time, ~600 with
+#: out-of-time pileup).
+DEFAULT_PILEUP_POOL = 2000
+#: The settings that only matter with pileup (left out of the settings hash at pileup 0,
+#: so that pileup-0 output is byte for byte what it was before pileup existed).
+PILEUP_KEYS = ("pileup", "out_of_time", "pileup_pool", "timing_resolution_ps", "timing", "feature_pt_min")
+#: With pileup, the 16 features of a jet are computed from its constituents above this pT
+#: (GeV; the ``threshold`` detector's 1 GeV, physics/detector.py). The three-point
+#: correlators cost O(n^3): at MU = 200 a particle-level jet has ~1000 constituents and its
+#: features take ~30 s (measured, benchmarks/bench_pileup.py); above 1 GeV ~0.2 s. Every
+#: constituent is still stored in the pileup group. 0 = all constituents.
+DEFAULT_FEATURE_PT_MIN = 1.0
 
 
 def parse_classes(text: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -122,6 +141,16 @@ class GenerateConfig:
     production: str = DEFAULT_PRODUCTION
     detector: str = DEFAULT_DETECTOR
     labelling: str = DEFAULT_LABELLING
+    #: mean number of in-time pileup interactions (0: none, no pileup group)
+    pileup: float = 0.0
+    #: also Poisson(pileup) interactions in each of the crossings at -25 and +25 ns
+    out_of_time: bool = False
+    pileup_pool: int = DEFAULT_PILEUP_POOL
+    timing_resolution_ps: float = TIMING_RESOLUTION_PS
+    #: luminous region, tracker and timing-layer geometry (physics/timing.py)
+    timing: TimingModel = DEFAULT_TIMING
+    #: with pileup: the features use the full jet's constituents above this pT (GeV)
+    feature_pt_min: float = DEFAULT_FEATURE_PT_MIN
     _hash: str = field(default="", init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -167,6 +196,39 @@ class GenerateConfig:
         if not isinstance(k, int) or not 0 <= k <= MAX_CONSTITUENTS:
             raise ConfigError(f"--constituents must be an integer in 0..{MAX_CONSTITUENTS}, got {self.constituents!r}")
         object.__setattr__(self, "constituents", k)
+        self._check_pileup()
+
+    def _check_pileup(self) -> None:
+        mu = self.pileup
+        if isinstance(mu, bool) or not isinstance(mu, (int, float)) or not math.isfinite(mu) or not 0 <= mu <= MAX_PILEUP:
+            raise ConfigError(f"--pileup must be a number in 0..{MAX_PILEUP:g} (HL-LHC: 140-200), got {mu!r}")
+        object.__setattr__(self, "pileup", float(mu))
+        pool = self.pileup_pool
+        if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1:
+            raise ConfigError(f"--pileup-pool must be a positive integer, got {pool!r}")
+        res = self.timing_resolution_ps
+        if isinstance(res, bool) or not isinstance(res, (int, float)) or not math.isfinite(res) or res <= 0:
+            raise ConfigError(f"--timing-resolution must be a positive number of ps, got {res!r}")
+        object.__setattr__(self, "timing_resolution_ps", float(res))
+        fmin = self.feature_pt_min
+        if isinstance(fmin, bool) or not isinstance(fmin, (int, float)) or not math.isfinite(fmin) or fmin < 0:
+            raise ConfigError(f"--feature-pt-min must be a number >= 0 GeV, got {fmin!r}")
+        object.__setattr__(self, "feature_pt_min", float(fmin))
+        if not isinstance(self.out_of_time, bool) or not isinstance(self.timing, TimingModel):
+            raise ConfigError("out_of_time must be True or False and timing a TimingModel")
+        if mu == 0:
+            if self.out_of_time or pool != DEFAULT_PILEUP_POOL or res != TIMING_RESOLUTION_PS \
+                    or self.timing != DEFAULT_TIMING or fmin != DEFAULT_FEATURE_PT_MIN:
+                raise ConfigError("--out-of-time, --pileup-pool, --timing-resolution and --feature-pt-min "
+                                  "need --pileup MU > 0")
+            return
+        need = pool_needed(mu, self.out_of_time)
+        if pool < need:
+            raise ConfigError(f"--pileup-pool {pool} is too small for --pileup {mu:g}"
+                              f"{' with --out-of-time' if self.out_of_time else ''}: an event may draw up to "
+                              f"{need} distinct interactions; give at least {need}")
+        if self.detector != "none":
+            raise ConfigError(f"--pileup works at particle level only (--detector none), not --detector {self.detector}")
 
     @property
     def pt_center(self) -> float:
@@ -185,6 +247,9 @@ class GenerateConfig:
         # classes do not change a chunk's content (each chunk is one class): leave them
         # out so that adding a class to a run reuses the other classes' chunks.
         d.pop("classes")
+        if self.pileup == 0:  # pileup 0: the hash (and every byte) of generation before pileup
+            for k in PILEUP_KEYS:
+                d.pop(k)
         return d
 
     def settings_hash(self) -> str:
@@ -197,6 +262,8 @@ class GenerateConfig:
                 versions=processes.tool_versions(),
                 feature_code=processes.feature_code_fingerprint(),
             )
+            if self.pileup > 0:  # (absent at pileup 0: the hash of generation before pileup)
+                payload["pileup_code"] = processes.feature_code_fingerprint(processes.PILEUP_MODULES)
             text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
             object.__setattr__(self, "_hash", hashlib.sha256(text.encode()).hexdigest()[:16])
         return self._hash

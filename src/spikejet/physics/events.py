@@ -27,7 +27,9 @@ from .config import (
 )
 from .detector import detector_model
 from .detector import simulate as detector_simulate
-from .processes import ClassProcess, class_process, match_jets, truth_candidates
+from .pileup import OVERLAY_MARGIN, PILEUP_STREAM, PileupPool, draw_overlay, make_pool
+from .processes import ClassProcess, class_process, delta_r, match_jets, truth_candidates
+from .timing import measure_tracks
 
 __all__ = ["ChunkData", "generate_chunk", "make_source", "cluster_jets", "visible_final_state", "compute_features"]
 
@@ -53,6 +55,14 @@ PDG_PROTON = 2212
 #: Third entropy word of the detector's random stream (the first two are the chunk seeds),
 #: so that the detector's draws never coincide with another stream's.
 DETECTOR_STREAM = 0xDE7EC7
+#: The jet of the full (hard + pileup) event that stands for a selected hard jet: the
+#: one whose axis is nearest it, if within this Delta R (rapidity-azimuth); else the
+#: jet is dropped and counted in ``stats["pileup_unmatched"]``.
+PILEUP_MATCH_DELTA_R = 0.4
+#: Per-jet columns of the pileup record (ChunkData.pileup) besides the constituents.
+PILEUP_JET_KEYS = ("jet_pt", "jet_eta", "jet_phi", "jet_mass", "hard_pt", "hard_mass",
+                   "pv_z_mm", "pv_t_ps", "n_pileup", "n_constituents")
+PILEUP_CONSTITUENT_KEYS = ("pt", "eta_rel", "phi_rel", "e", "charge", "pid", "origin", "z0_mm", "t_ps")
 
 
 @dataclass
@@ -69,6 +79,8 @@ class ChunkData:
     rank: np.ndarray | None = None  # (n,) int: 0 = the hardest jet of its event, 1 = the next...
     particles: np.ndarray | None = None  # (n, P, 6) float32, fields PARTICLE_FIELDS
     n_particles: np.ndarray | None = None  # (n,) int32, number stored (<= P)
+    #: with pileup: PILEUP_JET_KEYS (n,) and PILEUP_CONSTITUENT_KEYS (sum n_constituents,)
+    pileup: dict[str, np.ndarray] | None = None
     stats: dict = field(default_factory=dict)  # deterministic counters
     timing: dict = field(default_factory=dict)  # seconds; not part of any output file
 
@@ -289,6 +301,74 @@ def particle_fields(jet: Jet, n_max: int) -> np.ndarray:
     return out.astype(np.float32)
 
 
+# ---------------------------------------------------------------- pileup
+@dataclass
+class PileupJet:
+    """The full-event jet standing for one selected hard jet, with its measurements."""
+
+    jet: Jet  # constituents (n, 9): px, py, pz, E, charge, PDG id, origin, z_v, t_v
+    z0_mm: np.ndarray
+    t_ps: np.ndarray
+    hard_pt: float
+    hard_mass: float
+    pv_z_mm: float
+    pv_t_ps: float
+    n_pileup: int
+
+
+def overlay_event(cfg: GenerateConfig, pool: PileupPool, rng: np.random.Generator, visible: np.ndarray,
+                  hard_jets: list, pt_floor: float, speed_cut: bool = True) -> list[PileupJet | None]:
+    """Overlay the pileup on one hard event and recluster; one entry per selected hard jet
+    (None: no full-event jet within PILEUP_MATCH_DELTA_R of it).
+
+    ``speed_cut``: only pileup particles within R + OVERLAY_MARGIN of a hard jet's axis
+    enter the clustering (False: all of them; the same jets, tested)."""
+    model = cfg.timing
+    pv_z, pv_t = float(rng.normal(0.0, model.sigma_z_mm)), float(rng.normal(0.0, model.sigma_t_ps))
+    axes = np.array([[j.rap, j.phi] for j in hard_jets], dtype=np.float64).reshape(-1, 2)
+    pu, n_in = draw_overlay(pool, rng, cfg.pileup, cfg.out_of_time, model, axes if speed_cut else None,
+                            JET_RADIUS + OVERLAY_MARGIN)
+    hard = np.column_stack([visible[:, :6], np.zeros(len(visible)), np.full(len(visible), pv_z),
+                            np.full(len(visible), pv_t)])
+    full = cluster_jets(np.vstack([hard, pu]), pt_floor)
+    used: set[int] = set()
+    out: list[PileupJet | None] = []
+    for hj in hard_jets:
+        dr = delta_r(np.array([f.rap for f in full]), np.array([f.phi for f in full]), hj.rap, hj.phi)
+        best = int(np.argmin(dr)) if len(full) else -1
+        if best < 0 or dr[best] >= PILEUP_MATCH_DELTA_R or best in used:
+            out.append(None)
+            continue
+        used.add(best)
+        c = full[best].constituents
+        z0, t = measure_tracks(c[:, :6], c[:, 7], c[:, 8], cfg.timing_resolution_ps, model, rng)
+        out.append(PileupJet(full[best], z0, t, hj.pt, hj.mass, pv_z, pv_t, n_in))
+    return out
+
+
+def _pileup_arrays(records: list[PileupJet]) -> dict[str, np.ndarray]:
+    """The flat pileup record of a chunk: per-jet and pT-ordered per-constituent arrays."""
+    jets: dict[str, list] = {k: [] for k in PILEUP_JET_KEYS}
+    cons: dict[str, list] = {k: [] for k in PILEUP_CONSTITUENT_KEYS}
+    for r in records:
+        j, c = r.jet, r.jet.constituents
+        order = np.argsort(-np.hypot(c[:, 0], c[:, 1]), kind="stable")
+        rows = particle_fields(Jet(j.pt, j.eta, j.rap, j.phi, j.mass, c[order, :6]), len(c))
+        for i, k in enumerate(PARTICLE_FIELDS):
+            cons[k].append(rows[:, i])
+        cons["origin"].append(c[order, 6].astype(np.int32))
+        cons["z0_mm"].append(r.z0_mm[order].astype(np.float32))
+        cons["t_ps"].append(r.t_ps[order].astype(np.float32))
+        for k, v in (("jet_pt", j.pt), ("jet_eta", j.eta), ("jet_phi", j.phi), ("jet_mass", j.mass),
+                     ("hard_pt", r.hard_pt), ("hard_mass", r.hard_mass), ("pv_z_mm", r.pv_z_mm),
+                     ("pv_t_ps", r.pv_t_ps), ("n_pileup", r.n_pileup), ("n_constituents", len(c))):
+            jets[k].append(v)
+    out = {k: np.asarray(v, dtype=np.int32 if k in ("n_pileup", "n_constituents") else np.float64)
+           for k, v in jets.items()}
+    out.update({k: np.concatenate(v) if v else np.zeros(0, np.float32) for k, v in cons.items()})
+    return out
+
+
 # ---------------------------------------------------------------- the loop
 def _jet_columns(kept: list, kept_matched: list, kept_rank: list) -> dict[str, np.ndarray]:
     return {
@@ -326,6 +406,31 @@ def _keep_jets(cfg: GenerateConfig, jets: list, source: Any, truth_ids: Any, kee
             stats["surplus"] += 1
 
 
+class _Overlay:
+    """The pileup of one chunk: the pool, the random stream and the records of kept jets."""
+
+    def __init__(self, cfg: GenerateConfig, seeds: tuple[int, int]) -> None:
+        self.cfg = cfg
+        self.pool = make_pool(cfg.pileup_pool, seeds, SQRT_S_GEV, _new_pythia, visible_final_state,
+                              MAX_CONSECUTIVE_FAILURES)
+        self.rng = np.random.default_rng([int(seeds[0]), int(seeds[1]), PILEUP_STREAM])
+        self.records: list[PileupJet] = []
+
+    def event(self, visible: np.ndarray, kept: list, kept_matched: list, kept_rank: list, first: int,
+              pt_floor: float, stats: dict) -> None:
+        """Overlay the pileup on the event whose selected jets are ``kept[first:]``; jets
+        without a full-event counterpart are removed from the kept lists."""
+        if len(kept) == first:
+            return
+        recs = overlay_event(self.cfg, self.pool, self.rng, visible, kept[first:], pt_floor)
+        for i in reversed(range(len(recs))):
+            if recs[i] is None:
+                stats["pileup_unmatched"] = stats.get("pileup_unmatched", 0) + 1
+                for lst in (kept, kept_matched, kept_rank):
+                    del lst[first + i]
+        self.records.extend(r for r in recs if r is not None)
+
+
 def generate_chunk(cfg: GenerateConfig, cls: str, n_jets: int, seeds: tuple[int, int]) -> ChunkData:
     """Generate exactly ``n_jets`` labelled jets of class ``cls``.
 
@@ -334,7 +439,10 @@ def generate_chunk(cfg: GenerateConfig, cls: str, n_jets: int, seeds: tuple[int,
     ``pt_min <= pT < pt_max`` and ``|eta| < eta_max``, take the two hardest of them,
     and check whether each lies within Delta R < 0.6 of a truth particle of the
     class. With ``labelling="match"`` only matched jets are kept (the others are
-    counted in ``stats["unmatched"]``); with ``"event"`` every one is kept.
+    counted in ``stats["unmatched"]``); with ``"event"`` every one is kept. With
+    ``cfg.pileup > 0`` the selection is the same (on the hard interaction alone); then
+    the pileup is overlaid, the event reclustered and the full-event jets stored
+    (docs/pileup.md).
     """
     if n_jets <= 0:
         raise PhysicsError(f"a chunk needs a positive number of jets, got {n_jets}")
@@ -343,6 +451,7 @@ def generate_chunk(cfg: GenerateConfig, cls: str, n_jets: int, seeds: tuple[int,
     truth_ids = source.proc.truth_ids
     detector = detector_model(cfg.detector)
     det_rng = np.random.default_rng([int(seeds[0]), int(seeds[1]), DETECTOR_STREAM])
+    overlay = _Overlay(cfg, seeds) if cfg.pileup > 0 else None
     keep_unmatched = cfg.labelling == "event"
     t_init = time.perf_counter() - t0
     pt_floor = CLUSTER_PT_FLOOR_FRACTION * cfg.pt_min
@@ -377,29 +486,44 @@ def generate_chunk(cfg: GenerateConfig, cls: str, n_jets: int, seeds: tuple[int,
         if detector is not None:
             visible = detector_simulate(visible, detector, det_rng)
         jets = cluster_jets(visible, pt_floor)
+        first = len(kept)
         _keep_jets(cfg, jets, source, truth_ids, keep_unmatched, n_jets, kept, kept_matched, kept_rank, stats)
+        if overlay is not None:
+            overlay.event(visible, kept, kept_matched, kept_rank, first, pt_floor, stats)
         t_cluster += time.perf_counter() - tb
+    timing = {"init_s": t_init, "pythia_s": t_pythia, "clustering_s": t_cluster}
+    return _chunk_data(cfg, cls, n_jets, kept, kept_matched, kept_rank, overlay, stats, timing, t0)
 
+
+def _feature_inputs(cfg: GenerateConfig, constituents: np.ndarray, pileup: bool) -> np.ndarray:
+    """(n, 4) four-momenta the 16 features are computed from: all constituents, or with
+    pileup those above ``cfg.feature_pt_min`` (config.DEFAULT_FEATURE_PT_MIN says why)."""
+    p4 = constituents[:, :4]
+    if pileup and cfg.feature_pt_min > 0:
+        p4 = p4[np.hypot(p4[:, 0], p4[:, 1]) > cfg.feature_pt_min]
+    return p4
+
+
+def _chunk_data(cfg: GenerateConfig, cls: str, n_jets: int, kept: list, kept_matched: list, kept_rank: list,
+                overlay: _Overlay | None, stats: dict, timing: dict, t0: float) -> ChunkData:
+    """Features, jet columns and (optionally) particles and the pileup record of the kept jets."""
+    stored = kept if overlay is None else [r.jet for r in overlay.records]
     tc = time.perf_counter()
-    X = compute_features([j.constituents[:, :4] for j in kept])
+    X = compute_features([_feature_inputs(cfg, j.constituents, overlay is not None) for j in stored])
     t_features = time.perf_counter() - tc
     if X.shape != (n_jets, N_FEATURES):
         raise PhysicsError(f"feature code returned shape {X.shape}, expected {(n_jets, N_FEATURES)}")
     data = ChunkData(
         cls=cls,
         X=X,
-        **_jet_columns(kept, kept_matched, kept_rank),
+        **_jet_columns(stored, kept_matched, kept_rank),
         stats=stats,
-        timing={
-            "init_s": t_init,
-            "pythia_s": t_pythia,
-            "clustering_s": t_cluster,
-            "features_s": t_features,
-            "total_s": time.perf_counter() - t0,
-        },
+        timing=dict(timing, features_s=t_features, total_s=time.perf_counter() - t0),
     )
     if cfg.constituents:
-        data.particles, data.n_particles = _particles(kept, cfg.constituents)
+        data.particles, data.n_particles = _particles(stored, cfg.constituents)
+    if overlay is not None:
+        data.pileup = _pileup_arrays(overlay.records)
     return data
 
 

@@ -36,7 +36,7 @@ from ..data.schema import CLASS_NAMES
 from ..errors import ConfigError, DataError
 from ..io import atomic_path, check_output_dir, check_output_file
 from .config import SQRT_S_GEV, GenerateConfig
-from .events import ChunkData
+from .events import PILEUP_CONSTITUENT_KEYS, PILEUP_JET_KEYS, ChunkData
 from .processes import class_process, feature_code_fingerprint, tool_versions
 
 __all__ = [
@@ -58,6 +58,8 @@ CHUNK_FORMAT = 2
 #: axis) and halves the file; charge and PDG id are stored exactly as integers.
 PARTICLE_STORAGE = "float16"
 CHUNK_SUFFIX = ".npz"
+#: Prefix of the pileup record's arrays in a chunk file.
+PILEUP_PREFIX = "pileup_"
 PART_MARKER = ".part"
 #: Per-jet columns of the merged file (float32, ``extra/``): the (detector-level)
 #: jet's pT (GeV), pseudorapidity, azimuth and mass (GeV); plus ``matched`` (uint8: the
@@ -145,6 +147,8 @@ def _save_chunk(path: Path, task: ChunkTask, data: ChunkData) -> None:
     if data.particles is not None:
         arrays["particles"] = data.particles
         arrays["n_particles"] = data.n_particles
+    if data.pileup is not None:
+        arrays.update({PILEUP_PREFIX + k: v for k, v in data.pileup.items()})
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
@@ -178,6 +182,8 @@ def _load_chunk(path: Path, task: ChunkTask) -> ChunkData | None:
             if task.cfg.constituents:
                 data.particles = z["particles"]
                 data.n_particles = z["n_particles"]
+            if task.cfg.pileup > 0:
+                data.pileup = {k: z[PILEUP_PREFIX + k] for k in PILEUP_JET_KEYS + PILEUP_CONSTITUENT_KEYS}
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
     if len(data) != task.n:
@@ -429,8 +435,37 @@ def _merge(cfg: GenerateConfig, tasks: list[ChunkTask], chunks: dict[tuple[str, 
         X=X, y=y, extra=extra, source=str(out), particles=parts, particle_mask=mask,
         particle_fields=PARTICLE_FIELDS if parts is not None else (),
     )
-    write(table, out, provenance=prov, particle_float=PARTICLE_STORAGE)
+    if cfg.pileup > 0:
+        _write_with_pileup(cfg, table, ordered, out, prov)
+    else:
+        write(table, out, provenance=prov, particle_float=PARTICLE_STORAGE)
     return counts, stats, prov, _aggregate(ordered, "timing")
+
+
+def _pileup_settings(cfg: GenerateConfig) -> dict:
+    """The settings stored with the pileup group (what a reader needs to interpret it)."""
+    from dataclasses import asdict
+
+    return {"mu": cfg.pileup, "out_of_time": cfg.out_of_time, "pileup_pool": cfg.pileup_pool,
+            "timing_resolution_ps": cfg.timing_resolution_ps, "timing": asdict(cfg.timing)}
+
+
+def _write_with_pileup(cfg: GenerateConfig, table, ordered: list[ChunkData], out: Path, prov: dict) -> None:
+    """The jet table plus the ``pileup/`` group, written together atomically."""
+    import h5py
+
+    from ..data import write
+    from ..data.pileup import write_pileup_group
+
+    recs = [d.pileup for d in ordered]
+    n_cons = np.concatenate([r["n_constituents"] for r in recs]).astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(n_cons)]).astype(np.int64)
+    jets = {k: np.concatenate([r[k] for r in recs]) for k in PILEUP_JET_KEYS if k != "n_constituents"}
+    cons = {k: np.concatenate([r[k] for r in recs]) for k in PILEUP_CONSTITUENT_KEYS}
+    with atomic_path(out) as tmp:
+        write(table, tmp, provenance=prov, particle_float=PARTICLE_STORAGE)
+        with h5py.File(tmp, "a") as f:
+            write_pileup_group(f, jets, cons, offsets, _pileup_settings(cfg))
 
 
 def _check_outputs(out: Path, scheduler, workers) -> None:

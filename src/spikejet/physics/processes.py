@@ -246,13 +246,23 @@ FEATURE_MODULES: tuple[str, ...] = (
 )
 
 
-def feature_code_fingerprint() -> str:
-    """Short sha256 of the feature code's source files (empty modules are skipped)."""
+#: Modules whose source determines the pileup overlay and the track measurements (their
+#: fingerprint enters the settings hash of pileup runs only).
+PILEUP_MODULES: tuple[str, ...] = (
+    "spikejet.physics.pileup",
+    "spikejet.physics.timing",
+    "spikejet.physics.events",
+)
+
+
+def feature_code_fingerprint(modules: tuple[str, ...] = FEATURE_MODULES) -> str:
+    """Short sha256 of the source files of ``modules`` (default: the feature code; empty
+    modules are skipped)."""
     import hashlib
     import importlib.util
 
     h = hashlib.sha256()
-    for name in FEATURE_MODULES:
+    for name in modules:
         spec = importlib.util.find_spec(name)
         if spec is None or spec.origin is None:
             continue
