@@ -8,6 +8,11 @@ number (accuracy, per-class AUC, MACs or synops, training seconds) and the figur
 ``accuracy_vs_particles.png``. Validation jets only select epochs; numbers are on the test split.
 
     PYTHONPATH=src python benchmarks/bench_particles.py --out /tmp/bench_particles [--snn-jets 30000]
+
+The reduced curve of docs/particles.md (about 5 minutes on the shared 2-core VM):
+
+    PYTHONPATH=src python benchmarks/bench_particles.py --out /tmp/bench_particles --ann-jets 20000 \
+        --ann-epochs 10 --snn-jets 20000 --snn-epochs 3 --skip-baselines
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ def _run(cfg_over: dict, stages: list[str], out: Path) -> dict:
     t0 = time.perf_counter()
     run(cfg, out, progress=False, stages=stages, overwrite=True)
     m = json.loads((out / "metrics.json").read_text())
-    keep = ("accuracy", "auc", "rejection", "macs", "synops_per_inference", "timesteps", "train_seconds",
+    keep = ("accuracy", "auc", "rejection", "macs", "synops_per_inference", "timesteps", "loihi_accuracy",
             "train_jets", "epochs", "model", "n_particles", "jet_features")
     res = {k: {f: v[f] for f in keep if f in v} for k, v in m.items() if k in ("ann_particles", "snn_particles")}
     res["seconds"] = time.perf_counter() - t0
@@ -42,6 +47,8 @@ def main() -> None:
     ap.add_argument("--particles", type=int, nargs="+", default=[8, 16, 32])
     ap.add_argument("--snn-jets", type=int, default=None, help="spiking training jets (default: the stage's)")
     ap.add_argument("--snn-epochs", type=int, default=None)
+    ap.add_argument("--ann-jets", type=int, default=None, help="deep-sets training jets (default: the stage's)")
+    ap.add_argument("--ann-epochs", type=int, default=None)
     ap.add_argument("--baseline-jets", type=int, default=20000)
     ap.add_argument("--baseline-epochs", type=int, default=10)
     ap.add_argument("--skip-baselines", action="store_true")
@@ -53,8 +60,9 @@ def main() -> None:
         snn["max_train_jets"] = args.snn_jets
     if args.snn_epochs:
         snn["epochs"] = args.snn_epochs
+    ann = {k: v for k, v in (("max_train_jets", args.ann_jets), ("epochs", args.ann_epochs)) if v}
     for n in args.particles:
-        over = {"ann_particles": {"n_particles": n}, "snn_particles": snn}
+        over = {"ann_particles": {"n_particles": n, **ann}, "snn_particles": snn}
         result["curve"][n] = _run(over, ["snn_particles"], args.out / f"run_p{n}")
         print(n, json.dumps({k: v.get("accuracy") for k, v in result["curve"][n].items() if isinstance(v, dict)}),
               flush=True)
@@ -77,10 +85,12 @@ def _figure(result: dict, path: Path) -> None:
 
     ns = sorted(int(n) for n in result["curve"])
     fig, ax = plt.subplots(figsize=(5, 3.6))
-    for key, label in (("ann_particles", "deep sets (+16 jet features)"), ("snn_particles", "spiking deep sets, T=8")):
-        acc = [result["curve"][n][key]["accuracy"] * 100 for n in ns]
-        ax.plot(ns, acc, "o-", label=label)
-    ax.axhline(74.93, color="grey", ls="--", label="16-feature MLP (74.9 %)")
+    for key, field, label in (("ann_particles", "accuracy", "deep sets (+16 jet features)"),
+                              ("snn_particles", "accuracy", "spiking deep sets, T=8 (float)"),
+                              ("snn_particles", "loihi_accuracy", "spiking deep sets, T=8 (Loihi 2 integers)")):
+        acc = [result["curve"][n][key].get(field, np.nan) * 100 for n in ns]
+        ax.plot(ns, acc, "o-" if field == "accuracy" else "s--", label=label)
+    ax.axhline(74.87, color="grey", ls="--", label="16-feature MLP (74.87 %)")
     ax.set_xlabel("leading particles per jet")
     ax.set_ylabel("test accuracy (%)")
     ax.set_xticks(ns)

@@ -121,3 +121,33 @@ def test_particle_stages_in_a_quick_run(tmp_path):
     again = tmp_path / "again"
     run(cfg, again, progress=False, stages=["snn_particles"])
     assert (again / "metrics.json").read_bytes() == (out / "metrics.json").read_bytes()
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+@pytest.mark.parametrize("surrogate", ["fast_sigmoid", "arctan"])
+def test_fused_if_step_gives_autograds_numbers(batch, surrogate):
+    """The fused IF kernel: the same read-out, counts and gradients as autograd's graph of if_step."""
+    from spikejet.snn.particle import SpikingDeepSetsOptions
+
+    x, m, y = batch
+    g = np.random.default_rng(2).normal(size=(B, 3)).astype(np.float32)
+    torch.manual_seed(0)
+    net = SpikingDeepSets.from_deepsets(DeepSets(F_IN, (8, 8), (8,), n_global=3), [x, m, g], percentile=90.0,
+                                        options=SpikingDeepSetsOptions(surrogate=surrogate))
+    ts = [torch.from_numpy(a) for a in (x, m, g)]
+    got = []
+    for fused in (False, True):
+        net.fused = fused
+        net.zero_grad()
+        out = net(*ts, T=6)
+        (torch.nn.functional.cross_entropy(out.logits, torch.from_numpy(y)) + 1e-3 * out.synops.mean()).backward()
+        got.append((out, [p.grad.clone() for p in net.parameters() if p.grad is not None]))
+    (a, ga), (b, gb) = got
+    assert float(a.spikes.detach().sum()) > 0
+    torch.testing.assert_close(b.logits, a.logits, rtol=0, atol=0)
+    torch.testing.assert_close(b.synops, a.synops, rtol=0, atol=0)
+    assert len(ga) == len(gb) == 9  # thresholds and every weight and bias
+    for p, q in zip(ga, gb, strict=True):
+        torch.testing.assert_close(q, p, rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        assert float(net(*ts, T=6, count=False).synops.abs().sum()) == 0.0

@@ -35,6 +35,7 @@ __all__ = [
     "DeepSets",
     "InteractionNet",
     "JetCNN",
+    "build_jet_cnn",
     "mlp",
     "mlp_macs",
     "ParticleScaler",
@@ -160,6 +161,14 @@ class JetCNN(nn.Module):
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(img.unsqueeze(1)).flatten(1))
 
+    def arch(self) -> dict:
+        return {"type": "jet_cnn", "size": self.size, "channels": list(self.channels),
+                "dense": self.head_sizes[1], "n_classes": self.head_sizes[2]}
+
+    def predict_images(self, images: np.ndarray) -> np.ndarray:
+        """Logits ``[n, C]`` of images ``[n, S, S]`` (the one scoring path of the stage and of model files)."""
+        return predict_logits(self, [np.asarray(images, dtype=np.float32)])
+
     def macs(self, n_real: float = 0.0) -> float:
         macs, cin, side = 0, 1, self.size
         for c in self.channels:
@@ -167,6 +176,11 @@ class JetCNN(nn.Module):
             side //= 2
             cin = c
         return float(macs + mlp_macs(self.head_sizes))
+
+
+def build_jet_cnn(arch: dict) -> JetCNN:
+    """The model-file builder of ``arch["type"] == "jet_cnn"``."""
+    return JetCNN(arch["size"], arch["channels"], arch["dense"], arch["n_classes"])
 
 
 # --------------------------------------------------------------------------- inputs

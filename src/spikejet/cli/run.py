@@ -31,6 +31,16 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
+    parser.add_argument("--only", metavar="STAGES", default="",
+                        help="run only these stages or groups (comma-separated; e.g. 'particles'), with the "
+                             "stages they need and the report")
+    parser.add_argument("--skip", metavar="STAGES", default="",
+                        help="skip these stages or groups (comma-separated; e.g. 'particles,fpga'); a stage "
+                             "that needs a skipped one is skipped too")
+
+
+def _names(value: str) -> list[str]:
+    return [n for n in (v.strip() for v in value.split(",")) if n]
 
 
 def config_from_args(args: argparse.Namespace):  # -> RunConfig
@@ -54,9 +64,15 @@ def run(args: argparse.Namespace) -> int:
     from spikejet import run as pipeline
     from spikejet.report.tables import format_comparison
 
+    from spikejet.run.registry import select_stages
+
     cfg = config_from_args(args)
     out = args.out or default_out(cfg)
-    ctx = pipeline.run(cfg, out, overwrite=args.overwrite, progress=not args.quiet)
+    chosen = select_stages(cfg, only=_names(args.only), skip=_names(args.skip))
+    for note in chosen.notes:
+        print(f"spikejet: {note}", file=sys.stderr)
+    stages = None if not (args.only or args.skip) else chosen.stages
+    ctx = pipeline.run(cfg, out, overwrite=args.overwrite, progress=not args.quiet, stages=stages)
     print(format_comparison(ctx.metrics, interval=cfg.evaluate.interval))
     print_timings(ctx.timings)
     print(f"run directory: {ctx.run_dir}  (report: {ctx.run_dir / pipeline.REPORT_FILE})")

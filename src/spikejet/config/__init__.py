@@ -38,12 +38,14 @@ from .sections import (
     ANN_TASKS,
     DEFAULT_HIDDEN,
     AnnConfig,
+    CnnImageConfig,
     ConvertConfig,
     DataConfig,
     EvalConfig,
     FpgaConfig,
     HardwareConfig,
     ParticlesConfig,
+    SnnImageConfig,
     SnnParticlesConfig,
     PileupConfig,
     PileupSnnConfig,
@@ -68,8 +70,13 @@ __all__ = [
     "HardwareConfig",
     "ParticlesConfig",
     "SnnParticlesConfig",
+<<<<<<< HEAD
     "PileupConfig",
     "PileupSnnConfig",
+=======
+    "CnnImageConfig",
+    "SnnImageConfig",
+>>>>>>> main
     "RunConfig",
     "SECTIONS",
     "register_section",
@@ -97,8 +104,13 @@ SECTIONS: dict[str, type] = {
     "fpga": FpgaConfig,
     "ann_particles": ParticlesConfig,
     "snn_particles": SnnParticlesConfig,
+<<<<<<< HEAD
     "pileup": PileupConfig,
     "pileup_snn": PileupSnnConfig,
+=======
+    "cnn_image": CnnImageConfig,
+    "snn_image": SnnImageConfig,
+>>>>>>> main
 }
 
 

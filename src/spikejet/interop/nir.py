@@ -91,6 +91,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import dataclass
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,9 @@ __all__ = [
     "read_nir",
     "dequantize",
     "mapping_to_nir",
+    "cnn_to_nir",
+    "cnn_from_nir",
+    "read_cnn_nir",
 ]
 
 #: The nir package version this module is written and tested against.
@@ -475,6 +479,8 @@ def _arr(node: Any, field: str, n: int) -> np.ndarray:
     a = np.asarray(getattr(node, field), dtype=np.float64)
     if a.shape == ():
         a = np.full(n, float(a))
+    if a.ndim > 1 and a.size == n:  # per-neuron values in the shape of a feature map (after a Conv2d)
+        a = a.reshape(n)
     if a.shape != (n,):
         raise ModelError(f"NIR {type(node).__name__} parameter {field} has shape {a.shape}; expected ({n},)")
     if not np.isfinite(a).all():
@@ -613,12 +619,26 @@ def _graph_dt(meta: Mapping[str, Any], dt: float | None) -> float:
     return dt
 
 
-def _layers_from_chain(chain: Sequence[tuple[str, Any]], dt: float) -> list[Any]:
-    """Layers from the nodes between Input and Output: (synapse [-> neuron])*."""
+def _layers_from_chain(chain: Sequence[tuple[str, Any]], dt: float,
+                       in_shape: tuple[int, ...] | None = None) -> list[Any]:
+    """Layers from the nodes between Input and Output: ([reshape]* synapse [-> neuron])*.
+
+    Reshaping nodes (pooling, flatten: :data:`_RESHAPE_IMPORTERS`) are linear maps of the spikes
+    before a synapse; they are folded into its weights (``W <- W P``), tracking the feature-map
+    shape from the Input node's (``in_shape``)."""
     layers = []
     i = 0
+    shape, pending = in_shape, None
     while i < len(chain):
         key, node = chain[i]
+        if _node_type(node) in _RESHAPE_IMPORTERS:
+            if shape is None:
+                raise ModelError(f"NIR node {key!r} ({_node_type(node)}): the shape of its input is not known")
+            P, shape = _RESHAPE_IMPORTERS[_node_type(node)](node, key, shape)
+            if P is not None:
+                pending = P if pending is None else P @ pending
+            i += 1
+            continue
         if _node_type(node) not in _SYNAPSE_IMPORTERS:
             raise ModelError(f"NIR node {key!r} is a {_node_type(node)} where spikejet expects "
                              f"{' or '.join(_SYNAPSE_IMPORTERS)}; spikejet reads chains of "
@@ -626,14 +646,20 @@ def _layers_from_chain(chain: Sequence[tuple[str, Any]], dt: float) -> list[Any]
         nxt = chain[i + 1][1] if i + 1 < len(chain) else None
         lname = str(_meta_value(dict(node.metadata or {}), "spikejet_layer") or key.removesuffix("_affine"))
         if nxt is not None and _node_type(nxt) in _NEURON_IMPORTERS:
-            layers.append(_layer_from_nodes(node, nxt, dt, lname))
+            layer = _layer_from_nodes(node, nxt, dt, lname)
             i += 2
         elif nxt is None:
-            layers.append(_layer_from_nodes(node, None, dt, lname))
+            layer = _layer_from_nodes(node, None, dt, lname)
             i += 1
         else:
             raise ModelError(f"NIR node {chain[i + 1][0]!r} ({_node_type(nxt)}) is not supported; spikejet reads "
                              f"{_supported()} nodes")
+        if pending is not None:
+            layer = _fold_input_map(layer, pending, key)
+            pending = None
+        shape = _SYNAPSE_SHAPES[_node_type(node)](node) if _node_type(node) in _SYNAPSE_SHAPES \
+            else (layer.n_out,)
+        layers.append(layer)
     if not layers:
         raise ModelError("the NIR graph has no layers between Input and Output")
     return layers
@@ -665,7 +691,8 @@ def from_nir(graph: Any, *, dt: float | None = None) -> Any:
 
     meta = dict(getattr(graph, "metadata", None) or {})
     dt = _graph_dt(meta, dt)
-    layers = _layers_from_chain(_chain(graph)[1:-1], dt)  # drop Input and Output
+    chain = _chain(graph)
+    layers = _layers_from_chain(chain[1:-1], dt, _input_shape(chain[0][1]))  # drop Input and Output
     spec = _spikejet_spec(meta)
     kw: dict[str, Any] = {}
     try:
@@ -702,3 +729,293 @@ def read_nir(path: str | os.PathLike[str], *, dt: float | None = None) -> Any:
     except Exception as exc:  # h5py/nir raise many types for a foreign file
         raise ModelError(f"{p} is not a readable NIR file ({type(exc).__name__}: {exc})") from None
     return from_nir(graph, dt=dt)
+
+
+# --------------------------------------------------------------------------- convolutional networks
+#
+# The spiking CNN of :mod:`spikejet.snn.image` exports as Input -> (Conv2d -> IF -> SumPool2d)* ->
+# Flatten -> (Affine -> IF)* -> Affine -> Output. On import, a Conv2d becomes the dense layer it
+# computes (its full weight matrix on the flattened feature map, channel-major as torch's flatten),
+# and pooling / Flatten nodes are folded into the next synapse (``_layers_from_chain``): the result is
+# a dense SpikingNetwork that the float simulator runs as it is.
+
+
+@_handler(_LAYER_EXPORTERS, "conv2d")
+def _conv2d_to_nir(layer: Any, meta: dict[str, Any]) -> Any:
+    return _nir().Conv2d(input_shape=tuple(int(v) for v in layer.input_shape),
+                         weight=np.array(layer.weight, dtype=_F32), stride=1, padding=int(layer.padding),
+                         dilation=1, groups=1, bias=np.array(layer.bias, dtype=_F32), metadata=meta)
+
+
+def _pair(v: Any, what: str) -> tuple[int, int]:
+    a = np.asarray(v).reshape(-1)
+    if a.size == 1:
+        a = np.repeat(a, 2)
+    if a.size != 2:
+        raise ModelError(f"NIR {what} must be one or two integers, got {v!r}")
+    return int(a[0]), int(a[1])
+
+
+def _conv_geometry(node: Any, name: str) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """(input H W, stride, padding) of a NIR Conv2d; refused unless dilation 1 and one group."""
+    if node.input_shape is None:
+        raise ModelError(f"NIR Conv2d {name!r} does not state its input_shape")
+    if isinstance(node.padding, str):
+        raise ModelError(f"NIR Conv2d {name!r}: padding {node.padding!r} is not supported; give integers")
+    if _pair(node.dilation, "dilation") != (1, 1) or int(node.groups) != 1:
+        raise ModelError(f"NIR Conv2d {name!r}: spikejet reads dilation 1 and groups 1 only")
+    return _pair(node.input_shape, "input_shape"), _pair(node.stride, "stride"), _pair(node.padding, "padding")
+
+
+def _conv_out_hw(hw: tuple[int, int], k: tuple[int, int], stride: tuple[int, int], pad: tuple[int, int]) -> tuple[int, int]:
+    return tuple((hw[d] + 2 * pad[d] - k[d]) // stride[d] + 1 for d in range(2))  # type: ignore[return-value]
+
+
+@_handler(_SYNAPSE_IMPORTERS, "Conv2d")
+def _from_conv2d(node: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+    w = np.asarray(node.weight, dtype=np.float64)
+    if w.ndim != 4:
+        raise ModelError(f"NIR Conv2d {name!r}: weight must be [out, in, kh, kw], got shape {w.shape}")
+    (H, W), stride, pad = _conv_geometry(node, name)
+    co, ci, kh, kw = w.shape
+    Ho, Wo = _conv_out_hw((H, W), (kh, kw), stride, pad)
+    dense = np.zeros((co, Ho, Wo, ci, H, W))
+    for dy in range(kh):
+        for dx in range(kw):
+            for oy in range(Ho):
+                iy = oy * stride[0] - pad[0] + dy
+                if not 0 <= iy < H:
+                    continue
+                ox = np.arange(Wo)
+                ix = ox * stride[1] - pad[1] + dx
+                ok = (ix >= 0) & (ix < W)
+                dense[:, oy, ox[ok], :, iy, ix[ok]] += w[:, :, dy, dx][None]
+    b = np.asarray(node.bias, dtype=np.float64).reshape(-1)
+    if b.shape != (co,):
+        raise ModelError(f"NIR Conv2d {name!r}: bias has shape {b.shape} for {co} channels")
+    return dense.reshape(co * Ho * Wo, ci * H * W), np.repeat(b, Ho * Wo)
+
+
+def _conv2d_shape(node: Any) -> tuple[int, ...]:
+    (H, W), stride, pad = _conv_geometry(node, "conv")
+    w = np.asarray(node.weight)
+    return (int(w.shape[0]), *_conv_out_hw((H, W), (int(w.shape[2]), int(w.shape[3])), stride, pad))
+
+
+#: Synapse node type -> its output's feature-map shape (others: a vector of its outputs).
+_SYNAPSE_SHAPES: dict[str, Callable[[Any], tuple[int, ...]]] = {"Conv2d": _conv2d_shape}
+
+#: Reshaping node type -> ``handler(node, name, in_shape) -> (matrix [n_out, n_in] or None, out_shape)``.
+_RESHAPE_IMPORTERS: dict[str, Callable[[Any, str, tuple[int, ...]], tuple[np.ndarray | None, tuple[int, ...]]]] = {}
+
+
+def _pool_matrix(node: Any, name: str, shape: tuple[int, ...], weight: float | None) -> tuple[np.ndarray, tuple[int, ...]]:
+    if len(shape) != 3:
+        raise ModelError(f"NIR pooling node {name!r} needs a [C, H, W] input, got shape {shape}")
+    k, s, p = (_pair(node.kernel_size, "kernel_size"), _pair(node.stride, "stride"), _pair(node.padding, "padding"))
+    if p != (0, 0):
+        raise ModelError(f"NIR pooling node {name!r}: spikejet reads padding 0 only, got {p}")
+    C, H, W = shape
+    Ho, Wo = _conv_out_hw((H, W), k, s, p)
+    P = np.zeros((C, Ho, Wo, C, H, W))
+    c = np.arange(C)
+    for oy in range(Ho):
+        for ox in range(Wo):
+            for dy in range(k[0]):
+                for dx in range(k[1]):
+                    P[c, oy, ox, c, oy * s[0] + dy, ox * s[1] + dx] = 1.0 if weight is None else weight
+    return P.reshape(C * Ho * Wo, C * H * W), (C, Ho, Wo)
+
+
+@_handler(_RESHAPE_IMPORTERS, "SumPool2d")
+def _from_sumpool(node: Any, name: str, shape: tuple[int, ...]) -> tuple[np.ndarray | None, tuple[int, ...]]:
+    return _pool_matrix(node, name, shape, None)
+
+
+@_handler(_RESHAPE_IMPORTERS, "AvgPool2d")
+def _from_avgpool(node: Any, name: str, shape: tuple[int, ...]) -> tuple[np.ndarray | None, tuple[int, ...]]:
+    k = _pair(node.kernel_size, "kernel_size")
+    return _pool_matrix(node, name, shape, 1.0 / (k[0] * k[1]))
+
+
+@_handler(_RESHAPE_IMPORTERS, "Flatten")
+def _from_flatten(node: Any, name: str, shape: tuple[int, ...]) -> tuple[np.ndarray | None, tuple[int, ...]]:
+    start, end = int(node.start_dim), int(node.end_dim)
+    if start != 0 or end not in (-1, len(shape) - 1):
+        raise ModelError(f"NIR Flatten {name!r}: spikejet reads a flatten of the whole feature map "
+                         f"(start_dim 0, end_dim -1), got {start}..{end}")
+    return None, (int(np.prod(shape)),)
+
+
+def _fold_input_map(layer: Any, P: np.ndarray, name: str) -> Any:
+    """``layer`` reading ``P u`` instead of ``u`` (a pooling/flatten before its synapse)."""
+    from ..snn.network import Layer
+
+    if P.shape[0] != layer.n_in:
+        raise ModelError(f"NIR node {name!r} takes {layer.n_in} inputs but the pooling before it gives {P.shape[0]}")
+    return Layer(weight=np.asarray(layer.weight, dtype=np.float64) @ P, bias=layer.bias, neuron=layer.neuron,
+                 name=layer.name, synapse=layer.synapse)
+
+
+def _input_shape(node: Any) -> tuple[int, ...] | None:
+    t = getattr(node, "input_type", None) or {}
+    v = next(iter(t.values()), None) if isinstance(t, Mapping) else None
+    return None if v is None else tuple(int(x) for x in np.asarray(v).reshape(-1))
+
+
+@dataclass(frozen=True)
+class _ConvLayer:
+    weight: np.ndarray
+    bias: np.ndarray
+    input_shape: tuple[int, int]
+    padding: int
+    kind: str = "conv2d"
+
+
+def _if_node(shape: tuple[int, ...], reset: str, v_init: float, dt: float, name: str,
+             allow_reset_change: bool) -> Any:
+    """An IF node of threshold 1 (spikejet's converted layers) for neurons of ``shape``."""
+    meta = _reset_metadata(_Reset(reset), "if", name, allow_reset_change)
+    return _nir().IF(r=np.full(shape, 1.0 / dt), v_threshold=np.full(shape, _below(1.0 - v_init), _F32),
+                     v_reset=np.full(shape, -v_init), metadata=meta)
+
+
+@dataclass(frozen=True)
+class _Reset:
+    reset: str
+
+
+def cnn_to_nir(net: Any, *, class_names: Sequence[str] = (), allow_reset_change: bool = False) -> Any:
+    """A ``nir.NIRGraph`` of a :class:`~spikejet.snn.image.SpikingCNN`: ``Conv2d -> IF -> SumPool2d``
+    per convolution, ``Flatten``, ``Affine -> IF`` per dense layer, the read-out ``Affine``. Input:
+    the image ``[1, S, S]`` every step (constant current); output: the read-out's input current."""
+    from ..snn.neurons import DEFAULT_DT
+
+    nir = _nir()
+    dt = float(DEFAULT_DT)
+    S = net.size
+    nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array([1, S, S])})}
+    order, names, changes = ["input"], [], []
+    shapes = net.neuron_shapes()
+    for i, conv in enumerate(net.convs):
+        name = f"conv{i}"
+        side = S // 2 ** i
+        layer = _ConvLayer(conv.weight.detach().numpy(), conv.bias.detach().numpy(), (side, side), 1)
+        nodes[f"{name}_conv"] = _LAYER_EXPORTERS["conv2d"](layer, {"spikejet_layer": name})
+        nodes[f"{name}_if"] = _if_node(shapes[i], net.reset, net.v_init, dt, name, allow_reset_change)
+        nodes[f"{name}_pool"] = nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),
+                                              padding=np.array([0, 0]))
+        order += [f"{name}_conv", f"{name}_if", f"{name}_pool"]
+        names.append(name)
+    C = net.channels[-1]
+    side = S // 2 ** len(net.convs)
+    nodes["flatten"] = nir.Flatten(input_type={"input": np.array([C, side, side])}, start_dim=0, end_dim=-1)
+    order.append("flatten")
+    for j, lin in enumerate(net.linears):
+        name = f"dense{j}"
+        nodes[f"{name}_affine"] = nir.Affine(weight=lin.weight.detach().numpy().astype(_F32),
+                                             bias=lin.bias.detach().numpy().astype(_F32),
+                                             metadata={"spikejet_layer": name})
+        order.append(f"{name}_affine")
+        names.append(name)
+        if j < len(net.linears) - 1:
+            nodes[f"{name}_if"] = _if_node((lin.out_features,), net.reset, net.v_init, dt, name, allow_reset_change)
+            order.append(f"{name}_if")
+    for k in order:
+        if "spikejet_reset_changed" in getattr(nodes[k], "metadata", {}):
+            changes.append(f"{k}: reset {nodes[k].metadata['spikejet_reset_changed']}")
+    nodes["output"] = nir.Output(output_type={"output": np.array([net.dense_sizes[-1]])})
+    order.append("output")
+    spec = {"encoding": {"kind": "current", "scale": 1.0}, "readout": {"kind": "membrane"},
+            "class_names": list(class_names), "layers": [{"name": n} for n in names],
+            "meta": {"source": "spiking_cnn", "arch": net.arch()}}
+    meta = {"spikejet_format": FORMAT, "spikejet_format_version": FORMAT_VERSION, "dt": dt,
+            "discretization": DISCRETIZATION, "input": "the jet image [1, S, S] (unit sum x S), constant every step",
+            "output": "input current of the non-spiking read-out layer, every step", "readout": json.dumps({"kind": "membrane"}),
+            "semantic_changes": "; ".join(changes) if changes else "none", "spikejet_spec": json.dumps(spec, sort_keys=True)}
+    return nir.NIRGraph(nodes=nodes, edges=list(zip(order[:-1], order[1:], strict=True)), metadata=meta)
+
+
+def _if_threshold(node: Any, n: int, name: str) -> tuple[float, float]:
+    """(threshold, v_init) of an IF node in spikejet's convention (the voltage shifted to reset at 0)."""
+    if _node_type(node) != "IF":
+        raise ModelError(f"NIR node {name!r} must be an IF node here, got {_node_type(node)}")
+    thr = _above(_arr(node, "v_threshold", n)).astype(np.float64) - _arr(node, "v_reset", n)
+    v_init = -_arr(node, "v_reset", n)
+    if not (_uniform(thr) and _uniform(v_init)) or thr[0] <= 0:
+        raise ModelError(f"NIR node {name!r}: spikejet's spiking CNN needs one positive threshold per layer")
+    return float(thr[0]), float(v_init[0])
+
+
+def cnn_from_nir(graph: Any, *, dt: float | None = None) -> Any:
+    """A :class:`~spikejet.snn.image.SpikingCNN` from a graph of :func:`cnn_to_nir`'s shape
+    (``Conv2d -> IF -> SumPool2d|AvgPool2d`` blocks, ``Flatten``, ``Affine -> IF`` layers, a read-out
+    ``Affine``): the structured read-back, simulated with shared kernels (:func:`from_nir` gives the
+    same network unrolled into dense layers). Thresholds are folded into the weights (threshold 1);
+    an average pooling's ``1/k^2`` into the next layer's weights. Anything else: :class:`ModelError`."""
+    import torch
+
+    from ..snn.image import POOL, SpikingCNN
+
+    meta = dict(getattr(graph, "metadata", None) or {})
+    step = _graph_dt(meta, dt)
+    chain = _chain(graph)[1:-1]
+    types = [_node_type(n) for _, n in chain]
+    n_conv = types.count("Conv2d")
+    pattern = ["Conv2d", "IF", "SumPool2d|AvgPool2d"] * n_conv + ["Flatten"]
+    if n_conv < 1 or len(types) < len(pattern) + 1 or not all(t in p.split("|") for t, p in zip(types, pattern, strict=False)):
+        raise ModelError(f"the NIR graph is not a spiking CNN of Conv2d -> IF -> SumPool2d blocks, Flatten, Affine "
+                         f"layers (nodes: {', '.join(types)})")
+    convs = [chain[3 * i][1] for i in range(n_conv)]
+    rest = chain[3 * n_conv + 1:]
+    affines = [n for _, n in rest if _node_type(n) == "Affine"]
+    if [_node_type(n) for _, n in rest] != ["Affine", "IF"] * (len(affines) - 1) + ["Affine"]:
+        raise ModelError("after Flatten the NIR graph must be (Affine -> IF)* -> Affine")
+    ifs = [chain[3 * i + 1] for i in range(n_conv)] + [rest[2 * j + 1] for j in range(len(affines) - 1)]
+    w = [np.asarray(c.weight, dtype=np.float64) for c in convs] + [np.asarray(a.weight, dtype=np.float64) for a in affines]
+    b = [np.asarray(c.bias, dtype=np.float64).reshape(-1) for c in convs] + \
+        [np.asarray(a.bias, dtype=np.float64).reshape(-1) for a in affines]
+    size = _conv_geometry(convs[0], "conv0")[0][0]
+    gains = []
+    for i in range(n_conv):
+        k = _pair(chain[3 * i + 2][1].kernel_size, "kernel_size")
+        if k != (POOL, POOL) or _pair(chain[3 * i + 2][1].stride, "stride") != (POOL, POOL):
+            raise ModelError(f"NIR pooling node {chain[3 * i + 2][0]!r}: spikejet's spiking CNN pools 2x2 with stride 2")
+        gains.append(1.0 / (POOL * POOL) if types[3 * i + 2] == "AvgPool2d" else 1.0)
+    v_inits = set()
+    for li, (key, node) in enumerate(ifs):
+        n = int(np.prod(np.shape(node.v_threshold))) or 1
+        thr, v0 = _if_threshold(node, n, key)
+        if not math.isclose(step * float(np.asarray(node.r).reshape(-1)[0]), 1.0, rel_tol=GAIN_SNAP_RTOL):
+            raise ModelError(f"NIR node {key!r}: IF gain dt*r must be 1")
+        w[li], b[li] = w[li] / thr, b[li] / thr
+        v_inits.add(round(v0 / thr, 12))
+        if li < n_conv:
+            w[li + 1] = w[li + 1] * gains[li]
+    if len(v_inits) != 1:
+        raise ModelError("the NIR graph's IF layers start at different fractions of their thresholds")
+    resets = {str(_meta_value(dict(n.metadata or {}), "spikejet_reset_changed") or "zero") for _, n in ifs}
+    net = SpikingCNN(size, [x.shape[0] for x in w[:n_conv]], [a.shape[0] for a in w[n_conv:-1]], w[-1].shape[0],
+                     reset="zero", v_init=v_inits.pop())
+    net.meta = {"imported_from": "nir", "reset_changes": sorted(resets - {"zero"})}
+    with torch.no_grad():
+        for dst, wi, bi in zip([*net.convs, *net.linears], w, b, strict=True):
+            if tuple(dst.weight.shape) != wi.shape:
+                raise ModelError(f"NIR weights of shape {wi.shape} do not fit a layer of shape {tuple(dst.weight.shape)}")
+            dst.weight.copy_(torch.as_tensor(wi, dtype=torch.float32))
+            dst.bias.copy_(torch.as_tensor(bi, dtype=torch.float32))
+    net.eval()
+    return net
+
+
+def read_cnn_nir(path: str | os.PathLike[str], *, dt: float | None = None) -> Any:
+    """Read a ``.nir`` file of :func:`cnn_to_nir`'s shape into a SpikingCNN (:func:`cnn_from_nir`)."""
+    nir = _nir()
+    p = Path(path)
+    if not p.is_file():
+        raise ModelError(f"{p} does not exist or is not a file")
+    try:
+        graph = nir.read(p)
+    except Exception as exc:  # h5py/nir raise many types for a foreign file
+        raise ModelError(f"{p} is not a readable NIR file ({type(exc).__name__}: {exc})") from None
+    return cnn_from_nir(graph, dt=dt)

@@ -60,7 +60,13 @@ _ARCH_BUILDERS: dict[str, Callable[[Mapping[str, Any]], nn.Module]] = {
 ARCH_MODULES: dict[str, str] = {
     "snn": "spikejet.snn.module:build",
     "snn_synaptic": "spikejet.snn.module:build_legacy_synaptic",
+    "jet_cnn": "spikejet.ann.particle:build_jet_cnn",
+    "spiking_cnn": "spikejet.snn.image:build",
 }
+
+#: ``arch["inputs"]`` of models on jet images (made from the particles of the data; the others
+#: take the 16 raw features).
+IMAGE_INPUTS = "jet_image"
 
 
 def register_arch(type_name: str, builder: Callable[[Mapping[str, Any]], nn.Module]) -> None:
@@ -138,8 +144,34 @@ class ModelBundle:
         """The data's labels mapped to the model's outputs (identity for multiclass)."""
         return task_labels(self.task, y, self.data_class_names)
 
+    @property
+    def needs_particles(self) -> bool:
+        """Whether the model reads the jets' particles (jet images) rather than the 16 features."""
+        return (self.arch or {}).get("inputs") == IMAGE_INPUTS
+
+    def predict_table(self, table: Any) -> np.ndarray:
+        """Class probabilities for the jets of a JetTable: its raw features, or for an image model the
+        images of its particles (``arch["image"]``: size, radius, particles), scored by the model's
+        ``predict_images(images, **arch["predict"])``."""
+        if not self.needs_particles:
+            return self.predict_proba(table.X)
+        from ..data.particles import jet_images
+        from ..evaluate.metrics import class_probabilities
+
+        if not table.has_particles:
+            raise DataError("this model reads jet images: give data with particles (a particle-level file, "
+                            "or 'default')")
+        im = self.arch["image"]
+        n_p = min(int(im["n_particles"]), table.particle_mask.shape[1])
+        img = jet_images(table, size=int(im["size"]), radius=float(im["radius"]), n_particles=n_p)
+        img = img * np.float32(im["size"])
+        return class_probabilities(self.model.predict_images(img, **dict(self.arch.get("predict", {}))))
+
     def predict_proba(self, X_raw: np.ndarray) -> np.ndarray:
         """Class probabilities for raw (unstandardized) features."""
+        if self.needs_particles:
+            raise ModelError("this model reads jet images made from the particles: score it with "
+                             "predict_table on a JetTable with particles")
         X_raw = np.asarray(X_raw)
         if X_raw.ndim != 2 or X_raw.shape[1] != len(self.feature_names):
             raise DataError(f"features must be [n, {len(self.feature_names)}], got shape {X_raw.shape}")

@@ -49,9 +49,12 @@ STAGE_TITLES: dict[str, str] = {
     "fpga": "MLP on an FPGA (hls4ml fixed point)",
     "ann_particles": "Particle model (deep sets)",
     "snn_particles": "Spiking deep sets (particles)",
+    "cnn_image": "CNN on jet images",
+    "snn_image": "Spiking CNN on jet images",
 }
 #: Titles of auxiliary trainings (curves only; not model rows of the comparison table).
-STAGE_TITLES_AUX: dict[str, str] = {"snn_qcfs_ann": "QCFS fine-tuning (for conversion)"}
+STAGE_TITLES_AUX: dict[str, str] = {"snn_qcfs_ann": "QCFS fine-tuning (for conversion)",
+                                     "snn_image_qcfs": "QCFS fine-tuning of the image CNN (for conversion)"}
 STAGE_ORDER: tuple[str, ...] = tuple(STAGE_TITLES)
 
 

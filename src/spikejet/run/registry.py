@@ -18,7 +18,8 @@ from typing import Any
 from ..config import RunConfig
 from ..errors import ConfigError
 
-__all__ = ["StageSpec", "stages", "stage_names", "get_stage", "with_needs"]
+__all__ = ["StageSpec", "stages", "stage_names", "get_stage", "with_needs", "GROUPS", "Selection",
+           "select_stages"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ def stages() -> tuple[StageSpec, ...]:
     """The main job, in order (imports the stage modules on first use)."""
     from ..stages.convert_snn import convert_stage
     from ..stages.fpga import fpga_stage
+    from ..stages.image import cnn_image_stage, snn_image_stage
     from ..stages.load import load_stage
     from ..stages.loihi import loihi_stage
     from ..stages.neurobench import neurobench_stage
@@ -78,9 +80,22 @@ def stages() -> tuple[StageSpec, ...]:
         StageSpec("neurobench", neurobench_stage, ("evaluate_ann",)),
         StageSpec("ann_particles", ann_particles_stage, ("split",), "ann_particles"),
         StageSpec("snn_particles", snn_particles_stage, _snn_particles_needs, "snn_particles"),
+        StageSpec("cnn_image", cnn_image_stage, ("split",), "cnn_image"),
+        StageSpec("snn_image", snn_image_stage, ("cnn_image",), "snn_image"),
         StageSpec("pileup", pileup_stage, ("train_ann",), "pileup"),
         StageSpec("report", report_stage, ()),
     )
+
+
+#: Named groups of stages for ``spikejet run --only`` / ``--skip`` (the one table: a new stage
+#: joins a group with one name here). A member not (yet) registered is ignored.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "particles": ("ann_particles", "snn_particles", "cnn_image", "snn_image"),
+    "images": ("cnn_image", "snn_image"),
+    "pileup": ("pileup",),
+    "snn": ("convert_snn", "snn_rate", "snn_surrogate"),
+    "hardware": ("loihi", "fpga", "neurobench"),
+}
 
 
 def stage_names() -> list[str]:
@@ -109,3 +124,48 @@ def with_needs(wanted: Sequence[str], cfg: RunConfig) -> list[str]:
     for name in wanted:
         add(name)
     return [s.name for s in stages() if s.name in chosen]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The stages a run runs (registry order) and one line per stage skipped because it needs a skipped one."""
+
+    stages: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+
+
+def _expand(names: Sequence[str], flag: str) -> list[str]:
+    """Stage names of ``names`` (stages or groups), registered ones only; an unknown name raises."""
+    known = set(stage_names())
+    out: list[str] = []
+    for raw in names:
+        name = raw.strip()
+        if name in known:
+            out.append(name)
+        elif name in GROUPS:
+            out.extend(n for n in GROUPS[name] if n in known)
+        else:
+            raise ConfigError(f"{flag}: unknown stage or group {name!r}; stages: {', '.join(stage_names())}; "
+                              f"groups: {', '.join(GROUPS)}")
+    return out
+
+
+def select_stages(cfg: RunConfig, *, only: Sequence[str] = (), skip: Sequence[str] = ()) -> Selection:
+    """The stages of a run: ``only`` these (stages or groups, with what they need, and the report)
+    if given, else all; minus ``skip`` and every stage that needs a skipped one (transitively)."""
+    wanted = with_needs([*_expand(only, "--only"), "report"], cfg) if only else stage_names()
+    skipped = set(_expand(skip, "--skip"))
+    dropped: dict[str, list[str]] = {}
+    kept: list[str] = []
+    for name in wanted:  # registry order: a stage's needs come before it
+        if name in skipped:
+            continue
+        lost = [n for n in get_stage(name).needs_for(cfg) if n in skipped or n in dropped]
+        if lost:
+            dropped[name] = lost
+            continue
+        kept.append(name)
+    if not kept:
+        raise ConfigError("--only/--skip leave no stage to run")
+    notes = tuple(f"skipping {name} too: it needs {', '.join(lost)}" for name, lost in dropped.items())
+    return Selection(tuple(kept), notes)

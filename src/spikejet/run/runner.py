@@ -367,7 +367,7 @@ def _open_evaluation(model_path: str | Path, data: str, seed: int | None, *, str
 
         check_stream_data(bundle, data)
         return bundle, kind, cfg, None
-    table = load(str(data))
+    table = load(str(data), particles=getattr(bundle, "needs_particles", False))
     bundle.check_table(table.feature_names, table.class_names, where=f"data {data}")
     return bundle, kind, cfg, table
 
@@ -388,7 +388,7 @@ def _score_model(state: RunState, bundle: Any, kind: str, model_path, data, tabl
         class_names = list(bundle.data_class_names)
     else:
         n_jets, counts, class_names = len(table), table.counts(), list(table.class_names)
-        y_task, scores = evaluate_bundle(bundle, table.X, table.y)
+        y_task, scores = evaluate_bundle(bundle, table.X, table.y, table)
     state.data = RunData(table=table, summary={
         "source": str(data), "n_jets": n_jets, "class_names": class_names,
         "split_counts": {"evaluated": counts.tolist()}, "provenance": provenance_of(str(data))})

@@ -39,7 +39,7 @@ from torch import nn
 from ..config.sections import SnnParticlesConfig as _SECTION  # the one home of the defaults
 from ..errors import ConfigError, DataError
 from .neurons import RESETS, IFState, LIFState, TensorParams, if_step, lif_step
-from .train.surrogate import MAX_LEAK, MIN_LEAK, MIN_THRESHOLD, spike
+from .train.surrogate import MAX_LEAK, MIN_LEAK, MIN_THRESHOLD, spike, surrogate_grad
 
 __all__ = ["SpikingDeepSetsOptions", "SpikingDeepSets", "SpikingOutput", "train_spiking_deepsets",
            "evaluate_spiking_deepsets"]
@@ -66,6 +66,48 @@ class SpikingDeepSetsOptions:
             raise ConfigError(f"v_init must be in [0, 1), got {self.v_init}")
         if not MIN_LEAK <= self.leak <= MAX_LEAK:
             raise ConfigError(f"leak must be in [{MIN_LEAK}, {MAX_LEAK}], got {self.leak}")
+
+
+class _IFSubtractStep(torch.autograd.Function):
+    """Numerical kernel: one IF step with reset by subtraction, fused (the training hot path).
+
+    Exactly :func:`~spikejet.snn.neurons.if_step` with ``spike_fn = spike((v - th) / th)`` and
+    ``detach_reset=True``, then the output spikes times ``mask``: forward ``u = v + z``,
+    ``s = [u >= th]``, ``v' = u - s th``, out ``s m``; backward by hand with the surrogate
+    derivative ``sigma'((u - th) / th)`` (:func:`~spikejet.snn.train.surrogate.surrogate_grad`),
+    the threshold's gradient through the spike and the (detached-spike) reset: fewer elementwise
+    passes over the ``[B, P, n]`` membranes than autograd's graph of the same step
+    (``benchmarks/bench_particle_training.py`` measures both).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, v: torch.Tensor, z: torch.Tensor, th: torch.Tensor, mask: torch.Tensor,
+                kind: str, slope: float) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
+        u = v + z
+        s = (u >= th).to(u.dtype)
+        ctx.save_for_backward(u, s, th, mask)
+        ctx.kind, ctx.slope = kind, slope
+        return (s if mask.dim() == 0 else s * mask), torch.sub(u, s, alpha=float(th))
+
+    @staticmethod
+    def backward(ctx: Any, g_out: torch.Tensor, g_v: torch.Tensor):  # type: ignore[override]
+        u, s, th, mask = ctx.saved_tensors
+        k = g_out if mask.dim() == 0 else g_out * mask
+        if ctx.kind == "fast_sigmoid":  # sigma'(x) = 1 / (1 + slope |x|)^2, in place
+            den = (u - th).abs_().mul_(ctx.slope / float(th)).add_(1.0).square_().mul_(th)
+            k = k / den  # dL/du through the spike
+        else:
+            k = k * surrogate_grad((u - th) / th, ctx.kind, ctx.slope) / th
+        g_u = k + g_v
+        g_th = -(k * u).sum() / th - (g_v * s).sum()
+        return g_u, g_u, g_th.reshape(th.shape), None, None, None
+
+
+def _if_step_fused(z: torch.Tensor, v: torch.Tensor, th: torch.Tensor, mask: Any, kind: str,
+                   slope: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(masked spikes, new membrane) of an IF step with reset by subtraction (see :class:`_IFSubtractStep`)."""
+    m = mask if mask is not None else z.new_ones(())
+    return _IFSubtractStep.apply(v, z, th, m, kind, float(slope))
 
 
 @dataclass
@@ -106,6 +148,8 @@ class SpikingDeepSets(nn.Module):
         beta = min(max(self.options.leak, MIN_LEAK), MAX_LEAK)
         self.leak_logit = nn.Parameter(torch.full((self.n_spiking,), math.log(beta / (1 - beta))),
                                        requires_grad=self.options.neuron == "lif")
+        #: IF steps with reset by subtraction through the fused kernel (False: autograd's graph, the same numbers).
+        self.fused = True
 
     def thresholds(self) -> torch.Tensor:
         return self.log_threshold.exp().clamp_min(MIN_THRESHOLD)
@@ -126,7 +170,8 @@ class SpikingDeepSets(nn.Module):
         return n_real * self.phi_sizes[0] * self.phi_sizes[1] + self.n_global * self.rho_sizes[1]
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, g: torch.Tensor | None = None, *,
-                T: int = 8, relaxed: bool = False) -> SpikingOutput:
+                T: int = 8, relaxed: bool = False, count: bool = True) -> SpikingOutput:
+        """Read-out and, with ``count``, synaptic operations and spikes per jet (zeros without)."""
         o = self.options
         T = int(T)
         if T < 1:
@@ -138,6 +183,7 @@ class SpikingDeepSets(nn.Module):
         ths, betas = self.thresholds(), self.leaks()
         lif = o.neuron == "lif"
         step = lif_step if lif else if_step
+        fused = self.fused and not lif and o.reset == "subtract" and not relaxed
 
         def spike_fn(v, th):
             return spike((v - th) / th, o.surrogate, o.slope, relaxed=relaxed)
@@ -171,22 +217,32 @@ class SpikingDeepSets(nn.Module):
             s = None
             for i in range(n_phi):
                 z = z0 if i == 0 else self.phi[i](s)
-                params = TensorParams(threshold=ths[i], reset=o.reset, decay_mem=betas[i] if lif else 1.0)
-                s, states[i] = step(z, states[i], params, spike_fn=spike_fn, detach_reset=True)
-                s = s * m
-                c = s.sum(1)  # [B, n_l]: spikes per neuron summed over particles
-                synops = synops + c @ fans[i]
-                spikes = spikes + c.sum(1)
+                if fused:
+                    s, v_new = _if_step_fused(z, states[i].v, ths[i], m, o.surrogate, o.slope)
+                    states[i] = IFState(v=v_new)
+                else:
+                    params = TensorParams(threshold=ths[i], reset=o.reset, decay_mem=betas[i] if lif else 1.0)
+                    s, states[i] = step(z, states[i], params, spike_fn=spike_fn, detach_reset=True)
+                    s = s * m
+                if count:
+                    c = s.sum(1)  # [B, n_l]: spikes per neuron summed over particles
+                    synops = synops + c @ fans[i]
+                    spikes = spikes + c.sum(1)
             pooled = s.sum(1)
             z = F.linear(pooled, w_pool, None if zg is not None else self.rho[0].bias)
             if zg is not None:
                 z = z + zg
             for j in range(1, len(self.rho)):
                 k = n_phi + j - 1
-                params = TensorParams(threshold=ths[k], reset=o.reset, decay_mem=betas[k] if lif else 1.0)
-                s2, states[k] = step(z, states[k], params, spike_fn=spike_fn, detach_reset=True)
-                synops = synops + s2 @ fans[k]
-                spikes = spikes + s2.sum(1)
+                if fused:
+                    s2, v_new = _if_step_fused(z, states[k].v, ths[k], None, o.surrogate, o.slope)
+                    states[k] = IFState(v=v_new)
+                else:
+                    params = TensorParams(threshold=ths[k], reset=o.reset, decay_mem=betas[k] if lif else 1.0)
+                    s2, states[k] = step(z, states[k], params, spike_fn=spike_fn, detach_reset=True)
+                if count:
+                    synops = synops + s2 @ fans[k]
+                    spikes = spikes + s2.sum(1)
                 z = self.rho[j](s2)
             acc = acc + z
         return SpikingOutput(logits=acc / T, synops=synops, spikes=spikes)
@@ -270,7 +326,7 @@ def train_spiking_deepsets(net: SpikingDeepSets, train: Sequence[np.ndarray], y_
     yvt = torch.as_tensor(yv)
 
     def batch_loss(idx):
-        out = net(*(t[idx] for t in tr), T=T)
+        out = net(*(t[idx] for t in tr), T=T, count=synops_penalty > 0)
         ce = F.cross_entropy(out.logits, yt[idx])
         obj = ce + synops_penalty * out.synops.mean() / macs if synops_penalty > 0 else ce
         return obj, ce

@@ -158,6 +158,48 @@ def _snn_start(ctx: StageContext, cfg: SnnParticlesConfig, opts: Any, n_classes:
     return SpikingDeepSets((n_in, *cfg.phi), (cfg.phi[-1] + n_g, *cfg.rho, n_classes), n_g, opts)
 
 
+def _loihi_entry(ctx: StageContext, cfg: SnnParticlesConfig, net: Any, test: list[np.ndarray],
+                 float_logits: np.ndarray, n_particles: int, classes: tuple[str, ...]) -> dict[str, Any]:
+    """``loihi_accuracy`` and ``loihi``: Loihi 2's integer model of ``net`` scored on (a seeded subset
+    of) the test jets with the run's one score, its op counts, energy and resources."""
+    from ..hardware.energy import energy_estimate, snn_counts
+    from ..hardware.loihi.deepsets import deepsets_resources, map_deepsets, simulate_deepsets
+    from ..run.score import score
+
+    T = cfg.timesteps
+    y = ctx.y["test"]
+    rows = np.arange(len(y))
+    if cfg.loihi_max_jets is not None and len(y) > cfg.loihi_max_jets:
+        rows = np.sort(seeded_rows(len(y), cfg.loihi_max_jets, ctx.rng("snn_particles_loihi")))
+    mp = map_deepsets(net, n_particles=n_particles, T=T)
+    q = simulate_deepsets(mp, *(a[rows] for a in test), T)
+    e = score(y[rows], class_probabilities(q["logits"]), class_names=classes, config=ctx.config).entry
+    same = score(y[rows], class_probabilities(float_logits[rows]), class_names=classes, config=ctx.config).entry
+    n_real = test[1][rows].sum(1).astype(np.float64)
+    updates = float(np.mean(net.neuron_updates(n_real, T)))
+    synops = float(q["synops"].mean())
+    res = deepsets_resources(mp, n_particles)
+    res.pop("layers")
+    loihi = {
+        "profile": mp.profile.name, "jets": int(len(rows)), "accuracy": e["accuracy"],
+        "accuracy_interval": e["accuracy_interval"], "auc": e["auc"], "rejection": e["rejection"],
+        "float_accuracy_same_jets": same["accuracy"],
+        "agreement_with_float": float(np.mean(q["logits"].argmax(1) == float_logits[rows].argmax(1))),
+        "synops_per_inference": synops, "spikes_per_inference": float(q["spikes"].mean()),
+        "input_synops_per_inference": float(q["input_synops"].mean()), "neuron_updates_per_inference": updates,
+        "energy_per_inference_j": energy_estimate(snn_counts(synops + float(q["input_synops"].mean()), updates, T,
+                                                             float(q["spikes"].mean()))),
+        "resources": res,
+        "quantization": [{k: v for k, v in qd.as_dict().items() if k in ("name", "weight_exp", "vth_mant",
+                                                                          "weight_rel_rms_err", "limited_by")}
+                         for qd in mp.quantization],
+    }
+    ctx.log(f"snn_particles on Loihi 2's integer model: accuracy {e['accuracy'] * 100:.2f} % on {len(rows)} test "
+            f"jets (float {same['accuracy'] * 100:.2f} % on the same), {synops:.0f} synops per jet, "
+            f"{res['cores']} cores, {res['synapses']} synapses ({res['synapses_shared']} shared)")
+    return {"loihi_accuracy": e["accuracy"], "loihi": loihi}
+
+
 def snn_particles_stage(ctx: StageContext, cfg: SnnParticlesConfig) -> StageResult:
     """Train the spiking deep-sets network through time and score it at ``timesteps``."""
     import torch
@@ -204,6 +246,8 @@ def snn_particles_stage(ctx: StageContext, cfg: SnnParticlesConfig) -> StageResu
         "start_val_accuracy": float((start["logits"].argmax(1) == ctx.y["val"]).mean()),
         "train_jets": int(len(rows)), "epochs": hist.epochs, "best_epoch": hist.best_epoch,
     }
+    if cfg.loihi:
+        extra.update(_loihi_entry(ctx, cfg, net, data["test"], r["logits"], n_particles, classes))
     m = ctx.add_metrics("snn_particles", ctx.y["test"], class_probabilities(r["logits"]), class_names=classes,
                         extra=extra)
     ctx.result.model = net

@@ -51,10 +51,13 @@ def train_ann_stage(ctx: StageContext, cfg: AnnConfig) -> StageResult:
     return ctx.result
 
 
-def evaluate_bundle(bundle, X_raw: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(task labels, class probabilities) of a model bundle on raw features -- the one path
-    shared by ``spikejet run`` and ``spikejet evaluate``, so both give the same numbers."""
+def evaluate_bundle(bundle, X_raw: np.ndarray, y: np.ndarray, table=None) -> tuple[np.ndarray, np.ndarray]:
+    """(task labels, class probabilities) of a model bundle on raw features (or, for a model on jet
+    images, on ``table``'s particles) -- the one path shared by ``spikejet run`` and ``spikejet
+    evaluate``, so both give the same numbers."""
     with single_thread():
+        if getattr(bundle, "needs_particles", False):
+            return bundle.labels(y), bundle.predict_table(table)
         return bundle.labels(y), bundle.predict_proba(X_raw)
 
 

@@ -1,0 +1,231 @@
+"""The ``cnn_image`` and ``snn_image`` stages: a CNN and a spiking CNN on jet pT images.
+
+``cnn_image`` (section :class:`~spikejet.config.sections.CnnImageConfig`) trains
+:class:`~spikejet.ann.particle.JetCNN` on ``image_size`` x ``image_size`` pT images of the run's
+split (:func:`spikejet.data.particles.jet_images`, pixel values = unit-sum image x image_size) and
+writes ``metrics.json["cnn_image"]`` with ``macs``. ``snn_image``
+(:class:`~spikejet.config.sections.SnnImageConfig`) fine-tunes a QCFS copy of it at ``timesteps``
+levels, converts it to :class:`~spikejet.snn.image.SpikingCNN` and measures it: the float spiking
+network (``timesteps``, ``synops_per_inference``, per-layer spikes), its Loihi 2 integer model
+(``loihi_accuracy`` on a seeded subset, with the chip resources unrolled and with shared
+convolution kernels), and its NIR graph read back by spikejet (``nir_accuracy``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..config.sections import CnnImageConfig, SnnImageConfig
+from ..errors import ConfigError
+from ..evaluate.metrics import class_probabilities
+from ..io import write_bytes
+from ..run.context import StageContext, StageResult
+from ..run.rundir import model_file
+from ..runtime import seeded_rows, single_thread
+from .particles import _train_rows, particle_table
+
+__all__ = ["cnn_image_stage", "snn_image_stage", "image_bundle", "image_inputs", "NIR_FILE"]
+
+#: The spiking CNN's NIR graph in the run directory.
+NIR_FILE = "snn_image.nir"
+
+
+def image_inputs(table: Any, size: int, radius: float, n_particles: int) -> np.ndarray:
+    """The network input: unit-sum pT images times ``size`` (O(1) pixel values), ``[n, size, size]``."""
+    from ..data.particles import jet_images
+
+    n_p = min(int(n_particles), table.particle_mask.shape[1])
+    return jet_images(table, size=size, radius=radius, n_particles=n_p) * np.float32(size)
+
+
+def image_bundle(ctx: StageContext, model: Any, kind: str, image: dict[str, Any], table: Any,
+                 predict: dict[str, Any] | None = None, meta: dict[str, Any] | None = None) -> Any:
+    """The model file of an image model: the one bundle format, ``arch["inputs"] = "jet_image"`` with
+    the images' recipe, so that ``spikejet evaluate`` makes the same images from the data's particles."""
+    from .. import __version__
+    from ..models.file import IMAGE_INPUTS, ModelBundle
+
+    arch = {**model.arch(), "inputs": IMAGE_INPUTS, "image": dict(image), "predict": dict(predict or {})}
+    return ModelBundle(model=model, scaler=ctx.scaler.to_dict(), feature_names=table.feature_names,
+                       class_names=table.class_names, data_class_names=table.class_names, kind=kind,
+                       config=ctx.config.to_dict(), meta={"spikejet_version": __version__, **(meta or {})},
+                       arch=arch)
+
+
+def _test_scores(ctx: StageContext, bundle: Any, table: Any) -> np.ndarray:
+    """Class probabilities on the test jets through the path ``spikejet evaluate`` takes."""
+    from .train_ann import evaluate_bundle
+
+    return evaluate_bundle(bundle, None, ctx.y["test"], table.subset(ctx.data.split.test))[1]
+
+
+def _training(cfg: Any, epochs: int, seed: int) -> Any:
+    from ..ann.particle import ParticleTraining
+
+    return ParticleTraining(epochs=epochs, learning_rate=cfg.learning_rate, batch_size=cfg.batch_size,
+                            patience=cfg.patience, seed=seed)
+
+
+def cnn_image_stage(ctx: StageContext, cfg: CnnImageConfig) -> StageResult:
+    """Train the CNN on the run's split and score it on the test jets."""
+    import torch
+
+    from ..ann.particle import JetCNN, train_particle_model
+    from ..hardware.energy import OpCounts, energy_estimate
+    from ..models.file import save_bundle
+
+    table = particle_table(ctx)
+    classes = table.class_names
+    rows = _train_rows(ctx, "cnn_image", cfg.max_train_jets)
+    seed = ctx.seed_for("cnn_image")
+    sp = ctx.data.split
+    with single_thread():
+        img = image_inputs(table, cfg.image_size, cfg.image_radius, cfg.n_particles)
+        torch.manual_seed(seed)
+        model = JetCNN(cfg.image_size, cfg.channels, cfg.dense, n_classes=len(classes))
+        hist = train_particle_model(model, [img[rows]], table.y[rows], [img[sp.val]], ctx.y["val"],
+                                    _training(cfg, cfg.epochs, seed), progress=ctx.progress, desc="train image CNN")
+        image = {"size": cfg.image_size, "radius": cfg.image_radius, "n_particles": cfg.n_particles}
+        bundle = image_bundle(ctx, model, "cnn_image", image, table, meta={"epochs": hist.epochs})
+        scores = _test_scores(ctx, bundle, table)
+    macs = model.macs()
+    updates = float(cfg.image_size ** 2 * sum(c / 4 ** i for i, c in enumerate(cfg.channels)) + cfg.dense)
+    extra = {"model": "cnn", "image_size": cfg.image_size, "channels": list(cfg.channels), "dense": cfg.dense,
+             "macs": macs, "macs_per_inference": macs, "train_jets": int(len(rows)), "epochs": hist.epochs,
+             "best_epoch": hist.best_epoch,
+             "energy_per_inference_j": energy_estimate(OpCounts(synops=macs, neuron_updates=updates, kind="ann"))}
+    m = ctx.add_metrics("cnn_image", ctx.y["test"], scores, class_names=classes, extra=extra)
+    ctx.save(model_file("cnn_image"), lambda path: save_bundle(path, bundle))
+    ctx.result.model = bundle
+    ctx.result.histories["cnn_image"] = hist
+    ctx.log(f"cnn_image ({cfg.image_size}x{cfg.image_size}): test accuracy {m['accuracy'] * 100:.2f} %, "
+            f"{macs:.0f} MACs per jet, {hist.epochs} epochs on {len(rows)} jets")
+    return ctx.result
+
+
+def _loihi(ctx: StageContext, cfg: SnnImageConfig, dense_net: Any, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """The Loihi 2 integer model of the unrolled network on a seeded subset of the test jets."""
+    from ..hardware.loihi.evaluate import evaluate_on_loihi
+
+    idx = np.arange(len(y))
+    if cfg.loihi_max_jets is not None and len(y) > cfg.loihi_max_jets:
+        idx = np.sort(seeded_rows(len(y), cfg.loihi_max_jets, ctx.rng("snn_image_loihi")))
+    ev = evaluate_on_loihi(dense_net, X[idx], y[idx], timesteps=cfg.timesteps, profile="loihi2",
+                           first_layer_offchip=False, curve=False, seed=ctx.seed_for("snn_image"),
+                           input_bits=cfg.input_bits, input_clip=cfg.input_clip)
+    pred = np.asarray(ev.scores).argmax(1)
+    return {"loihi_accuracy": float((pred == y[idx]).mean()), "loihi_float_accuracy": ev.extra["float_accuracy"],
+            "loihi_agreement_with_float": ev.extra["agreement_with_float"], "loihi_jets": int(len(idx)),
+            "loihi_synops_per_inference": ev.extra.get("synops_per_inference"),
+            "loihi_resources": ev.extra["resources"]}
+
+
+def _shared_resources(net: Any, unrolled: dict[str, Any]) -> dict[str, Any]:
+    """Cores/compartments as unrolled (neurons do not change), synapse memory with shared kernels:
+    each convolution's kernel stored once on every core that holds part of the layer.
+
+    Loihi 2 stores convolutional connectivity with shared weights instead of one synapse per
+    (pre, post) pair (Intel Labs, "Taking Neuromorphic Computing to the Next Level with Loihi 2",
+    technology brief, 2021: convolutional/factorized synapse compression; Orchard et al., "Efficient
+    Neuromorphic Signal Processing with Loihi 2", IEEE SiPS 2021, arXiv:2111.03746). How the chip lays a
+    shared kernel out per core is not public in detail: the count below is the kernel entries times
+    the cores of the layer, a lower bound of the memory; the dense layers stay unrolled (their
+    pooling folded in: each of a window's POOL^2 neurons has its own synapses)."""
+    from ..snn.image import weight_memory
+
+    layers = unrolled["layers"]
+    shared = 0
+    for i, row in enumerate(layers):
+        if i < len(net.convs):
+            shared += int((net.convs[i].weight != 0).sum()) * int(row["cores"])
+        else:
+            shared += int(row["synapses"])
+    mem = weight_memory(net)
+    return {"cores": unrolled["cores"], "compartments": unrolled["compartments"],
+            "synapses_unrolled": unrolled["synapses"], "synapses_shared": shared,
+            "float_weights_shared": mem["shared"], "float_synapses_unrolled": mem["unrolled"]}
+
+
+def _nir_read_back(data: bytes, images: np.ndarray, T: int) -> np.ndarray:
+    """Logits of the ``.nir`` bytes read back by spikejet (:func:`spikejet.interop.nir.cnn_from_nir`)
+    and simulated with shared kernels at ``T`` on ``images``."""
+    import tempfile
+    from pathlib import Path
+
+    from ..interop.nir import read_cnn_nir
+    from ..snn.image import evaluate_spiking_cnn
+
+    with tempfile.TemporaryDirectory(prefix="spikejet-nir-") as tmp:
+        path = Path(tmp) / NIR_FILE
+        path.write_bytes(data)
+        back = read_cnn_nir(path)
+    return evaluate_spiking_cnn(back, images, T).logits
+
+
+def snn_image_stage(ctx: StageContext, cfg: SnnImageConfig) -> StageResult:
+    """QCFS fine-tune, convert, simulate, map onto Loihi 2 and export to NIR the image CNN."""
+    import torch
+
+    from ..ann.particle import predict_logits, train_particle_model
+    from ..interop.nir import cnn_to_nir
+    from ..models.file import save_bundle
+    from ..snn.image import SpikingCNN, evaluate_spiking_cnn, qcfs_cnn, unrolled_network
+    from .loihi import nir_bytes
+
+    src = ctx.models.get("cnn_image")
+    if src is None:
+        raise ConfigError("the snn_image stage converts the cnn_image stage's CNN: run cnn_image first")
+    table = particle_table(ctx)
+    rows = _train_rows(ctx, "snn_image", cfg.max_train_jets)
+    seed = ctx.seed_for("snn_image")
+    sp, T = ctx.data.split, cfg.timesteps
+    image = src.arch["image"]
+    with single_thread():
+        img = image_inputs(table, image["size"], image["radius"], image["n_particles"])
+        torch.manual_seed(seed)
+        q = qcfs_cnn(src.model, img[rows], levels=T, percentile=cfg.percentile)
+        hist = train_particle_model(q, [img[rows]], table.y[rows], [img[sp.val]], ctx.y["val"],
+                                    _training(cfg, cfg.qcfs_epochs, seed), progress=ctx.progress,
+                                    desc=f"QCFS fine-tuning (L={T})")
+        q_acc = float((predict_logits(q, [img[sp.test]]).argmax(1) == ctx.y["test"]).mean())
+        net = SpikingCNN.from_qcfs(q, reset=cfg.reset)
+        r = evaluate_spiking_cnn(net, img[sp.test], T)
+        bundle = image_bundle(ctx, net, "snn_image", image, table, predict={"T": T}, meta={"method": "qcfs"})
+        # = _test_scores(ctx, bundle, table): predict_images is evaluate_spiking_cnn, same images and
+        # batches (a test checks the model file's scores against these); not simulated twice
+        scores = class_probabilities(r.logits)
+        X = img[sp.test].reshape(len(sp.test), -1)
+        dense = unrolled_network(net, class_names=src.class_names, meta={"stage": "snn_image"})
+        hw = _loihi(ctx, cfg, dense, X, ctx.y["test"])
+        # NIR's IF nodes reset to v_reset (no reset by subtraction): the graph is the reset-to-zero
+        # conversion of the same QCFS network, checked against that network's own accuracy
+        exported, r_exp = net, r
+        if cfg.reset != "zero":
+            exported = SpikingCNN.from_qcfs(q, reset="zero")
+            r_exp = evaluate_spiking_cnn(exported, img[sp.test], T)
+        data = nir_bytes(cnn_to_nir(exported, class_names=src.class_names))
+        nir_logits = _nir_read_back(data, img[sp.test], T)
+    acc = float((r.logits.argmax(1) == ctx.y["test"]).mean())
+    extra = {
+        "model": "spiking_cnn", "neuron": "if", "reset": cfg.reset, "timesteps": T, "method": "qcfs",
+        "synops_per_inference": float(r.synops.mean()), "spikes_per_inference": float(r.spikes.mean()),
+        "spikes_per_layer": [float(v) for v in r.layer_spikes.mean(0)],
+        "neuron_updates_per_inference": net.neuron_updates(T), "input_macs_per_inference": net.input_macs(),
+        "qcfs_accuracy": q_acc, "conversion_gap": acc - q_acc,
+        **hw, "resources": _shared_resources(net, hw["loihi_resources"]),
+        "nir_accuracy": float((nir_logits.argmax(1) == ctx.y["test"]).mean()), "nir_reset": "zero",
+        "nir_source_accuracy": float((r_exp.logits.argmax(1) == ctx.y["test"]).mean()),
+        "train_jets": int(len(rows)), "qcfs_epochs": hist.epochs,
+    }
+    extra["nir_accuracy_gap"] = extra["nir_accuracy"] - extra["nir_source_accuracy"]
+    m = ctx.add_metrics("snn_image", ctx.y["test"], scores, class_names=src.class_names, extra=extra)
+    ctx.save(NIR_FILE, lambda path: write_bytes(path, data))
+    ctx.save(model_file("snn_image"), lambda path: save_bundle(path, bundle))
+    ctx.result.model = bundle
+    ctx.result.histories["snn_image_qcfs"] = hist
+    ctx.log(f"snn_image (T={T}): test accuracy {m['accuracy'] * 100:.2f} % (QCFS CNN {q_acc * 100:.2f} %), "
+            f"{extra['synops_per_inference']:.0f} synops per jet, Loihi {hw['loihi_accuracy'] * 100:.2f} %, "
+            f"NIR {extra['nir_accuracy'] * 100:.2f} %")
+    return ctx.result

@@ -1,0 +1,69 @@
+"""Loihi 2's integer model of the spiking deep sets against its float model (hardware.loihi.deepsets)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from spikejet.ann.particle import DeepSets
+from spikejet.errors import HardwareError
+from spikejet.hardware.loihi.deepsets import deepsets_resources, map_deepsets, simulate_deepsets
+from spikejet.snn.particle import SpikingDeepSets, SpikingDeepSetsOptions, evaluate_spiking_deepsets
+
+B, P, F_IN, G = 300, 6, 5, 3
+
+
+@pytest.fixture
+def tiny(rng):
+    x = rng.normal(size=(B, P, F_IN)).astype(np.float32)
+    m = np.arange(P)[None] < rng.integers(1, P + 1, B)[:, None]
+    x[~m] = 0
+    g = rng.normal(size=(B, G)).astype(np.float32)
+    torch.manual_seed(0)
+    net = SpikingDeepSets.from_deepsets(DeepSets(F_IN, (12, 10), (8,), n_global=G), [x, m, g], percentile=95.0)
+    return net, [x, m, g]
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_integer_model_agrees_with_the_float_model(tiny):
+    net, inputs = tiny
+    T = 8
+    f = evaluate_spiking_deepsets(net, inputs, T)
+    mp = map_deepsets(net, n_particles=P, T=T)
+    q = simulate_deepsets(mp, *inputs, T, batch_size=128)  # batches: the same as one
+    assert q["logits"].shape == (B, 5)
+    assert float(f["spikes"].mean()) > 1.0
+    # 8-bit weights, 7-bit inputs: a spike here and there moves, the decisions and counts stay
+    assert np.mean(q["logits"].argmax(1) == f["logits"].argmax(1)) >= 0.9
+    assert np.corrcoef(q["logits"].ravel(), f["logits"].ravel())[0, 1] > 0.95
+    np.testing.assert_allclose(q["synops"].mean(), f["synops"].mean(), rtol=0.1)
+    np.testing.assert_allclose(q["spikes"].mean(), f["spikes"].mean(), rtol=0.1)
+    # padding slots hold no neurons: what they contain changes nothing
+    x2 = inputs[0].copy()
+    x2[~inputs[1]] = 3.0
+    q2 = simulate_deepsets(mp, x2, inputs[1], inputs[2], T)
+    np.testing.assert_array_equal(q2["logits"], q["logits"])
+    # deterministic integers
+    np.testing.assert_array_equal(simulate_deepsets(mp, *inputs, T)["logits"], q["logits"])
+
+
+def test_resources_with_and_without_shared_synapses(tiny):
+    net, _ = tiny
+    mp = map_deepsets(net, n_particles=P, T=8)
+    r = deepsets_resources(mp, P)
+    assert r["compartments"] == P * (12 + 10) + 8 + 5
+    nz = [int(np.count_nonzero(L.weight_mant)) for L in (*mp.phi, *mp.rho)]
+    pooled = int(np.count_nonzero(mp.rho[0].weight_mant[:, :10]))
+    assert r["synapses_shared"] == sum(nz)
+    assert r["synapses"] == P * (nz[0] + nz[1]) + nz[2] + (P - 1) * pooled + nz[3]
+    assert r["cores"] == 4 and r["chips"] == 1  # one core per layer (8,192 compartments per Loihi 2 core)
+
+
+def test_refuses_what_it_cannot_map(tiny):
+    net, _ = tiny
+    with pytest.raises(HardwareError, match="graded spikes"):
+        map_deepsets(net, n_particles=P, T=8, profile="loihi1")
+    lif = SpikingDeepSets((F_IN, 4), (4, 4, 5), options=SpikingDeepSetsOptions(neuron="lif"))
+    with pytest.raises(HardwareError, match="IF neurons"):
+        map_deepsets(lif, n_particles=P, T=8)
