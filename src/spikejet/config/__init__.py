@@ -70,13 +70,10 @@ __all__ = [
     "HardwareConfig",
     "ParticlesConfig",
     "SnnParticlesConfig",
-<<<<<<< HEAD
     "PileupConfig",
     "PileupSnnConfig",
-=======
     "CnnImageConfig",
     "SnnImageConfig",
->>>>>>> main
     "RunConfig",
     "SECTIONS",
     "register_section",
@@ -104,13 +101,10 @@ SECTIONS: dict[str, type] = {
     "fpga": FpgaConfig,
     "ann_particles": ParticlesConfig,
     "snn_particles": SnnParticlesConfig,
-<<<<<<< HEAD
-    "pileup": PileupConfig,
-    "pileup_snn": PileupSnnConfig,
-=======
     "cnn_image": CnnImageConfig,
     "snn_image": SnnImageConfig,
->>>>>>> main
+    "pileup": PileupConfig,
+    "pileup_snn": PileupSnnConfig,
 }
 
 

@@ -75,13 +75,9 @@ QUICK: dict[str, dict[str, Any]] = {
                       "sweep_epochs": 1},
     "loihi": {"max_jets": 2000},
     "ann_particles": {"max_train_jets": 2000, "epochs": 2, "patience": 2},
-<<<<<<< HEAD
-    "snn_particles": {"max_train_jets": 1000, "epochs": 1, "patience": 1},
     "pileup": {"max_jets": 100, "mlp_epochs": 3},
     "pileup_snn": {"epochs": 3, "patience": 2, "max_train_particles": 5000},
-=======
     "snn_particles": {"max_train_jets": 1000, "epochs": 1, "patience": 1, "loihi_max_jets": 500},
     "cnn_image": {"max_train_jets": 2000, "epochs": 2, "patience": 2},
     "snn_image": {"max_train_jets": 1000, "qcfs_epochs": 1, "patience": 1, "loihi_max_jets": 300},
->>>>>>> main
 }

@@ -604,7 +604,6 @@ class SnnParticlesConfig:
         _train_recipe(s, self)
 
 
-<<<<<<< HEAD
 @dataclass(frozen=True)
 class PileupConfig:
     """The ``pileup`` stage: per-particle pileup rejection and jet tagging under pileup (docs/pileup.md)."""
@@ -740,7 +739,6 @@ class PileupSnnConfig:
               f"must be at least 100 (or null for all), got {self.max_train_particles}")
         check(math.isfinite(self.efficiency) and 0 < self.efficiency < 1, f"{s}.efficiency",
               f"must be in (0, 1), got {self.efficiency}")
-=======
 def _image_geometry(s: str, cfg) -> None:
     n_pool = len(cfg.channels)
     check(cfg.image_size >= 2 ** n_pool and cfg.image_size % (2 ** n_pool) == 0 and cfg.image_size <= 128,
@@ -821,4 +819,3 @@ class SnnImageConfig:
         check(isinstance(self.input_bits, int) and 2 <= self.input_bits <= 24, f"{s}.input_bits",
               f"must be an integer in 2..24, got {self.input_bits!r}")
         _positive(s, "input_clip", self.input_clip)
->>>>>>> main
