@@ -89,7 +89,7 @@ def test_delay_lines_shift_exactly():
 
 
 def test_a_spike_at_s_through_delay_d_arrives_at_s_plus_d_float_and_chip():
-    cfg = PileupSnnConfig(timesteps=8, n_delays=4, hidden=1, leak=1.0, quantize=False)
+    cfg = PileupSnnConfig(timesteps=8, n_delays=4, hidden=1, leak=1.0, quantize=False, window_sigma_t=4.0)
     net = _hand_net(cfg, {(0, 1, 3): 1.5})  # time channel, delay 3, above threshold 1
     f = _features([-2 * SIG_T, 0.0, np.nan], [0.0, 0.0, 0.0])  # time spikes at 2, 4, none
     h = hidden_counts(net, f)["hidden"][:, :, 0]
@@ -103,7 +103,7 @@ def test_a_spike_at_s_through_delay_d_arrives_at_s_plus_d_float_and_chip():
 
 def test_training_beats_a_random_net_and_rejects_most_pileup(sample, one_torch_thread):
     (f, y), (ft, yt) = sample
-    cfg = PileupSnnConfig(timesteps=8, n_delays=4, epochs=8)
+    cfg = PileupSnnConfig(timesteps=8, n_delays=4, epochs=8, learning_rate=1e-2)  # small set: larger steps
     net = fit_pileup_snn(f, y, cfg, seed=0)
     s = pv_scores(net, ft)
     r0 = pv_scores(TemporalNet(cfg, seed=0), ft)
