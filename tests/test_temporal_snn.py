@@ -89,7 +89,7 @@ def test_delay_lines_shift_exactly():
 
 
 def test_a_spike_at_s_through_delay_d_arrives_at_s_plus_d_float_and_chip():
-    cfg = PileupSnnConfig(timesteps=8, n_delays=4, hidden=1, leak=1.0, quantize=False)
+    cfg = PileupSnnConfig(timesteps=8, n_delays=4, hidden=1, leak=1.0, quantize=False, window_sigma_t=4.0)
     net = _hand_net(cfg, {(0, 1, 3): 1.5})  # time channel, delay 3, above threshold 1
     f = _features([-2 * SIG_T, 0.0, np.nan], [0.0, 0.0, 0.0])  # time spikes at 2, 4, none
     h = hidden_counts(net, f)["hidden"][:, :, 0]
@@ -103,7 +103,7 @@ def test_a_spike_at_s_through_delay_d_arrives_at_s_plus_d_float_and_chip():
 
 def test_training_beats_a_random_net_and_rejects_most_pileup(sample, one_torch_thread):
     (f, y), (ft, yt) = sample
-    cfg = PileupSnnConfig(timesteps=8, n_delays=4, epochs=8)
+    cfg = PileupSnnConfig(timesteps=8, n_delays=4, epochs=8, learning_rate=1e-2)  # small set: larger steps
     net = fit_pileup_snn(f, y, cfg, seed=0)
     s = pv_scores(net, ft)
     r0 = pv_scores(TemporalNet(cfg, seed=0), ft)
@@ -173,3 +173,19 @@ def test_rejection_and_cut_helpers_by_hand():
     y = np.array([True, True, False, False, False])
     cut = best_timing_cut(t, z, y, eff=1.0)
     assert cut.pv_efficiency == 1.0 and cut.pu_efficiency == pytest.approx(1 / 3)  # only the 0.2/0.3 one passes
+
+
+def test_features_from_a_pileup_sample_keep_charged_tracks_relative_to_the_pv():
+    from types import SimpleNamespace
+
+    sample = SimpleNamespace(
+        jet_index=np.array([0, 0, 0, 1, 1]), z0_mm=np.array([1.0, np.nan, 3.0, -2.0, 5.0]),
+        t_ps=np.array([10.0, 0.0, np.nan, 20.0, -5.0]), pt=np.array([1.0, 2.0, 3.0, 4.0, 5.0]),
+        eta_rel=np.array([0.1, 0.0, -0.1, 0.2, 0.0]), origin=np.array([0, 0, 3, 0, -1]),
+        pv_z_mm=np.array([0.5, -2.0]), pv_t_ps=np.array([5.0, 20.0]), jet_eta=np.array([1.0, -1.0]))
+    f, is_pv = PileupFeatures.from_sample(sample)
+    assert len(f) == 4  # the neutral (no z0) constituent is dropped
+    np.testing.assert_allclose(f.dz_mm, [0.5, 2.5, 0.0, 7.0])
+    np.testing.assert_allclose(f.dt_ps, [5.0, np.nan, 0.0, -25.0])
+    np.testing.assert_allclose(f.eta, [1.1, 0.9, -0.8, -1.0])
+    assert is_pv.tolist() == [True, False, True, False]
