@@ -118,3 +118,59 @@ def test_mass_resolution() -> None:
     out = M.mass_resolution(np.array([81.0, 79.0, 90.0, 10.0]), np.array([80.0, 80.0, 80.0, 10.0]),
                             np.array([2, 2, 2, 0]), 5)
     assert out["0"]["width_gev"] == 0.0 and out["2"]["n"] == 3 and out["2"]["shift_gev"] == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------- the stage (quick, embedded sample)
+
+
+@pytest.fixture(scope="module")
+def quick_runs(tmp_path_factory):
+    from spikejet.cli import main
+    from spikejet.data.pileup import pileup_sample_path
+
+    if not pileup_sample_path().is_file():
+        pytest.skip("the embedded pileup sample is not installed")
+    outs = []
+    for i in range(2):
+        out = tmp_path_factory.mktemp(f"pu{i}") / "run"
+        assert main(["run", "--quick", "--only", "pileup", "--quiet", "--out", str(out)]) == 0
+        outs.append(out)
+    return outs
+
+
+def test_stage_writes_the_keys_the_checks_read(quick_runs) -> None:
+    import json
+
+    m = json.loads((quick_runs[0] / "metrics.json").read_text())["pileup"]
+    assert set(m["pu_rejection_at_95_pv"]) == {"snn", "timing_cut", "no_timing", "mlp"}
+    assert all(v is None or v > 1.0 for v in m["pu_rejection_at_95_pv"].values())
+    assert set(m["accuracy_vs_mu"]) == {"raw", "snn", "timing_cut", "truth"}
+    for curve in m["accuracy_vs_mu"].values():
+        assert set(curve) == {"0", "140", "200"} and all(0.0 <= a <= 1.0 for a in curve.values())
+    assert m["accuracy_vs_mu"]["truth"]["0"] == m["accuracy_vs_mu"]["raw"]["0"]  # MU = 0: nothing to clean
+    assert m["timesteps"] == 12 and m["snn"]["chip_steps_per_particle"] <= 16
+    # the chip model and the NIR file give the float network's rejection
+    assert m["snn"]["loihi_rejection"] == pytest.approx(m["pu_rejection_at_95_pv"]["snn"], rel=1e-9)
+    assert m["snn"]["nir_rejection"] == pytest.approx(m["pu_rejection_at_95_pv"]["snn"], rel=1e-9)
+    assert (quick_runs[0] / "pileup_snn.nir").is_file()
+    wp = m["test_working_point"]["pv_efficiency"]
+    assert all(0.85 < v <= 1.0 for v in wp.values())  # thresholds from the training tracks hold on the test ones
+    assert "Pileup and timing" in (quick_runs[0] / "report.html").read_text()
+
+
+def test_stage_is_reproducible(quick_runs) -> None:
+    a, b = ((o / "metrics.json").read_bytes() for o in quick_runs)
+    assert a == b
+
+
+def test_missing_sample_and_bad_values_are_one_line(tmp_path, capsys) -> None:
+    from spikejet.cli import main
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"pileup:\n  data: {tmp_path / 'nope.h5'}\n")
+    assert main(["run", "--quick", "--only", "pileup", "--quiet", "--config", str(cfg), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not found" in err[0]
+    cfg.write_text("pileup:\n  mus: [0, 300]\n")
+    assert main(["run", "--quick", "--only", "pileup", "--quiet", "--config", str(cfg), "--out", str(tmp_path / "s")]) == 2
+    assert "above the sample's pileup" in capsys.readouterr().err
