@@ -621,9 +621,6 @@ class PileupConfig:
     neutral_pt_min: float = 1.0
     #: Fraction of the jets whose tracks train the per-track models (the rest are the test jets).
     train_fraction: float = 0.5
-    #: Ratios k/m of the time window to the z0 window (in units of their resolutions) the best timing cut
-    #: is chosen from, on the training tracks.
-    cut_ratios: tuple[float, ...] = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
     #: The conventional per-track baseline: hidden widths, epochs, batch, learning rate.
     mlp_hidden: tuple[int, ...] = (32, 16)
     mlp_epochs: int = 20
@@ -642,10 +639,6 @@ class PileupConfig:
         check(math.isfinite(self.neutral_pt_min) and self.neutral_pt_min >= 0, f"{s}.neutral_pt_min",
               f"must be >= 0 GeV, got {self.neutral_pt_min}")
         check(0.1 <= self.train_fraction <= 0.9, f"{s}.train_fraction", f"must be in [0.1, 0.9], got {self.train_fraction}")
-        ratios = tuple(float(r) for r in self.cut_ratios)
-        check(len(ratios) > 0 and all(_finite_positive(r) for r in ratios), f"{s}.cut_ratios",
-              f"must be positive numbers, got {list(self.cut_ratios)}")
-        object.__setattr__(self, "cut_ratios", ratios)
         check(all(isinstance(h, int) and h >= 1 for h in self.mlp_hidden), f"{s}.mlp_hidden",
               f"must be positive integers, got {list(self.mlp_hidden)}")
         object.__setattr__(self, "mlp_hidden", tuple(self.mlp_hidden))

@@ -187,17 +187,15 @@ def cut_scores(tracks: TrackInputs, sigma_t_ps: float, ratio: float | None) -> n
     return -np.where(np.isfinite(st), np.maximum(sz, st), sz)
 
 
-def best_cut(tracks: TrackInputs, sigma_t_ps: float, ratios: Sequence[float], efficiency: float) -> tuple[float, float]:
-    """The ``ratio`` (k / m) whose cut rejects most pileup at ``efficiency`` on ``tracks``; (ratio, rejection)."""
-    from ..evaluate.metrics import rejection_at, roc_curve
+def best_cut(tracks: TrackInputs, sigma_t_ps: float, efficiency: float) -> tuple[float, Any]:
+    """The best window cut on ``tracks``: the (k, m) of ``|dt| < k sigma_t and |dz| < m sigma_z`` with the
+    least pileup at ``efficiency`` PV efficiency (the exhaustive grid of
+    :func:`spikejet.evaluate.pileup.best_timing_cut`); returns (k / m, the cut). The ratio fixes the
+    shape of the window whose size :func:`cut_scores` then sweeps."""
+    from ..evaluate.pileup import best_timing_cut
 
-    best = (float(ratios[0]), -1.0)
-    for r in ratios:
-        tpr, fpr = roc_curve(tracks.is_pv, cut_scores(tracks, sigma_t_ps, float(r)))
-        rej = rejection_at(tpr, fpr, efficiency) or np.inf
-        if rej > best[1]:
-            best = (float(r), float(rej))
-    return best
+    cut = best_timing_cut(tracks.dt_ps / sigma_t_ps, tracks.dz_mm / tracks.sigma_z_mm, tracks.is_pv, efficiency)
+    return cut.k / cut.m, cut
 
 
 def thinned_mask(sample: Any, keep: float, rng: np.random.Generator) -> np.ndarray:

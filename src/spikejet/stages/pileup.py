@@ -142,7 +142,7 @@ def pileup_stage(ctx: StageContext, cfg: PileupConfig) -> StageResult:
     in_train = np.isin(tracks.jet, jets_tr)
     tr, te = tracks.take(np.flatnonzero(in_train)), tracks.take(np.flatnonzero(~in_train))
 
-    ratio, _ = M.best_cut(tr, sigma_t, cfg.cut_ratios, cfg.efficiency)
+    ratio, cut = M.best_cut(tr, sigma_t, cfg.efficiency)
     scores = {"timing_cut": (M.cut_scores(tr, sigma_t, ratio), M.cut_scores(te, sigma_t, ratio)),
               "no_timing": (M.cut_scores(tr, sigma_t, None), M.cut_scores(te, sigma_t, None))}
     s_tr, s_te, mlp_info = _mlp(ctx, cfg, tr, te, sigma_t)
@@ -159,7 +159,7 @@ def pileup_stage(ctx: StageContext, cfg: PileupConfig) -> StageResult:
         thresholds[m] = _threshold(tr.is_pv, scores[m][0], cfg.efficiency)
     passes = {m: scores[m][1] >= thresholds[m] for m in METHODS}
     tagging = _tagging(ctx, cfg, sample, te, passes, jets_te, ann)
-    entry = _entry(cfg, sample, tracks, tr, te, z_ref, t_ref, ratio, rejection, passes, tagging, mlp_info, snn)
+    entry = _entry(cfg, sample, tracks, tr, te, z_ref, t_ref, ratio, cut, rejection, passes, tagging, mlp_info, snn)
     ctx.result.entry = entry
     _figures(ctx, cfg, rocs, rejection, tagging)
     ctx.log(_summary(entry))
@@ -281,7 +281,7 @@ def _nir_scores(read_nir_scores: Any, data: bytes, feats: Any) -> np.ndarray:
 
 
 def _entry(cfg: PileupConfig, sample: Any, tracks: Any, tr: Any, te: Any, z_ref: np.ndarray, t_ref: np.ndarray,
-           ratio: float, rejection: dict, passes: dict, tagging: dict, mlp_info: dict, snn: dict) -> dict[str, Any]:
+           ratio: float, cut: Any, rejection: dict, passes: dict, tagging: dict, mlp_info: dict, snn: dict) -> dict[str, Any]:
     pv_eff = {m: float(passes[m][te.is_pv].mean()) for m in METHODS}
     pu_eff = {m: float(passes[m][~te.is_pv].mean()) for m in METHODS}
     finite_t = np.isfinite(t_ref)
@@ -294,6 +294,7 @@ def _entry(cfg: PileupConfig, sample: Any, tracks: Any, tr: Any, te: Any, z_ref:
         "efficiency": cfg.efficiency,
         "test_working_point": {"pv_efficiency": pv_eff, "pu_efficiency": pu_eff},
         "best_cut_time_to_z_ratio": ratio,
+        "best_cut_on_training_tracks": {"k_sigma_t": cut.k, "m_sigma_z": cut.m, "rejection": cut.rejection},
         "mass_mmdt_vs_mu": tagging["mass"],
         "mean_constituents_vs_mu": tagging["constituents"],
         "particle_level_accuracy_mu0": tagging["particle_level_accuracy"],
