@@ -170,9 +170,14 @@ def _pileup_section(pu: Mapping[str, Any]) -> str:
     rec = pu.get("recovered_fraction", {})
     arows = [[c, *[f"{v[m] * 100:.1f} %" if m in v else "" for m in mus],
               "" if rec.get(c) is None else f"{rec[c] * 100:.0f} %"] for c, v in acc.items()]
+    mass = pu.get("mass_mmdt_vs_mu", {})
+    names = list(pu.get("class_names", []))
+    mrows = [[c, m, *[f"{d.get(str(i), {}).get('width_gev', float('nan')):.1f}" for i in range(len(names))]]
+             for c, curve in mass.items() for m, d in sorted(curve.items(), key=lambda kv: float(kv[0]))]
     return ("<h2>Pileup and timing</h2>"
             + _table(["per-track method", f"pileup rejection at {eff:.0%} PV efficiency"], rows)
             + _table(["jet cleaning", *[f"accuracy, MU = {m}" for m in mus], "recovered"], arows)
+            + (_table(["jet cleaning", "MU", *[f"mMDT mass width {n} (GeV)" for n in names]], mrows) if names else "")
             + f"<p class='meta'>Spiking filter: T = {_e(pu.get('timesteps'))} steps. 'recovered': the fraction "
               "of the accuracy pileup costs the raw jets (MU = 0 minus the highest MU) that the cleaning recovers.</p>")
 

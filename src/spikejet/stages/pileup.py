@@ -296,6 +296,7 @@ def _entry(cfg: PileupConfig, sample: Any, tracks: Any, tr: Any, te: Any, z_ref:
         "best_cut_time_to_z_ratio": ratio,
         "best_cut_on_training_tracks": {"k_sigma_t": cut.k, "m_sigma_z": cut.m, "rejection": cut.rejection},
         "mass_mmdt_vs_mu": tagging["mass"],
+        "class_names": tagging["class_names"],
         "mean_constituents_vs_mu": tagging["constituents"],
         "particle_level_accuracy_mu0": tagging["particle_level_accuracy"],
         "snn": {k: v for k, v in snn.items() if k != "timesteps"},
@@ -332,7 +333,7 @@ def _summary(e: dict[str, Any]) -> str:
 
 
 def _figures(ctx: StageContext, cfg: PileupConfig, rocs: dict, rejection: dict, tagging: dict) -> None:
-    from ..report.figures.pileup import plot_accuracy_vs_mu, plot_pileup_roc
+    from ..report.figures.pileup import plot_accuracy_vs_mu, plot_mass_resolution, plot_pileup_roc
 
     ctx.add_figure(
         "pileup_roc", plot_pileup_roc(rocs, efficiency=cfg.efficiency),
@@ -343,3 +344,7 @@ def _figures(ctx: StageContext, cfg: PileupConfig, rocs: dict, rejection: dict, 
         "Tagging accuracy of the run's ANN (trained at MU = 0) on the test jets versus pileup, per cleaning "
         f"(untracked particles with pT >= {cfg.neutral_pt_min:g} GeV kept in every one; lower MU by thinning "
         "whole interactions of the same events).", section="pileup")
+    ctx.add_figure(
+        "pileup_mass_resolution", plot_mass_resolution(tagging["mass"], tagging["class_names"]),
+        "mMDT jet mass resolution per class versus pileup: half the 16-84 % interval of the cleaned jet's mass "
+        "minus the mass of the hard interaction's jet (particle level), test jets.", section="pileup")

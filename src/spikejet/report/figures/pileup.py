@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from ..style import hep_style, new_figure
 
-__all__ = ["plot_pileup_roc", "plot_accuracy_vs_mu", "PILEUP_LABELS"]
+__all__ = ["plot_pileup_roc", "plot_accuracy_vs_mu", "plot_mass_resolution", "PILEUP_LABELS"]
 
 PILEUP_LABELS: dict[str, str] = {
     "snn": "spiking filter (latency code, axon delays)",
@@ -57,4 +57,26 @@ def plot_accuracy_vs_mu(acc: Mapping[str, Mapping[str, float]], particle_level: 
         ax.set_xlabel("pileup MU")
         ax.set_ylabel("test accuracy (%)")
         ax.legend(fontsize=8)
+    return fig
+
+
+def plot_mass_resolution(mass: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float]]]],
+                         class_names: list[str], cleanings: tuple[str, ...] = ("raw", "snn", "timing_cut", "truth")) -> Figure:
+    """mMDT mass width (half the 16-84 % interval of m - m_hard, GeV) versus MU, one panel per class:
+    ``mass[cleaning][mu][class index] = {"width_gev", "shift_gev", "n"}``."""
+    with hep_style():
+        fig = new_figure(3.0 * len(class_names), 3.2)
+        axes = fig.subplots(1, len(class_names), sharey=True)
+        for ci, (ax, cls) in enumerate(zip(axes, class_names, strict=True)):
+            for name in cleanings:
+                curve = mass.get(name, {})
+                mus = sorted(curve, key=float)
+                w = [curve[m].get(str(ci), {}).get("width_gev", np.nan) for m in mus]
+                ax.plot([float(m) for m in mus], w, "-o", ms=3, lw=1.4, color=_COLORS.get(name),
+                        label=PILEUP_LABELS.get(name, name))
+            ax.set_yscale("symlog", linthresh=1.0)
+            ax.set_title(cls)
+            ax.set_xlabel("pileup MU")
+        axes[0].set_ylabel("mMDT mass width (GeV)")
+        axes[-1].legend(fontsize=7)
     return fig
