@@ -52,7 +52,6 @@ def _inputs(n_jets: int):
 
 
 def _time(net, tensors, y, *, batch: int, T: int, n: int, count: bool) -> tuple[float, float]:
-    import torch
     import torch.nn.functional as F
 
     fwd, bwd = [], []

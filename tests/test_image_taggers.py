@@ -10,7 +10,13 @@ import torch
 
 from spikejet.ann.particle import JetCNN
 from spikejet.errors import ConfigError
-from spikejet.snn.image import SpikingCNN, evaluate_spiking_cnn, qcfs_cnn, unrolled_network, weight_memory
+from spikejet.snn.image import (
+    SpikingCNN,
+    evaluate_spiking_cnn,
+    qcfs_cnn,
+    unrolled_network,
+    weight_memory,
+)
 
 T = 8
 

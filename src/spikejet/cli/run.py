@@ -63,7 +63,6 @@ def print_timings(timings: dict[str, float]) -> None:
 def run(args: argparse.Namespace) -> int:
     from spikejet import run as pipeline
     from spikejet.report.tables import format_comparison
-
     from spikejet.run.registry import select_stages
 
     cfg = config_from_args(args)

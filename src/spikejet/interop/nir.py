@@ -91,8 +91,8 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,7 @@ from ..io import atomic_path
 
 __all__ = [
     "NIR_VERSION",
+    "read_graph",
     "FORMAT",
     "FORMAT_VERSION",
     "DISCRETIZATION",
@@ -718,8 +719,8 @@ def from_nir(graph: Any, *, dt: float | None = None) -> Any:
         raise ModelError(f"the NIR graph does not make a valid spiking network: {exc}") from None
 
 
-def read_nir(path: str | os.PathLike[str], *, dt: float | None = None) -> Any:
-    """Read a ``.nir`` file into a SpikingNetwork (:func:`from_nir`)."""
+def read_graph(path: str | os.PathLike[str]) -> Any:
+    """The ``nir.NIRGraph`` of a ``.nir`` file; a missing or unreadable file is one ModelError line."""
     nir = _nir()
     p = Path(path)
     if not p.is_file():
@@ -728,7 +729,12 @@ def read_nir(path: str | os.PathLike[str], *, dt: float | None = None) -> Any:
         graph = nir.read(p)
     except Exception as exc:  # h5py/nir raise many types for a foreign file
         raise ModelError(f"{p} is not a readable NIR file ({type(exc).__name__}: {exc})") from None
-    return from_nir(graph, dt=dt)
+    return graph
+
+
+def read_nir(path: str | os.PathLike[str], *, dt: float | None = None) -> Any:
+    """Read a ``.nir`` file into a SpikingNetwork (:func:`from_nir`)."""
+    return from_nir(read_graph(path), dt=dt)
 
 
 # --------------------------------------------------------------------------- convolutional networks
@@ -1010,12 +1016,4 @@ def cnn_from_nir(graph: Any, *, dt: float | None = None) -> Any:
 
 def read_cnn_nir(path: str | os.PathLike[str], *, dt: float | None = None) -> Any:
     """Read a ``.nir`` file of :func:`cnn_to_nir`'s shape into a SpikingCNN (:func:`cnn_from_nir`)."""
-    nir = _nir()
-    p = Path(path)
-    if not p.is_file():
-        raise ModelError(f"{p} does not exist or is not a file")
-    try:
-        graph = nir.read(p)
-    except Exception as exc:  # h5py/nir raise many types for a foreign file
-        raise ModelError(f"{p} is not a readable NIR file ({type(exc).__name__}: {exc})") from None
-    return cnn_from_nir(graph, dt=dt)
+    return cnn_from_nir(read_graph(path), dt=dt)

@@ -146,15 +146,9 @@ def temporal_from_nir(graph: Any) -> Any:
 
 def read_nir_net(path: str | os.PathLike[str]) -> Any:
     """Read a pileup-filter NIR file into a TemporalNet."""
-    nir = _nir()
-    p = Path(path)
-    if not p.is_file():
-        raise ModelError(f"{p} does not exist or is not a file")
-    try:
-        graph = nir.read(p)
-    except Exception as exc:  # h5py/nir raise many types for a foreign file
-        raise ModelError(f"{p} is not a readable NIR file ({type(exc).__name__}: {exc})") from None
-    return temporal_from_nir(graph)
+    from .nir import read_graph
+
+    return temporal_from_nir(read_graph(path))
 
 
 def read_nir_scores(path: str | os.PathLike[str], features: Any) -> np.ndarray:

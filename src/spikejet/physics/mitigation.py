@@ -18,7 +18,6 @@ The pieces the ``pileup`` stage puts together, all pure numpy on a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 

@@ -41,9 +41,9 @@ MASS_INDEX = 14  # j_mass_mmdt in FEATURE_NAMES (physics.mitigation.MASS_INDEX)
 
 
 def _sample(ctx: StageContext, cfg: PileupConfig) -> Any:
-    from ..data.pileup import pileup_sample_path, read_pileup
-
     from pathlib import Path
+
+    from ..data.pileup import pileup_sample_path, read_pileup
 
     path = Path(cfg.data) if cfg.data else pileup_sample_path()
     if not path.is_file():

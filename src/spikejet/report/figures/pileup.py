@@ -6,6 +6,7 @@ Plain inputs only (curves and numbers the stage computed).
 from __future__ import annotations
 
 from collections.abc import Mapping
+
 import numpy as np
 from matplotlib.figure import Figure
 
