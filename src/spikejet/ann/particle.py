@@ -36,6 +36,9 @@ __all__ = [
     "InteractionNet",
     "JetCNN",
     "build_jet_cnn",
+    "build_deepsets",
+    "build_interaction_net",
+    "particle_model_inputs",
     "mlp",
     "mlp_macs",
     "ParticleScaler",
@@ -94,6 +97,15 @@ class DeepSets(nn.Module):
     def macs(self, n_real: float) -> float:
         return float(n_real) * mlp_macs(self.phi_sizes) + mlp_macs(self.rho_sizes)
 
+    def arch(self) -> dict:
+        return {"type": "deepsets", "n_in": self.phi_sizes[0], "phi": list(self.phi_sizes[1:]),
+                "rho": list(self.rho_sizes[1:-1]), "n_classes": self.rho_sizes[-1], "pool": self.pool,
+                "n_global": self.n_global}
+
+    def predict_particles(self, inputs: Sequence[np.ndarray]) -> np.ndarray:
+        """Logits ``[n, C]`` of ``[x, mask(, g)]`` (the one scoring path of the stage and of model files)."""
+        return predict_logits(self, inputs)
+
 
 class InteractionNet(nn.Module):
     """A small JEDI-net: edges ``f_R([x_i, x_j])`` for every ordered pair of real particles ``i != j``,
@@ -136,6 +148,15 @@ class InteractionNet(nn.Module):
         h0 = self.edge_sizes[1]
         return (2 * n * self.n_in * h0 + pairs * mlp_macs(self.edge_sizes[1:])
                 + n * mlp_macs(self.node_sizes) + mlp_macs(self.cls_sizes))
+
+    def arch(self) -> dict:
+        return {"type": "interaction_net", "n_in": self.n_in, "edge": list(self.edge_sizes[1:]),
+                "node": list(self.node_sizes[1:]), "classifier": list(self.cls_sizes[1:-1]),
+                "n_classes": self.cls_sizes[-1]}
+
+    def predict_particles(self, inputs: Sequence[np.ndarray]) -> np.ndarray:
+        """Logits ``[n, C]`` of ``[x, mask]``."""
+        return predict_logits(self, inputs)
 
 
 class JetCNN(nn.Module):
@@ -183,6 +204,16 @@ def build_jet_cnn(arch: dict) -> JetCNN:
     return JetCNN(arch["size"], arch["channels"], arch["dense"], arch["n_classes"])
 
 
+def build_deepsets(arch: dict) -> DeepSets:
+    """The model-file builder of ``arch["type"] == "deepsets"``."""
+    return DeepSets(arch["n_in"], arch["phi"], arch["rho"], arch["n_classes"], arch["pool"], arch["n_global"])
+
+
+def build_interaction_net(arch: dict) -> InteractionNet:
+    """The model-file builder of ``arch["type"] == "interaction_net"``."""
+    return InteractionNet(arch["n_in"], arch["edge"], arch["node"], arch["classifier"], arch["n_classes"])
+
+
 # --------------------------------------------------------------------------- inputs
 
 
@@ -210,6 +241,26 @@ class ParticleScaler:
 
     def to_dict(self) -> dict:
         return {"mean": self.mean.tolist(), "scale": self.scale.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ParticleScaler:
+        return cls(np.asarray(d["mean"], dtype=np.float32), np.asarray(d["scale"], dtype=np.float32))
+
+
+def particle_model_inputs(table, n_particles: int, scaler: ParticleScaler, jet_scaler=None, *,
+                          raw: tuple[np.ndarray, np.ndarray] | None = None) -> list[np.ndarray]:
+    """The inputs of a particle model on ``table``'s jets: ``[x, mask]`` of the ``n_particles`` leading
+    particles (:func:`spikejet.data.particles.particle_inputs`, scaled by ``scaler``) and, with
+    ``jet_scaler`` (a :class:`~spikejet.data.Standardizer`), the standardized jet features ``g``.
+    ``raw``: ``particle_inputs``' arrays when already made. The one recipe of the stages and of
+    model files."""
+    from ..data.particles import particle_inputs
+
+    x, m = raw if raw is not None else particle_inputs(table, n_particles)
+    parts = [scaler.transform(x, m), m]
+    if jet_scaler is not None:
+        parts.append(np.asarray(jet_scaler.transform(table.X), dtype=np.float32))
+    return parts
 
 
 @dataclass(frozen=True)

@@ -61,12 +61,18 @@ ARCH_MODULES: dict[str, str] = {
     "snn": "spikejet.snn.module:build",
     "snn_synaptic": "spikejet.snn.module:build_legacy_synaptic",
     "jet_cnn": "spikejet.ann.particle:build_jet_cnn",
+    "deepsets": "spikejet.ann.particle:build_deepsets",
+    "interaction_net": "spikejet.ann.particle:build_interaction_net",
+    "spiking_deepsets": "spikejet.snn.particle:build",
     "spiking_cnn": "spikejet.snn.image:build",
 }
 
 #: ``arch["inputs"]`` of models on jet images (made from the particles of the data; the others
 #: take the 16 raw features).
 IMAGE_INPUTS = "jet_image"
+#: ``arch["inputs"]`` of models on the particles themselves (``arch["particles"]``: ``n_particles``,
+#: ``jet_features`` (the 16 standardized features join, through ``scaler``), the particle ``scaler``).
+PARTICLE_INPUTS = "particles"
 
 
 def register_arch(type_name: str, builder: Callable[[Mapping[str, Any]], nn.Module]) -> None:
@@ -146,31 +152,48 @@ class ModelBundle:
 
     @property
     def needs_particles(self) -> bool:
-        """Whether the model reads the jets' particles (jet images) rather than the 16 features."""
-        return (self.arch or {}).get("inputs") == IMAGE_INPUTS
+        """Whether the model reads the jets' particles (or jet images of them) rather than the 16 features."""
+        return (self.arch or {}).get("inputs") in (IMAGE_INPUTS, PARTICLE_INPUTS)
 
     def predict_table(self, table: Any) -> np.ndarray:
-        """Class probabilities for the jets of a JetTable: its raw features, or for an image model the
+        """Class probabilities for the jets of a JetTable: its raw features; for an image model the
         images of its particles (``arch["image"]``: size, radius, particles), scored by the model's
-        ``predict_images(images, **arch["predict"])``."""
+        ``predict_images(images, **arch["predict"])``; for a particle model its particles' inputs
+        (``arch["particles"]``), scored by ``predict_particles(inputs, **arch["predict"])``."""
         if not self.needs_particles:
             return self.predict_proba(table.X)
-        from ..data.particles import jet_images
         from ..evaluate.metrics import class_probabilities
 
+        images = self.arch["inputs"] == IMAGE_INPUTS
         if not table.has_particles:
-            raise DataError("this model reads jet images: give data with particles (a particle-level file, "
+            what = "jet images made from the particles" if images else "the jets' particles"
+            raise DataError(f"this model reads {what}: give data with particles (a particle-level file, "
                             "or 'default')")
+        predict = dict(self.arch.get("predict", {}))
+        if images:
+            return class_probabilities(self.model.predict_images(self._images(table), **predict))
+        return class_probabilities(self.model.predict_particles(self._particle_inputs(table), **predict))
+
+    def _images(self, table: Any) -> np.ndarray:
+        from ..data.particles import jet_images
+
         im = self.arch["image"]
         n_p = min(int(im["n_particles"]), table.particle_mask.shape[1])
         img = jet_images(table, size=int(im["size"]), radius=float(im["radius"]), n_particles=n_p)
-        img = img * np.float32(im["size"])
-        return class_probabilities(self.model.predict_images(img, **dict(self.arch.get("predict", {}))))
+        return img * np.float32(im["size"])
+
+    def _particle_inputs(self, table: Any) -> list[np.ndarray]:
+        from ..ann.particle import ParticleScaler, particle_model_inputs
+        from ..data import Standardizer
+
+        p = self.arch["particles"]
+        jet = Standardizer.from_dict(dict(self.scaler)) if p["jet_features"] else None
+        return particle_model_inputs(table, int(p["n_particles"]), ParticleScaler.from_dict(p["scaler"]), jet)
 
     def predict_proba(self, X_raw: np.ndarray) -> np.ndarray:
         """Class probabilities for raw (unstandardized) features."""
         if self.needs_particles:
-            raise ModelError("this model reads jet images made from the particles: score it with "
+            raise ModelError("this model reads the jets' particles: score it with "
                              "predict_table on a JetTable with particles")
         X_raw = np.asarray(X_raw)
         if X_raw.ndim != 2 or X_raw.shape[1] != len(self.feature_names):

@@ -42,7 +42,7 @@ from .neurons import RESETS, IFState, LIFState, TensorParams, if_step, lif_step
 from .train.surrogate import MAX_LEAK, MIN_LEAK, MIN_THRESHOLD, spike, surrogate_grad
 
 __all__ = ["SpikingDeepSetsOptions", "SpikingDeepSets", "SpikingOutput", "train_spiking_deepsets",
-           "evaluate_spiking_deepsets"]
+           "evaluate_spiking_deepsets", "build"]
 
 
 @dataclass(frozen=True)
@@ -168,6 +168,17 @@ class SpikingDeepSets(nn.Module):
         """MACs of the constant input currents, once per jet: ``W_0 x_p`` per real particle and
         ``U g`` of the jet-level inputs."""
         return n_real * self.phi_sizes[0] * self.phi_sizes[1] + self.n_global * self.rho_sizes[1]
+
+    def arch(self) -> dict:
+        """The model file's ``arch`` (thresholds and leaks are in the weights)."""
+        from dataclasses import asdict
+
+        return {"type": "spiking_deepsets", "phi_sizes": list(self.phi_sizes), "rho_sizes": list(self.rho_sizes),
+                "n_global": self.n_global, "options": asdict(self.options)}
+
+    def predict_particles(self, inputs: Sequence[np.ndarray], T: int) -> np.ndarray:
+        """Read-out ``[n, C]`` at ``T`` steps (the one scoring path of the stage and of model files)."""
+        return evaluate_spiking_deepsets(self, inputs, T)["logits"]
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, g: torch.Tensor | None = None, *,
                 T: int = 8, relaxed: bool = False, count: bool = True) -> SpikingOutput:
@@ -304,6 +315,12 @@ def evaluate_spiking_deepsets(net: SpikingDeepSets, inputs: Sequence[np.ndarray]
     return {"logits": torch.cat([o.logits for o in outs]).numpy(),
             "synops": torch.cat([o.synops for o in outs]).numpy(),
             "spikes": torch.cat([o.spikes for o in outs]).numpy()}
+
+
+def build(arch: dict) -> SpikingDeepSets:
+    """The model-file builder of ``arch["type"] == "spiking_deepsets"``."""
+    return SpikingDeepSets(arch["phi_sizes"], arch["rho_sizes"], arch["n_global"],
+                           SpikingDeepSetsOptions(**arch["options"]))
 
 
 def train_spiking_deepsets(net: SpikingDeepSets, train: Sequence[np.ndarray], y_train: np.ndarray,

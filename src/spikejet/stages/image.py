@@ -24,7 +24,7 @@ from ..io import write_bytes
 from ..run.context import StageContext, StageResult
 from ..run.rundir import model_file
 from ..runtime import seeded_rows, single_thread
-from .particles import _train_rows, particle_table
+from .particles import _train_rows, bundle_test_scores, model_bundle, particle_table
 
 __all__ = ["cnn_image_stage", "snn_image_stage", "image_bundle", "image_inputs", "NIR_FILE"]
 
@@ -42,23 +42,12 @@ def image_inputs(table: Any, size: int, radius: float, n_particles: int) -> np.n
 
 def image_bundle(ctx: StageContext, model: Any, kind: str, image: dict[str, Any], table: Any,
                  predict: dict[str, Any] | None = None, meta: dict[str, Any] | None = None) -> Any:
-    """The model file of an image model: the one bundle format, ``arch["inputs"] = "jet_image"`` with
-    the images' recipe, so that ``spikejet evaluate`` makes the same images from the data's particles."""
-    from .. import __version__
-    from ..models.file import IMAGE_INPUTS, ModelBundle
+    """The model file of an image model (:func:`~spikejet.stages.particles.model_bundle`):
+    ``arch["inputs"] = "jet_image"`` with the images' recipe, so that ``spikejet evaluate`` makes the
+    same images from the data's particles."""
+    from ..models.file import IMAGE_INPUTS
 
-    arch = {**model.arch(), "inputs": IMAGE_INPUTS, "image": dict(image), "predict": dict(predict or {})}
-    return ModelBundle(model=model, scaler=ctx.scaler.to_dict(), feature_names=table.feature_names,
-                       class_names=table.class_names, data_class_names=table.class_names, kind=kind,
-                       config=ctx.config.to_dict(), meta={"spikejet_version": __version__, **(meta or {})},
-                       arch=arch)
-
-
-def _test_scores(ctx: StageContext, bundle: Any, table: Any) -> np.ndarray:
-    """Class probabilities on the test jets through the path ``spikejet evaluate`` takes."""
-    from .train_ann import evaluate_bundle
-
-    return evaluate_bundle(bundle, None, ctx.y["test"], table.subset(ctx.data.split.test))[1]
+    return model_bundle(ctx, model, kind, table, {"inputs": IMAGE_INPUTS, "image": dict(image)}, predict, meta)
 
 
 def _training(cfg: Any, epochs: int, seed: int) -> Any:
@@ -89,7 +78,7 @@ def cnn_image_stage(ctx: StageContext, cfg: CnnImageConfig) -> StageResult:
                                     _training(cfg, cfg.epochs, seed), progress=ctx.progress, desc="train image CNN")
         image = {"size": cfg.image_size, "radius": cfg.image_radius, "n_particles": cfg.n_particles}
         bundle = image_bundle(ctx, model, "cnn_image", image, table, meta={"epochs": hist.epochs})
-        scores = _test_scores(ctx, bundle, table)
+        scores = bundle_test_scores(ctx, bundle, table)
     macs = model.macs()
     updates = float(cfg.image_size ** 2 * sum(c / 4 ** i for i, c in enumerate(cfg.channels)) + cfg.dense)
     extra = {"model": "cnn", "image_size": cfg.image_size, "channels": list(cfg.channels), "dense": cfg.dense,
@@ -193,7 +182,7 @@ def snn_image_stage(ctx: StageContext, cfg: SnnImageConfig) -> StageResult:
         net = SpikingCNN.from_qcfs(q, reset=cfg.reset)
         r = evaluate_spiking_cnn(net, img[sp.test], T)
         bundle = image_bundle(ctx, net, "snn_image", image, table, predict={"T": T}, meta={"method": "qcfs"})
-        # = _test_scores(ctx, bundle, table): predict_images is evaluate_spiking_cnn, same images and
+        # = bundle_test_scores(ctx, bundle, table): predict_images is evaluate_spiking_cnn, same images and
         # batches (a test checks the model file's scores against these); not simulated twice
         scores = class_probabilities(r.logits)
         X = img[sp.test].reshape(len(sp.test), -1)

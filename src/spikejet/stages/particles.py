@@ -7,13 +7,14 @@ the CNN on jet images -- and writes ``metrics.json["ann_particles"]`` with ``mac
 deep-sets network through time (started from the conventional one by default) and writes
 ``metrics.json["snn_particles"]`` with ``timesteps`` and ``synops_per_inference``. Both use
 the run's split; the particles are read from the run's source when the load stage did not
-keep them.
+keep them. Each writes its model file (``ann_particles.pt``, ``snn_particles.pt``: the one
+bundle format, ``arch["inputs"] = "particles"`` with the inputs' recipe, or ``"jet_image"``
+for the CNN), which ``spikejet evaluate`` scores from a file's particles with the run's numbers.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,21 +23,42 @@ from ..config.sections import ParticlesConfig, SnnParticlesConfig
 from ..errors import ConfigError, DataError
 from ..evaluate.metrics import class_probabilities
 from ..run.context import StageContext, StageResult
+from ..run.rundir import model_file
 from ..runtime import seeded_rows, single_thread
 
-__all__ = ["ann_particles_stage", "snn_particles_stage", "ParticleModel", "particle_table"]
+__all__ = ["ann_particles_stage", "snn_particles_stage", "particle_table", "model_bundle", "particle_recipe",
+           "bundle_test_scores"]
 
 
-@dataclass
-class ParticleModel:
-    """What ``ann_particles`` hands to ``snn_particles``: the trained network and its inputs' recipe."""
+def model_bundle(ctx: StageContext, model: Any, kind: str, table: Any, inputs: dict[str, Any],
+                 predict: dict[str, Any] | None = None, meta: dict[str, Any] | None = None) -> Any:
+    """The model file of a model on the jets' particles: the one bundle format, ``arch`` = the
+    model's ``arch()`` + ``inputs`` (``{"inputs": PARTICLE_INPUTS or IMAGE_INPUTS, <its recipe>}``)
+    + ``predict`` (the scoring options), so that ``spikejet evaluate`` rebuilds the same inputs."""
+    from .. import __version__
+    from ..models.file import ModelBundle
 
-    model: Any
-    kind: str
-    n_particles: int
-    jet_features: bool
-    scaler: Any
-    class_names: tuple[str, ...]
+    arch = {**model.arch(), **inputs, "predict": dict(predict or {})}
+    return ModelBundle(model=model, scaler=ctx.scaler.to_dict(), feature_names=table.feature_names,
+                       class_names=table.class_names, data_class_names=table.class_names, kind=kind,
+                       config=ctx.config.to_dict(), meta={"spikejet_version": __version__, **(meta or {})},
+                       arch=arch)
+
+
+def particle_recipe(n_particles: int, jet_features: bool, scaler: Any) -> dict[str, Any]:
+    """``inputs`` of :func:`model_bundle` for a model on particles (``scaler``: the ParticleScaler)."""
+    from ..models.file import PARTICLE_INPUTS
+
+    return {"inputs": PARTICLE_INPUTS, "particles": {"n_particles": int(n_particles),
+                                                     "jet_features": bool(jet_features),
+                                                     "scaler": scaler.to_dict()}}
+
+
+def bundle_test_scores(ctx: StageContext, bundle: Any, table: Any) -> np.ndarray:
+    """Class probabilities on the test jets through the path ``spikejet evaluate`` takes."""
+    from .train_ann import evaluate_bundle
+
+    return evaluate_bundle(bundle, None, ctx.y["test"], table.subset(ctx.data.split.test))[1]
 
 
 def particle_table(ctx: StageContext) -> Any:
@@ -69,7 +91,7 @@ def _train_rows(ctx: StageContext, name: str, max_jets: int | None) -> np.ndarra
 def _inputs(ctx: StageContext, table: Any, kind: str, n_particles: int, jet_features: bool,
             scaler: Any, train_rows: np.ndarray, cfg: Any = None) -> tuple[dict[str, list[np.ndarray]], Any]:
     """Model inputs per split (train rows, val, test) and the fitted particle scaler."""
-    from ..ann.particle import ParticleScaler
+    from ..ann.particle import ParticleScaler, particle_model_inputs
     from ..data.particles import jet_images, particle_inputs
 
     sp = ctx.data.split
@@ -81,14 +103,8 @@ def _inputs(ctx: StageContext, table: Any, kind: str, n_particles: int, jet_feat
     x, m = particle_inputs(table, n_particles)
     if scaler is None:
         scaler = ParticleScaler.fit(x[train_rows], m[train_rows])
-    X = scaler.transform(x, m)
-    out = {}
-    for k, r in rows.items():
-        parts = [X[r], m[r]]
-        if jet_features:
-            parts.append(ctx.scaler.transform(table.X[r]))
-        out[k] = parts
-    return out, scaler
+    parts = particle_model_inputs(table, n_particles, scaler, ctx.scaler if jet_features else None, raw=(x, m))
+    return {k: [p[r] for p in parts] for k, r in rows.items()}, scaler
 
 
 def _build(kind: str, cfg: ParticlesConfig, n_in: int, n_classes: int) -> Any:
@@ -103,12 +119,23 @@ def _build(kind: str, cfg: ParticlesConfig, n_in: int, n_classes: int) -> Any:
     return JetCNN(cfg.image_size, n_classes=n_classes)
 
 
+def _recipe(cfg: ParticlesConfig, scaler: Any) -> dict[str, Any]:
+    """The model file's inputs of ``ann_particles``: particles, or jet images for the CNN."""
+    from ..models.file import IMAGE_INPUTS
+
+    if cfg.model == "cnn":
+        return {"inputs": IMAGE_INPUTS, "image": {"size": cfg.image_size, "radius": cfg.image_radius,
+                                                  "n_particles": cfg.n_particles}}
+    return particle_recipe(cfg.n_particles, cfg.jet_features, scaler)
+
+
 def ann_particles_stage(ctx: StageContext, cfg: ParticlesConfig) -> StageResult:
     """Train the conventional particle model on the run's split and score it."""
     import torch
 
-    from ..ann.particle import ParticleTraining, predict_logits, train_particle_model
+    from ..ann.particle import ParticleTraining, train_particle_model
     from ..hardware.energy import OpCounts, energy_estimate
+    from ..models.file import save_bundle
 
     table = particle_table(ctx)
     classes = table.class_names
@@ -125,7 +152,9 @@ def ann_particles_stage(ctx: StageContext, cfg: ParticlesConfig) -> StageResult:
         hist = train_particle_model(model, data["train"], table.y[rows], data["val"], ctx.y["val"], opts,
                                     progress=ctx.progress, desc=f"train {cfg.model}")
         seconds = time.perf_counter() - t0
-        logits = predict_logits(model, data["test"])
+        bundle = model_bundle(ctx, model, "ann_particles", table, _recipe(cfg, scaler),
+                              meta={"model": cfg.model, "epochs": hist.epochs})
+        scores = bundle_test_scores(ctx, bundle, table)
     n_real = float(np.mean(data["test"][1].sum(1))) if cfg.model != "cnn" else 0.0
     macs = model.macs(n_real)
     macs_dense = model.macs(cfg.n_particles)
@@ -135,13 +164,24 @@ def ann_particles_stage(ctx: StageContext, cfg: ParticlesConfig) -> StageResult:
              "macs": macs, "macs_per_inference": macs, "macs_all_slots": macs_dense,
              "mean_real_particles": n_real, "train_jets": int(len(rows)), "epochs": hist.epochs,
              "best_epoch": hist.best_epoch, "energy_per_inference_j": energy}
-    m = ctx.add_metrics("ann_particles", ctx.y["test"], class_probabilities(logits), class_names=classes,
-                        extra=extra)
-    ctx.result.model = ParticleModel(model, cfg.model, cfg.n_particles, cfg.jet_features, scaler, classes)
+    m = ctx.add_metrics("ann_particles", ctx.y["test"], scores, class_names=classes, extra=extra)
+    ctx.save(model_file("ann_particles"), lambda path: save_bundle(path, bundle))
+    ctx.result.model = bundle
     ctx.result.histories["ann_particles"] = hist
     ctx.log(f"ann_particles ({cfg.model}, {cfg.n_particles} particles): test accuracy {m['accuracy'] * 100:.2f} %, "
             f"{macs:.0f} MACs per jet, {hist.epochs} epochs on {len(rows)} jets in {seconds:.1f} s")
     return ctx.result
+
+
+def _ann_recipe(ann: Any) -> tuple[int, bool, Any]:
+    """(n_particles, jet_features, ParticleScaler) of the ann_particles model file's inputs."""
+    from ..ann.particle import ParticleScaler
+
+    p = ann.arch.get("particles")
+    if p is None:
+        raise ConfigError("snn_particles.init = 'ann' needs the ann_particles stage with model: deepsets "
+                          "(or init: random)")
+    return int(p["n_particles"]), bool(p["jet_features"]), ParticleScaler.from_dict(p["scaler"])
 
 
 def _snn_start(ctx: StageContext, cfg: SnnParticlesConfig, opts: Any, n_classes: int, data_train) -> Any:
@@ -149,7 +189,7 @@ def _snn_start(ctx: StageContext, cfg: SnnParticlesConfig, opts: Any, n_classes:
 
     ann = ctx.models.get("ann_particles")
     if cfg.init == "ann":
-        if ann is None or ann.kind != "deepsets":
+        if ann is None or ann.arch["type"] != "deepsets":
             raise ConfigError("snn_particles.init = 'ann' needs the ann_particles stage with model: deepsets "
                               "(or init: random)")
         return SpikingDeepSets.from_deepsets(ann.model, data_train, opts, percentile=cfg.percentile)
@@ -204,6 +244,7 @@ def snn_particles_stage(ctx: StageContext, cfg: SnnParticlesConfig) -> StageResu
     """Train the spiking deep-sets network through time and score it at ``timesteps``."""
     import torch
 
+    from ..models.file import save_bundle
     from ..snn.particle import (
         SpikingDeepSetsOptions,
         evaluate_spiking_deepsets,
@@ -214,16 +255,14 @@ def snn_particles_stage(ctx: StageContext, cfg: SnnParticlesConfig) -> StageResu
     classes = table.class_names
     ann = ctx.models.get("ann_particles")
     from_ann = cfg.init == "ann" and ann is not None
-    n_particles = ann.n_particles if from_ann else cfg.n_particles
-    jet_features = ann.jet_features if from_ann else cfg.jet_features
+    n_particles, jet_features, ann_scaler = _ann_recipe(ann) if from_ann else (cfg.n_particles, cfg.jet_features, None)
     rows = _train_rows(ctx, "snn_particles", cfg.max_train_jets)
     seed = ctx.seed_for("snn_particles")
     opts = SpikingDeepSetsOptions(neuron=cfg.neuron, reset=cfg.reset, surrogate=cfg.surrogate, slope=cfg.slope,
                                   v_init=cfg.v_init, leak=cfg.leak)
     T = cfg.timesteps
     with single_thread():
-        data, _ = _inputs(ctx, table, "deepsets", n_particles, jet_features,
-                          ann.scaler if from_ann else None, rows)
+        data, scaler = _inputs(ctx, table, "deepsets", n_particles, jet_features, ann_scaler, rows)
         torch.manual_seed(seed)
         net = _snn_start(ctx, cfg, opts, len(classes), data["train"])
         macs_ref = float(ann.model.macs(n_particles)) if from_ann else 1.0
@@ -235,6 +274,10 @@ def snn_particles_stage(ctx: StageContext, cfg: SnnParticlesConfig) -> StageResu
                                       macs=macs_ref, progress=ctx.progress)
         seconds = time.perf_counter() - t0
         r = evaluate_spiking_deepsets(net, data["test"], T)
+    # the file's scores are these (predict_particles is evaluate_spiking_deepsets on the same inputs and
+    # batches; a test checks it): the test jets are not simulated twice
+    bundle = model_bundle(ctx, net, "snn_particles", table, particle_recipe(n_particles, jet_features, scaler),
+                          predict={"T": T}, meta={"init": cfg.init, "epochs": hist.epochs})
     n_real = data["test"][1].sum(1).astype(np.float64)
     extra = {
         "model": "spiking_deepsets", "neuron": cfg.neuron, "reset": cfg.reset, "timesteps": T,
@@ -250,7 +293,8 @@ def snn_particles_stage(ctx: StageContext, cfg: SnnParticlesConfig) -> StageResu
         extra.update(_loihi_entry(ctx, cfg, net, data["test"], r["logits"], n_particles, classes))
     m = ctx.add_metrics("snn_particles", ctx.y["test"], class_probabilities(r["logits"]), class_names=classes,
                         extra=extra)
-    ctx.result.model = net
+    ctx.save(model_file("snn_particles"), lambda path: save_bundle(path, bundle))
+    ctx.result.model = bundle
     ctx.result.histories["snn_particles"] = hist
     ctx.log(f"snn_particles (T={T}): test accuracy {m['accuracy'] * 100:.2f} %, "
             f"{extra['synops_per_inference']:.0f} synops per jet, {hist.epochs} epochs on {len(rows)} jets "
