@@ -104,6 +104,8 @@ from ..io import atomic_path
 __all__ = [
     "NIR_VERSION",
     "read_graph",
+    "graph_bytes",
+    "graph_from_bytes",
     "FORMAT",
     "FORMAT_VERSION",
     "DISCRETIZATION",
@@ -730,6 +732,25 @@ def read_graph(path: str | os.PathLike[str]) -> Any:
     except Exception as exc:  # h5py/nir raise many types for a foreign file
         raise ModelError(f"{p} is not a readable NIR file ({type(exc).__name__}: {exc})") from None
     return graph
+
+
+def graph_bytes(graph: Any) -> bytes:
+    """The bytes of ``graph`` as a ``.nir`` file (:func:`write_nir` to a temporary file, read back): what
+    a stage hands the runner to write, and reads back to check."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="spikejet-nir-") as tmp:
+        return write_nir(Path(tmp) / "graph.nir", graph).read_bytes()
+
+
+def graph_from_bytes(data: bytes) -> Any:
+    """The ``nir.NIRGraph`` of ``.nir`` file bytes (:func:`read_graph` on a temporary file)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="spikejet-nir-") as tmp:
+        path = Path(tmp) / "graph.nir"
+        path.write_bytes(data)
+        return read_graph(path)
 
 
 def read_nir(path: str | os.PathLike[str], *, dt: float | None = None) -> Any:

@@ -140,16 +140,10 @@ def _shared_resources(net: Any, unrolled: dict[str, Any]) -> dict[str, Any]:
 def _nir_read_back(data: bytes, images: np.ndarray, T: int) -> np.ndarray:
     """Logits of the ``.nir`` bytes read back by spikejet (:func:`spikejet.interop.nir.cnn_from_nir`)
     and simulated with shared kernels at ``T`` on ``images``."""
-    import tempfile
-    from pathlib import Path
-
-    from ..interop.nir import read_cnn_nir
+    from ..interop.nir import cnn_from_nir, graph_from_bytes
     from ..snn.image import evaluate_spiking_cnn
 
-    with tempfile.TemporaryDirectory(prefix="spikejet-nir-") as tmp:
-        path = Path(tmp) / NIR_FILE
-        path.write_bytes(data)
-        back = read_cnn_nir(path)
+    back = cnn_from_nir(graph_from_bytes(data))
     return evaluate_spiking_cnn(back, images, T).logits
 
 

@@ -77,34 +77,22 @@ def loihi_stage(ctx: Any, cfg: HardwareConfig | None = None) -> Any:
 
 
 def nir_bytes(graph: Any) -> bytes:
-    """The bytes of ``graph`` as a ``.nir`` file (written by :func:`spikejet.interop.nir.write_nir` to a
-    temporary directory and read back: the runner writes exactly these bytes as ``loihi.nir``)."""
-    import tempfile
-    from pathlib import Path
+    """The bytes of ``graph`` as a ``.nir`` file: the runner writes exactly these bytes as ``loihi.nir``."""
+    from ..interop.nir import graph_bytes
 
-    from ..interop.nir import write_nir
-
-    with tempfile.TemporaryDirectory(prefix="spikejet-nir-") as tmp:
-        path = write_nir(Path(tmp) / NIR_FILE, graph)
-        return path.read_bytes()
+    return graph_bytes(graph)
 
 
 def nir_read_back_accuracy(data: bytes, X: Any, y: Any, T: int, *, seed: int) -> dict[str, Any]:
     """Accuracy of a ``.nir`` file's bytes read back by spikejet (:func:`spikejet.interop.nir.read_nir`)
     and simulated (:func:`spikejet.snn.simulate.simulate`) at T on the jets ``X``, ``y``: the class of the
     largest score (= the largest softmax probability, as every model is scored)."""
-    import tempfile
-    from pathlib import Path
-
     import numpy as np
 
-    from ..interop.nir import read_nir
+    from ..interop.nir import from_nir, graph_from_bytes
     from ..snn.engine import simulate_fast as simulate
 
-    with tempfile.TemporaryDirectory(prefix="spikejet-nir-") as tmp:
-        path = Path(tmp) / NIR_FILE
-        path.write_bytes(data)
-        back = read_nir(path)
+    back = from_nir(graph_from_bytes(data))
     pred = simulate(back, X, int(T), seed=seed, steps=[int(T)]).predictions_at(int(T))
     return {"nir_accuracy": float((pred == np.asarray(y)).mean()), "nir_predictions": pred}
 
@@ -135,11 +123,12 @@ def _write_nir(ctx: Any, cfg: HardwareConfig, mapping: Any, net: Any, X: Any, y:
 def _loihi1_check(ctx: Any, cfg: HardwareConfig, net: Any, X: Any, y: Any, T: int) -> dict[str, Any]:
     """The same network on the Loihi 1 integer model (first layer on the host, reset to zero): its
     accuracy, the float network's on the same jets, and how often the two pick the same class."""
+    from dataclasses import replace
+
     from ..errors import HardwareError
-    from ..hardware.loihi.evaluate import evaluate_on_loihi
 
     try:
-        ev = _loihi1(evaluate_on_loihi, ctx, cfg, net, X, y, T)
+        ev = _evaluate(ctx, replace(cfg, profile="loihi1", first_layer_offchip=True, curve=False), net, X, y, T)
     except HardwareError as exc:  # e.g. reset by subtraction with allow_reset_change false
         return {"not_run": str(exc)}
     acc = float((ev.scores.argmax(axis=1) == y).mean())
@@ -152,12 +141,17 @@ def _loihi1_check(ctx: Any, cfg: HardwareConfig, net: Any, X: Any, y: Any, T: in
     return out
 
 
-def _loihi1(evaluate_on_loihi: Any, ctx: Any, cfg: HardwareConfig, net: Any, X: Any, y: Any, T: int) -> Any:
+def _evaluate(ctx: Any, cfg: HardwareConfig, net: Any, X: Any, y: Any, T: int, log: Any = None) -> Any:
+    """The network on the chip model ``cfg`` describes, on the jets ``X``, ``y`` at ``T``."""
+    from ..hardware.loihi.evaluate import evaluate_on_loihi
+
     return evaluate_on_loihi(
-        net, X, y, timesteps=T, profile="loihi1", first_layer_offchip=True, axon_delay=cfg.axon_delay,
-        max_chips=cfg.max_chips, allow_reset_change=cfg.allow_reset_change, curve=False,
-        seed=ctx.seed_for(STAGE_NAME), host_device=cfg.host_device, compensate_delays=cfg.compensate_delays,
-        input_bits=cfg.input_bits, input_clip=cfg.input_clip,
+        net, X, y, timesteps=int(T), profile=cfg.profile, first_layer_offchip=cfg.first_layer_offchip,
+        axon_delay=cfg.axon_delay, max_chips=cfg.max_chips, allow_reset_change=cfg.allow_reset_change,
+        curve=cfg.curve, seed=ctx.seed_for(STAGE_NAME), time_per_step_s=cfg.time_per_step_s,
+        time_per_step_source=cfg.time_per_step_source, host_device=cfg.host_device,
+        compensate_delays=cfg.compensate_delays, input_bits=cfg.input_bits, input_clip=cfg.input_clip,
+        **({} if log is None else {"log": log}),
     )
 
 
@@ -165,7 +159,6 @@ def _loihi_stage(ctx: Any) -> None:
     import numpy as np
 
     from ..hardware.energy import REFERENCE_DEVICE
-    from ..hardware.loihi.evaluate import evaluate_on_loihi
     from ..report.figures.energy import plot_energy, plot_energy_table
     from ..report.figures.snn import plot_accuracy_vs_timesteps
     from ..report.tables import energy_plot_rows, energy_table_rows, stage_title
@@ -183,13 +176,7 @@ def _loihi_stage(ctx: Any) -> None:
         rows = np.sort(ctx.rng(STAGE_NAME).choice(len(y), size=cfg.max_jets, replace=False))
         X, y = X[rows], y[rows]
     classes = net.class_names or (tuple(ann.class_names) if ann is not None else tuple(str(i) for i in range(net.n_outputs)))
-    ev = evaluate_on_loihi(
-        net, X, y, timesteps=int(T), profile=cfg.profile, first_layer_offchip=cfg.first_layer_offchip,
-        axon_delay=cfg.axon_delay, max_chips=cfg.max_chips, allow_reset_change=cfg.allow_reset_change,
-        curve=cfg.curve, seed=ctx.seed_for(STAGE_NAME), time_per_step_s=cfg.time_per_step_s,
-        time_per_step_source=cfg.time_per_step_source, host_device=cfg.host_device,
-        compensate_delays=cfg.compensate_delays, input_bits=cfg.input_bits, input_clip=cfg.input_clip, log=ctx.log,
-    )
+    ev = _evaluate(ctx, cfg, net, X, y, T, log=ctx.log)
     extra = {"source": source, **ev.extra}
     if cfg.loihi1_check and cfg.profile != "loihi1":
         extra["loihi1_check"] = _loihi1_check(ctx, cfg, net, X, y, int(T))

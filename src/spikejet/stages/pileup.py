@@ -227,7 +227,9 @@ def _recovery(acc: dict[str, dict[str, float]], mus: tuple[float, ...]) -> dict[
 def _snn(ctx: StageContext, tr: Any, te: Any, sigma_t: float) -> dict[str, Any]:
     """The spiking filter: trained on the training tracks, scored (float, Loihi integer model, NIR
     read-back) on the test tracks, with its operations and energy per particle and per event."""
-    from ..interop.nir_delay import export_nir, read_nir_scores
+    from ..interop.nir import graph_bytes, graph_from_bytes
+    from ..interop.nir_delay import temporal_from_nir, temporal_to_nir
+    from ..io import write_bytes
     from ..snn.temporal import fit_pileup_snn, pv_scores
     from ..snn.temporal_loihi import loihi_pv_scores, pileup_ops
 
@@ -240,9 +242,9 @@ def _snn(ctx: StageContext, tr: Any, te: Any, sigma_t: float) -> dict[str, Any]:
     out["loihi_rejection"], _ = _rejection(te.is_pv, loihi_scores, scfg.efficiency)
     out["loihi"] = info
     out["ops"] = pileup_ops(net, f_te)
-    data = _nir_bytes(export_nir, net)
-    ctx.save("pileup_snn.nir", lambda path: path.write_bytes(data))
-    back = _nir_scores(read_nir_scores, data, f_te)
+    data = graph_bytes(temporal_to_nir(net))
+    ctx.save("pileup_snn.nir", lambda path: write_bytes(path, data))
+    back = pv_scores(temporal_from_nir(graph_from_bytes(data)), f_te)  # the written bytes, read back
     out["nir_rejection"], _ = _rejection(te.is_pv, back, scfg.efficiency)
     out["nir_max_abs_score_difference"] = float(np.max(np.abs(back - out["test_scores"]))) if back.size else 0.0
     out["timesteps"] = int(scfg.timesteps)
@@ -258,26 +260,6 @@ def _features(tracks: Any, scfg: Any) -> Any:
 
     dz = tracks.dz_mm / tracks.sigma_z_mm * sigma_z0(tracks.pt, scfg)
     return PileupFeatures(tracks.dt_ps, dz, tracks.pt, tracks.eta)
-
-
-def _nir_bytes(export_nir: Any, net: Any) -> bytes:
-    import tempfile
-    from pathlib import Path
-
-    with tempfile.TemporaryDirectory(prefix="spikejet-nir-") as tmp:
-        path = Path(tmp) / "pileup_snn.nir"
-        export_nir(net, path)
-        return path.read_bytes()
-
-
-def _nir_scores(read_nir_scores: Any, data: bytes, feats: Any) -> np.ndarray:
-    import tempfile
-    from pathlib import Path
-
-    with tempfile.TemporaryDirectory(prefix="spikejet-nir-") as tmp:
-        path = Path(tmp) / "pileup_snn.nir"
-        path.write_bytes(data)
-        return np.asarray(read_nir_scores(path, feats))
 
 
 def _entry(cfg: PileupConfig, sample: Any, tracks: Any, tr: Any, te: Any, z_ref: np.ndarray, t_ref: np.ndarray,
