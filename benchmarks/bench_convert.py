@@ -34,16 +34,13 @@ TARGETS = ((16, 1.0), (64, 0.3))
 def run_one(data: str, preset: str, seed: int, out: Path, quick: bool) -> dict:
     import torch
 
-    from spikejet import pipeline
     from spikejet.config import resolve_config
-    from spikejet.snn import stage as snn_stage
+    from spikejet.run.runner import run
 
     torch.set_num_threads(1)
-    if "convert_snn" not in pipeline.stage_names():  # until the pipeline lists the stage itself
-        pipeline.STAGES.insert(len(pipeline.STAGES) - 1, pipeline.Stage("convert_snn", snn_stage.convert_stage))
     cfg = resolve_config(preset=preset, seed=seed, data_source=data, quick=quick)
     t0 = time.perf_counter()
-    ctx = pipeline.run(cfg, out, overwrite=True, progress=False, stages=STAGES)
+    ctx = run(cfg, out, overwrite=True, progress=False, stages=STAGES)
     return {"metrics": ctx.metrics, "seconds": time.perf_counter() - t0, "timings": ctx.timings,
             "n_test": int(len(ctx.y["test"]))}
 

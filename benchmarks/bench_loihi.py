@@ -44,15 +44,12 @@ MAX_GAP_TO_ANN_POINTS = 0.5
 
 
 def _run_stages(data: str, preset: str, seed: int, out: Path, quick: bool):
-    from spikejet import pipeline
     from spikejet.config import resolve_config
-    from spikejet.snn import stage as snn_stage
+    from spikejet.run.runner import run
 
-    if "convert_snn" not in pipeline.stage_names():  # until the pipeline lists the stage itself
-        pipeline.STAGES.insert(len(pipeline.STAGES) - 1, pipeline.Stage("convert_snn", snn_stage.convert_stage))
     cfg = resolve_config(preset=preset, seed=seed, data_source=data, quick=quick)
     t0 = time.perf_counter()
-    ctx = pipeline.run(cfg, out, overwrite=True, progress=False, stages=STAGES)
+    ctx = run(cfg, out, overwrite=True, progress=False, stages=STAGES)
     net = ctx.models["snn_converted"]
     ann = ctx.models["ann"]
     y = ann.labels(ctx.y["test"])
@@ -178,8 +175,8 @@ def main(argv=None) -> int:
     for T in args.timesteps or [info["T"]]:
         for profile in args.profiles:
             t0 = time.perf_counter()
-            ev = evaluate_on_loihi(net, X, y, timesteps=T, profile=profile, seed=args.seed,
-                                   compensate_delays=not args.no_delay_compensation)
+            ev = evaluate_on_loihi(net, X, y, timesteps=T, profile=profile, seed=args.seed, first_layer_offchip=True,
+                                   host_device="cpu", compensate_delays=not args.no_delay_compensation)
             info["loihi_seconds"] = time.perf_counter() - t0
             print()
             print("\n".join(report(profile, T, ev, info)))
