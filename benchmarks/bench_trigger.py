@@ -3,8 +3,8 @@
 Usage (from the repository root)::
 
     .venv/bin/python benchmarks/bench_trigger.py --out /tmp/trig               # default sample
-    .venv/bin/python benchmarks/bench_trigger.py --out /tmp/trig --robust other.h5
-    .venv/bin/python benchmarks/bench_trigger.py --out /tmp/trig --generate-robust 2000 --robust-pt 600,800
+    .venv/bin/python benchmarks/bench_trigger.py --out /tmp/trig --robust a.h5 b.h5
+    .venv/bin/python benchmarks/bench_trigger.py --out /tmp/trig --generate-robust 2000  # 600-800 GeV; direct W/Z
     .venv/bin/python benchmarks/bench_trigger.py --out /tmp/trig --quick       # smoke check
 
 Runs spikejet's own stages (``load, split, train_ann, evaluate_ann, convert_snn,
@@ -21,11 +21,14 @@ for each of the issue's targets:
 * T <= 4: accuracy within 0.3 pt and rejection at 50 % within 5 %;
 * synaptic operations per jet <= 50 % of the ANN's MACs (at the headline T);
 * reset to zero (what NIR and Loihi 1 have);
-* robustness (with ``--robust FILE`` or ``--generate-robust N``): on jets generated with
-  other settings the SNN-ANN gap (accuracy and each class's AUC) is at most 0.2 pt larger
-  than on the test split. ``--generate-robust N`` runs ``spikejet generate`` with
-  ``N`` jets per class and ``--robust-pt`` / ``--robust-production`` (one worker, slow:
-  about 8 s of CPU per 500 jets).
+* robustness (with ``--robust FILE [FILE ...]`` or ``--generate-robust N``): on each sample
+  of jets generated with other settings the SNN-ANN gap (accuracy and each class's AUC) is
+  at most 0.2 pt larger than on the test split; one verdict per sample.
+  ``--generate-robust N`` runs ``spikejet generate`` (``N`` jets per class, one worker,
+  about 8 s of CPU per 500 jets) once per pair of ``--robust-pt`` window and
+  ``--robust-production`` (paired in order, a single value goes with every one of the
+  other list; default: 600-800 GeV with resonance-wz, 900-1100 GeV with direct, i.e.
+  another pT window and the other W/Z production than the default sample's).
 
 "within" means "not worse than by more than": an SNN above the ANN passes. Prints the
 machine and every number; writes ``bench_trigger.json`` into ``--out``.
@@ -165,19 +168,40 @@ def _gaps(ann: dict, snn: dict, classes) -> dict:
             **{f"auc_{c}": (ann["auc"][c] - snn["auc"][c]) * 100 for c in classes}}
 
 
-def _generate(args, out: Path) -> Path:
-    lo, hi = (float(v) for v in args.robust_pt.split(","))
-    path = out / f"robust_{args.robust_production}_pt{lo:g}-{hi:g}_{args.generate_robust}.h5"
+def _generate(args, out: Path, window: str, production: str) -> Path:
+    lo, hi = (float(v) for v in window.split(","))
+    path = out / f"robust_{production}_pt{lo:g}-{hi:g}_{args.generate_robust}.h5"
     if path.exists():
         return path
     cmd = [sys.executable, "-m", "spikejet", "generate", "--jets-per-class", str(args.generate_robust),
-           "--out", str(path), "--pt-min", str(lo), "--pt-max", str(hi), "--production", args.robust_production,
+           "--out", str(path), "--pt-min", str(lo), "--pt-max", str(hi), "--production", production,
            "--workers", "1", "--seed", str(args.robust_seed), "--quiet"]
     print("generating:", " ".join(cmd[1:]), flush=True)
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True)
     print(f"  {time.perf_counter() - t0:.0f} s")
     return path
+
+
+def _robust_paths(args) -> list[Path]:
+    """``--robust`` files, then one generated sample per (pT window, production) pair."""
+    paths = list(args.robust or [])
+    if args.generate_robust:
+        pts, prods = args.robust_pt, args.robust_production
+        if len(pts) != len(prods) and 1 not in (len(pts), len(prods)):
+            raise SystemExit("--robust-pt and --robust-production: equal lengths, or one of them a single value")
+        n = max(len(pts), len(prods))
+        pts, prods = (pts * n if len(pts) == 1 else pts), (prods * n if len(prods) == 1 else prods)
+        paths += [_generate(args, args.out, w, p) for w, p in zip(pts, prods, strict=True)]
+    return paths
+
+
+def _confusion(y: np.ndarray, scores: np.ndarray, classes) -> str:
+    """Row-normalized confusion matrix in percent, one row per true class."""
+    from spikejet.evaluate.metrics import confusion_matrix
+
+    cm = confusion_matrix(y, np.asarray(scores).argmax(axis=1), len(classes)) * 100
+    return "; ".join(f"{c} -> " + " ".join(f"{v:.0f}" for v in row) for c, row in zip(classes, cm, strict=True))
 
 
 def main(argv=None) -> int:
@@ -187,11 +211,15 @@ def main(argv=None) -> int:
     ap.add_argument("--preset", default="default")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--robust", type=Path, default=None, help="jets generated with other settings (h5)")
+    ap.add_argument("--robust", type=Path, nargs="+", default=None, metavar="FILE",
+                    help="samples of jets generated with other settings (h5), one verdict each")
     ap.add_argument("--generate-robust", type=int, default=0, metavar="N",
-                    help="generate N jets per class with --robust-pt / --robust-production first")
-    ap.add_argument("--robust-pt", default="600,800", help="pT window of the generated sample, GeV")
-    ap.add_argument("--robust-production", default="direct", choices=("direct", "resonance"))
+                    help="generate N jets per class for each --robust-pt / --robust-production pair first")
+    ap.add_argument("--robust-pt", nargs="+", default=["600,800", "900,1100"], metavar="LO,HI",
+                    help="pT windows of the generated samples, GeV (default: 600,800 900,1100)")
+    ap.add_argument("--robust-production", nargs="+", default=["resonance-wz", "direct"],
+                    choices=("resonance-wz", "direct", "resonance"),
+                    help="W/Z/top production of the generated samples (default: resonance-wz direct)")
     ap.add_argument("--robust-seed", type=int, default=7)
     args = ap.parse_args(argv)
 
@@ -235,30 +263,38 @@ def main(argv=None) -> int:
     print(f"statistical precision at T={T} (std over 200 paired bootstrap resamples of the test jets): AUC difference "
           + ", ".join(f"{c} {v:.2f} pt" for c, v in boot["auc_diff_pt_std"].items()) + "; rejection@50% ratio "
           + ", ".join(f"{c} {_num(v, '.3f')}" for c, v in boot["r50_ratio_std"].items()))
+    print("confusion ANN (% of each true class predicted " + ",".join(classes) + "): " + _confusion(y, ann_logits, classes))
     checks = _checks(ann, snn, syn, macs, T, sc.reset, classes)
 
-    robust = None
-    rpath = args.robust or (_generate(args, args.out) if args.generate_robust else None)
-    if rpath is not None:
-        from spikejet.data.formats import read
+    from spikejet.data.formats import read
 
+    g_test, robust = _gaps(ann, snn[T], classes), []
+    for rpath in _robust_paths(args):
         table = read(rpath, drop_invalid=True)
+        if tuple(table.class_names) != classes:
+            raise SystemExit(f"{rpath}: classes {table.class_names}, the model's {classes}")
         Xr = apply_scaler(ann_b.scaler, table.X)
         with single_thread():
             ann_r, snn_r, _ = _scores(ann_b, net, Xr, (T,))
         mr_ann = trigger_metrics(table.y, ann_r, classes, args.seed)
         mr_snn = trigger_metrics(table.y, snn_r[T], classes, args.seed)
-        g_test, g_rob = _gaps(ann, snn[T], classes), _gaps(mr_ann, mr_snn, classes)
+        g_rob = _gaps(mr_ann, mr_snn, classes)
         worse = {k: g_rob[k] - g_test[k] for k in g_test}
         print(f"\n== robustness: {rpath.name} ({len(table.y)} jets)")
         print(_row("ANN", mr_ann, None, classes))
         print(_row(f"SNN T={T}", mr_snn, mr_ann, classes))
         print("gap ANN - SNN (pt), test -> other: " + ", ".join(
             f"{k} {g_test[k]:+.2f} -> {g_rob[k]:+.2f}" for k in g_test))
-        checks.append((f"robust: gap at most {ROBUST_PT} pt larger", all(w <= ROBUST_PT for w in worse.values()),
+        boot_r = paired_bootstrap(table.y, softmax(ann_r), softmax(snn_r[T]), classes, seed=args.seed)
+        print("statistical precision (std over 200 paired bootstrap resamples of these jets): AUC difference "
+              + ", ".join(f"{c} {v:.2f} pt" for c, v in boot_r["auc_diff_pt_std"].items()))
+        print("confusion ANN (% of each true class predicted " + ",".join(classes) + "): "
+              + _confusion(table.y, ann_r, classes))
+        checks.append((f"robust ({rpath.name}): gap at most {ROBUST_PT} pt larger",
+                       all(w <= ROBUST_PT for w in worse.values()),
                        "max increase " + f"{max(worse.values()):+.2f} pt ({max(worse, key=worse.get)})"))
-        robust = {"file": str(rpath), "n_jets": int(len(table.y)), "ann": mr_ann, "snn": mr_snn,
-                  "gap_test": g_test, "gap_other": g_rob}
+        robust.append({"file": str(rpath), "n_jets": int(len(table.y)), "ann": mr_ann, "snn": mr_snn,
+                       "gap_test": g_test, "gap_other": g_rob, "bootstrap": boot_r})
 
     print("\n== targets")
     for name, ok, detail in checks:
