@@ -59,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from spikejet import run as pipeline
     from spikejet.config import resolve_config
-    from spikejet.run.registry import select_stages
     from spikejet.report.tables import format_comparison
+    from spikejet.run.registry import select_stages
 
     cfg = resolve_config(None, preset=args.preset, seed=args.seed, quick=args.quick or None,
                          data_source=args.data, overrides=_overrides(args.set))
