@@ -7,7 +7,8 @@ Usage (from the repository root)::
     .venv/bin/python benchmarks/bench_run.py --set ann.learning_rate=1e-3 --set ann.l1=0
     .venv/bin/python benchmarks/bench_run.py --threads 2 --repeat 2
 
-Prints the machine, the per-stage seconds (``run.json``'s ``stage_seconds``), the
+Runs ``--only`` (default ``evaluate_ann``: load -> split -> train_ann -> evaluate_ann ->
+report, the ANN-only job). Prints the machine, the per-stage seconds (``run.json``'s ``stage_seconds``), the
 ANN's test accuracy with its 68 % bootstrap interval, the normalized confusion
 matrix, and the training summary. Uses a temporary run directory unless --out is given.
 """
@@ -46,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     ap.add_argument("--repeat", type=int, default=1, help="run the whole job this many times")
     ap.add_argument("--out", default=None, help="run directory (default: a temporary one)")
+    ap.add_argument("--only", default="evaluate_ann",
+                    help="stages or groups, as `spikejet run --only` (default: evaluate_ann, i.e. "
+                         "load -> split -> train_ann -> evaluate_ann -> report)")
     args = ap.parse_args(argv)
 
     import torch
@@ -53,9 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from spikejet import pipeline
+    from spikejet import run as pipeline
     from spikejet.config import resolve_config
     from spikejet.report.tables import format_comparison
+    from spikejet.run.registry import select_stages
 
     cfg = resolve_config(None, preset=args.preset, seed=args.seed, quick=args.quick or None,
                          data_source=args.data, overrides=_overrides(args.set))
@@ -65,11 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"config: preset {cfg.preset}, seed {cfg.seed}, quick {cfg.quick}, data {cfg.data.source}")
     print("ann: " + json.dumps(cfg.to_dict()["ann"]))
+    stages = select_stages(cfg, only=[n for n in args.only.split(",") if n]).stages
+    print(f"stages: {', '.join(stages)}")
     for i in range(args.repeat):
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(args.out) if args.out else Path(tmp) / "run"
             t0 = time.perf_counter()
-            ctx = pipeline.run(cfg, out, progress=False, overwrite=True)
+            ctx = pipeline.run(cfg, out, progress=False, overwrite=True, stages=stages)
             wall = time.perf_counter() - t0
         print(f"\n--- repeat {i + 1}/{args.repeat}: wall {wall:.1f} s")
         for k, v in ctx.timings.items():
@@ -81,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     m = ctx.metrics["ann"]
     lo, hi = m["accuracy_interval"]
     print(f"\nANN test accuracy: {m['accuracy'] * 100:.2f} % (68 % interval {lo * 100:.2f} - {hi * 100:.2f} %), "
-          f"{ctx.split.test.size} test jets")
+          f"{ctx.data.split.test.size} test jets")
     classes = list(m["per_class_accuracy"])
     print("confusion matrix (rows: true, columns: predicted, % of true class):")
     print("       " + "".join(f"{c:>8}" for c in classes))
