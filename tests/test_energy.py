@@ -29,6 +29,35 @@ def test_ann_energy_on_cpu_gpu_arm_by_hand() -> None:
     assert math.isclose(E.energy_per_inference(c, "gpu"), 1.3167e-6, rel_tol=1e-9)
 
 
+def test_ann_system_energy_by_hand() -> None:
+    """The ANN is charged like a chip: softmax on its device, and on the GPU its float32 inputs and
+    outputs across the link at the chip's assumed energy per bit; the CPU/ARM hold the features."""
+    sizes = [16, 64, 32, 32, 5]
+    e = E.ann_energy(sizes)
+    softmax = 3 * 5 - 1
+    link = (16 + 5) * 32 * E.IO_J_PER_BIT
+    assert math.isclose(e["energy_per_inference_j"]["gpu"], (4389 + softmax) * 0.3e-9 + link, rel_tol=RTOL)
+    assert math.isclose(e["energy_per_inference_j"]["cpu"], (4389 + softmax) * 8.6e-9, rel_tol=RTOL)
+    assert math.isclose(e["energy_per_inference_j"]["arm"], (4389 + softmax) * 0.9e-9, rel_tol=RTOL)
+    assert e["arithmetic_energy_per_inference_j"] == E.energy_estimate(E.ann_counts(sizes))
+    b = e["system_energy_breakdown_j"]
+    assert b["cpu"]["io"] == 0.0 and math.isclose(b["gpu"]["io"], link, rel_tol=RTOL)
+    for d, parts in b.items():
+        assert math.isclose(parts["compute"] + parts["io"] + parts["host"], e["energy_per_inference_j"][d],
+                            rel_tol=RTOL)
+    # the stage entry is the same dictionary
+    m = {"ann": {}}
+    E.add_energy_estimates(m, {"ann": sizes})
+    assert m["ann"]["energy_per_inference_j"] == e["energy_per_inference_j"]
+
+
+def test_conventional_system_energy_refuses_spiking_counts_and_bad_sizes() -> None:
+    with pytest.raises(ConfigError, match="ANN counts"):
+        E.conventional_system_energy(E.snn_counts(10, 10, 2), n_inputs=16, n_outputs=5)
+    with pytest.raises(ConfigError, match="n_outputs"):
+        E.conventional_system_energy(E.ann_counts([16, 5]), n_inputs=16, n_outputs=0)
+
+
 def test_snn_energy_on_loihi_and_spinnaker_by_hand() -> None:
     # 1000 synops, 133 neurons x 50 steps
     c = E.snn_counts(synops=1000, neuron_updates=133 * 50, steps=50, spikes=300)

@@ -206,7 +206,7 @@ def _print_loihi(ev, profile: str, where: str, loihi_entry: dict, ref: float, T:
 
 def _loihi(args, net, T, bundle, out, log) -> int:
     from spikejet.evaluate.metrics import class_probabilities
-    from spikejet.hardware.energy import add_energy_estimates, ann_counts, energy_estimate, latency
+    from spikejet.hardware.energy import add_energy_estimates, ann_counts, ann_energy, latency
     from spikejet.hardware.loihi import map_network
     from spikejet.hardware.loihi.evaluate import evaluate_on_loihi
     from spikejet.report.figures.energy import plot_energy, plot_energy_table
@@ -251,7 +251,7 @@ def _loihi(args, net, T, bundle, out, log) -> int:
     float_entry.update({"synops_per_inference": c["synops"], "spikes_per_inference": c["spikes"],
                         "neuron_updates_per_inference": c["neuron_updates"]})
     ac = ann_counts(net.sizes)  # the energy reference: a dense ANN of the same sizes
-    metrics["ann"] = {"macs_per_inference": ac.synops, "energy_per_inference_j": energy_estimate(ac),
+    metrics["ann"] = {"macs_per_inference": ac.synops, **ann_energy(net.sizes),
                       "note": "a dense ANN of the same layer sizes (energy reference only; not evaluated)"}
     metrics[stage] = float_entry
     metrics["loihi"] = loihi_entry

@@ -40,8 +40,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "snn_surrogate": {"epochs": 50, "learning_rate": 3e-3, "distill_weight": 0.9, "synops_penalty": 0.05},
     },
     "seed-2019": {
-        # The study's optimizer settings; with lr 1e-4 early stopping ends near epoch 390 on
-        # the default sample (about 70 s on 2 cores), so 500 epochs bound it.
+        # The study's optimizer settings; with lr 1e-4 early stopping ends near epoch 300 on
+        # the default sample (about 60 s on 2 shared cores; docs/run.md), so 500 epochs bound it.
         "ann": {
             "learning_rate": 1e-4,
             "batch_size": 1024,

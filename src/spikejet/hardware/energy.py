@@ -22,7 +22,11 @@ off the device, host I/O, static power): they are for comparison, not a
 measurement. :func:`system_energy` adds what a deployed chip also spends per
 inference: the bits that cross the host-chip boundary (:data:`IO_J_PER_BIT`, a
 stated assumption: no figure for Loihi's host interface is published) and the
-host's own operations on a conventional device.
+host's own operations on a conventional device. The conventional reference is
+charged the same way (:func:`ann_energy`): an ANN on a GPU also receives its
+features and returns its scores across a link (float32 values at the same
+:data:`IO_J_PER_BIT`) and computes the softmax of its logits, so every ratio
+of a chip's system energy to the ANN compares two whole systems.
 
 Also here: the 45 nm per-operation energies of Horowitz (2014) for an
 accumulate-versus-MAC comparison (:func:`accumulate_vs_mac`), and the latency
@@ -87,6 +91,10 @@ __all__ = [
     "IO_SOURCE",
     "score_ops",
     "system_energy",
+    "FLOAT_VALUE_BITS",
+    "LINKED_DEVICES",
+    "conventional_system_energy",
+    "ann_energy",
 ]
 
 PICO = 1e-12
@@ -418,7 +426,7 @@ def add_energy_estimates(metrics: Mapping[str, dict[str, Any]],
             c = ann_counts(sizes["ann"])
             m["macs_per_inference"] = c.synops
             m["ann_macs"] = c.synops  # the key every spiking entry compares with
-            m["energy_per_inference_j"] = energy_estimate(c)
+            m.update(ann_energy(sizes["ann"]))
             changed.append(stage)
             continue
         if "synops_per_inference" not in m or "timesteps" not in m:
@@ -465,3 +473,51 @@ def system_energy(chip_j: float, *, bits_in: float, bits_out: float, host_ops: f
     io = (bits_in + bits_out) * j_per_bit
     host = host_ops * d.energy_per_synop
     return {"chip_j": float(chip_j), "io_j": float(io), "host_j": float(host), "total_j": float(chip_j + io + host)}
+
+
+#: Bits of one value of a conventional model's inputs and outputs on a host link (float32).
+FLOAT_VALUE_BITS = 32
+#: Conventional devices that sit across a link from the host that holds the features (an
+#: accelerator card); the CPU and the ARM core compute where the features are.
+LINKED_DEVICES: tuple[str, ...] = ("gpu",)
+
+
+def conventional_system_energy(counts: OpCounts, *, n_inputs: int, n_outputs: int,
+                               j_per_bit: float = IO_J_PER_BIT) -> dict[str, dict[str, float]]:
+    """The whole system that makes a conventional model's decision, per conventional device:
+    its arithmetic (``counts``), the softmax of its ``n_outputs`` logits on the same device
+    (:func:`score_ops`), and on a :data:`LINKED_DEVICES` device the ``n_inputs`` features in and
+    the ``n_outputs`` scores out as float32 values at ``j_per_bit`` (the chip's assumed
+    :data:`IO_J_PER_BIT`, so both sides of a comparison pay the same per bit). The
+    standardization is folded into the first layer's weights (no operations), as it is for a
+    chip's graded input. Returns ``{device: system_energy(...)}`` (``chip_j`` = the device's
+    arithmetic)."""
+    if counts.kind != "ann":
+        raise ConfigError(f"conventional_system_energy takes ANN counts, got kind {counts.kind!r}")
+    for name, v in (("n_inputs", n_inputs), ("n_outputs", n_outputs)):
+        if not (isinstance(v, int) and v >= 1):
+            raise ConfigError(f"{name} must be an integer >= 1, got {v!r}")
+    out = {}
+    for d in devices_for("ann"):
+        linked = d in LINKED_DEVICES
+        out[d] = system_energy(energy_per_inference(counts, d),
+                               bits_in=float(FLOAT_VALUE_BITS * n_inputs) if linked else 0.0,
+                               bits_out=float(FLOAT_VALUE_BITS * n_outputs) if linked else 0.0,
+                               host_ops=float(score_ops(n_outputs)), host_device=d, j_per_bit=j_per_bit)
+    return out
+
+
+def ann_energy(layer_sizes: Sequence[int]) -> dict[str, Any]:
+    """The energy entry of a dense ANN of ``layer_sizes`` (the ``ann`` stage, and the reference of
+    every chip's system energy): ``energy_per_inference_j`` per conventional device = its whole
+    system (:func:`conventional_system_energy`), ``arithmetic_energy_per_inference_j`` = the
+    network's MACs and neuron updates alone (keras-spiking's figure), and the breakdown."""
+    sizes = _check_sizes(layer_sizes)
+    c = ann_counts(sizes)
+    systems = conventional_system_energy(c, n_inputs=sizes[0], n_outputs=sizes[-1])
+    return {"energy_per_inference_j": {d: e["total_j"] for d, e in systems.items()},
+            "arithmetic_energy_per_inference_j": energy_estimate(c),
+            "system_energy_breakdown_j": {d: {"compute": e["chip_j"], "io": e["io_j"], "host": e["host_j"]}
+                                          for d, e in systems.items()},
+            "energy_model": "whole system: MACs and neuron updates x E_op(device) + softmax ops on the device "
+                            "+ float32 inputs/outputs across the host link (gpu) x E_bit (docs/hardware.md)"}
