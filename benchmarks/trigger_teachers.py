@@ -1,0 +1,102 @@
+"""Issue 10 lever: distil the headline SNN from a stronger teacher than the ANN (docs/training.md).
+
+Usage (from the repository root)::
+
+    .venv/bin/python benchmarks/trigger_teachers.py --out /tmp/teachers
+
+Runs ``load, split, train_ann, evaluate_ann, convert_snn`` (default preset, seed 1), trains
+teachers on the same training jets -- a wide MLP 16-256-256-256-5, an ensemble of three such,
+and an ensemble of five standard 16-64-32-32-5 MLPs (the run's ANN + four seeds) -- and scores
+each against the ANN. Then trains the headline surrogate SNN with the ``default`` preset's recipe
+from the run's QCFS network, distilled from the ANN's logits and from each ensemble's
+log-probabilities (training seed 11, torch seed 7, as ``trigger_levers.py``), and scores the
+exported network at T = 4 and 8 against the ANN: accuracy, AUC difference per class (points),
+rejection at 50 % signal efficiency over the ANN's, synaptic operations per jet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+from _machine import torch_machine
+from bench_trigger import trigger_metrics
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args(argv)
+
+    import numpy as np
+    import torch
+
+    from spikejet.ann.model import build_mlp, predict_logits
+    from spikejet.ann.train import train_ann
+    from spikejet.config import resolve_config
+    from spikejet.models.file import load_bundle
+    from spikejet.run import run
+    from spikejet.runtime import single_thread
+    from spikejet.snn.bundle import load_network
+    from spikejet.snn.simulate import Probes, simulate
+    from spikejet.snn.train.surrogate import SurrogateNet, SurrogateOptions, train_surrogate
+
+    print("machine:", torch_machine())
+    cfg = resolve_config(preset="default", seed=args.seed)
+    with single_thread():
+        state = run(cfg, args.out / "run", overwrite=True, progress=False,
+                    stages=["load", "split", "train_ann", "evaluate_ann", "convert_snn"])
+    start = load_network(args.out / "run" / "snn_converted.pt")[0]
+    ann = load_bundle(args.out / "run" / "ann.pt")
+    X, y = state.data.X, state.data.y
+    classes = tuple(ann.class_names)
+    ref = trigger_metrics(y["test"], predict_logits(ann.model, X["test"]), classes, args.seed)
+
+    def show(name: str, s: dict) -> None:
+        d = " ".join(f"{c}{(s['auc'][c] - ref['auc'][c]) * 100:+.2f}" for c in classes)
+        r = " ".join(f"{c}{s['rejection'][c]['0.5'] / ref['rejection'][c]['0.5']:.2f}" for c in classes)
+        print(f"{name:34s} acc {s['accuracy'] * 100:.2f} ({(s['accuracy'] - ref['accuracy']) * 100:+.2f}) "
+              f"dAUC {d} | R50 ratio {r}", flush=True)
+
+    def fit(hidden: tuple[int, ...], seed: int):
+        c = dataclasses.replace(cfg.ann, hidden=hidden)
+        torch.manual_seed(seed)
+        m = build_mlp(c, X["train"].shape[1], len(classes))
+        with single_thread():
+            train_ann(m, X["train"], y["train"], X["val"], y["val"], c, seed=seed, progress=False)
+        return m
+
+    def ensemble(models):
+        def logits(Xs):
+            p = np.mean([torch.softmax(torch.as_tensor(predict_logits(m, Xs)), 1).numpy() for m in models], 0)
+            return np.log(p + 1e-12)
+        return logits
+
+    show("ANN (reference)", ref)
+    wide = [fit((256, 256, 256), s) for s in (3, 31, 32)]
+    show("teacher: wide MLP 256x3", trigger_metrics(y["test"], predict_logits(wide[0], X["test"]), classes, args.seed))
+    teachers = {"ANN": lambda Xs: predict_logits(ann.model, Xs), "3 wide MLPs": ensemble(wide),
+                "5 standard MLPs": ensemble([ann.model] + [fit((64, 32, 32), s) for s in (21, 22, 23, 24)])}
+    for name, f in list(teachers.items())[1:]:
+        show(f"teacher: {name}", trigger_metrics(y["test"], f(X["test"]), classes, args.seed))
+    sc = cfg.snn_surrogate
+    for name, f in teachers.items():
+        with single_thread():
+            torch.manual_seed(7)
+            net = SurrogateNet.from_network(start, SurrogateOptions.from_config(sc))
+            t0 = time.perf_counter()
+            train_surrogate(net, X["train"], y["train"], X["val"], y["val"], sc, teacher_logits=f(X["train"]), seed=11)
+            sec = time.perf_counter() - t0
+            res = simulate(net.to_network(), X["test"], 8, seed=1, steps=[4, 8], probes=Probes(score_steps=(4,)))
+        for T in (4, 8):
+            s = trigger_metrics(y["test"], res.scores if T == 8 else res.scores_at[4], classes, args.seed)
+            show(f"SNN <- {name}, T={T}, {res.synops_per_inference(T).sum():.0f} synops [{sec:.0f}s]", s)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
