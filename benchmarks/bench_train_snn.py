@@ -46,34 +46,30 @@ TARGET_GAP = 0.005
 TARGET_T = 16
 
 
-def _with_snn_stages():
-    """The pipeline with the conversion and direct-training stages (inserted if not listed yet)."""
-    from spikejet import pipeline
-    from spikejet.snn import stage as conv
-    from spikejet.snn import train_stage as ts
-
-    have = set(pipeline.stage_names())
-    extra = [pipeline.Stage(n, f) for n, f in (("convert_snn", conv.convert_stage), ("snn_rate", ts.snn_rate_stage),
-                                                ("snn_surrogate", ts.snn_surrogate_stage)) if n not in have]
-    if extra:
-        pipeline.STAGES[:] = pipeline.STAGES[:-1] + extra + pipeline.STAGES[-1:]
-    return pipeline
-
-
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{x * 100:.2f} %"
 
 
 def _run(preset: str, args, out: Path, stages: tuple[str, ...]):
     from spikejet.config import resolve_config
+    from spikejet.run import run
 
-    pipeline = _with_snn_stages()
     over: dict = {"data": {"max_jets": args.max_jets}} if args.max_jets else {}
     cfg = resolve_config(preset=preset, seed=args.seed, quick=args.quick or None, data_source=args.data,
                          overrides=over or None)
     t0 = time.perf_counter()
-    ctx = pipeline.run(cfg, out, overwrite=True, progress=False, stages=stages)
+    ctx = run(cfg, out, overwrite=True, progress=False, stages=list(stages))
+    ctx.data_summary = ctx.data.summary
     return cfg, ctx, time.perf_counter() - t0
+
+
+def _teacher(ctx, cfg):
+    """The ANN's logits on the training jets when the section distils (what the stage passes)."""
+    if not cfg.distill_weight:
+        return None
+    from spikejet.ann.model import predict_logits
+
+    return predict_logits(ctx.models["ann"].model, ctx.X["train"])
 
 
 def part_main(args, out: Path, results: dict):
@@ -157,7 +153,8 @@ def _train(ctx, net, T: int, seed: int) -> float:
     t0 = time.perf_counter()
     with torch_threads(1):
         train_surrogate(net, ctx.X["train"], ctx.y["train"], ctx.X["val"], ctx.y["val"],
-                        dataclasses.replace(cfg, timesteps=T, max_timesteps=max(T, cfg.max_timesteps)), seed=seed)
+                        dataclasses.replace(cfg, timesteps=T, max_timesteps=max(T, cfg.max_timesteps)), seed=seed,
+                        teacher_logits=_teacher(ctx, cfg))
     return time.perf_counter() - t0
 
 
@@ -179,7 +176,8 @@ def part_qat(args, ctx, results: dict) -> None:
             row = {"reset": reset, "quantize": quantize, "float_accuracy": res.accuracy_at(yte, T),
                    "synops": float(res.synops_per_inference(T).sum()), "train_seconds": sec}
             for prof in ("loihi1", "loihi2"):
-                ev = evaluate_on_loihi(snn, Xte, yte, timesteps=T, profile=prof, curve=False, seed=args.seed)
+                ev = evaluate_on_loihi(snn, Xte, yte, timesteps=T, profile=prof, curve=False, seed=args.seed,
+                                       first_layer_offchip=True)
                 row[prof] = {"accuracy": ev.extra["accuracy_vs_timesteps"][str(T)],
                              "agreement_with_float": ev.extra["agreement_with_float"],
                              "reset_changed": ev.extra["reset_changed"]}
@@ -267,7 +265,7 @@ def part_timing(args, ctx, results: dict) -> None:
         with torch_threads(1):
             t0 = time.perf_counter()
             one = dataclasses.replace(cfg, timesteps=T, max_timesteps=max(T, cfg.max_timesteps), epochs=1)
-            train_surrogate(net, Xtr, ytr, Xva[:2000], yva[:2000], one, seed=0)
+            train_surrogate(net, Xtr, ytr, Xva[:2000], yva[:2000], one, seed=0, teacher_logits=_teacher(ctx, cfg))
             sec = time.perf_counter() - t0
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         graph = _graph_bytes(T, cfg.batch_size)
