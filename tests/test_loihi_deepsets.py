@@ -67,3 +67,29 @@ def test_refuses_what_it_cannot_map(tiny):
     lif = SpikingDeepSets((F_IN, 4), (4, 4, 5), options=SpikingDeepSetsOptions(neuron="lif"))
     with pytest.raises(HardwareError, match="IF neurons"):
         map_deepsets(lif, n_particles=P, T=8)
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_jet_features_keep_their_eight_bits_in_a_synapse_group_of_their_own(tiny):
+    """The jet features' effective weights (W x input step) are far smaller than the pooled
+    columns'; on the pooled exponent they would round to a few levels (to zero at fine input
+    steps). Their own group's exponent keeps the full mantissa, and the layer's current is the
+    sum of both groups, so the integer model still follows the float one."""
+    net, inputs = tiny
+    T = 8
+    with torch.no_grad():  # make the jet-feature weights 1/8 of what they were
+        net.rho[0].weight[:, net.phi_sizes[-1]:] /= 8.0
+    f = evaluate_spiking_deepsets(net, inputs, T)
+    mp = map_deepsets(net, n_particles=P, T=T, input_bits=10)
+    n_pool = mp.n_pooled
+    g = np.abs(np.asarray(mp.rho[0].weight_mant, dtype=np.int64)[:, n_pool:])
+    assert g.max() >= 64  # at least 7 of the 8 bits used
+    assert mp.global_weight_exp < mp.rho[0].weight_exp
+    assert mp.global_weight_rel_rms_err < 0.02
+    assert mp.report()["global_synapses"]["weight_exp"] == mp.global_weight_exp
+    q = simulate_deepsets(mp, *inputs, T)
+    assert np.mean(q["logits"].argmax(1) == f["logits"].argmax(1)) >= 0.9
+    assert np.corrcoef(q["logits"].ravel(), f["logits"].ravel())[0, 1] > 0.95
+    # on the pooled columns' exponent those mantissas would have kept far fewer levels
+    unit_shared = 2.0 ** (mp.rho[0].weight_exp - mp.global_weight_exp)
+    assert g.max() / unit_shared < 16

@@ -14,7 +14,12 @@ integer twin, layer by layer, with the mapper of :mod:`~spikejet.hardware.loihi.
   with the same weights ``W[:, k]``; the dendritic sum is ``W[:, k]`` times the number of
   slots that spiked, which is how it is computed here (the same integers);
 * ``rho[0]`` also receives the 16 jet features as graded spikes every step (its current is
-  that step's input, so the constant part must be re-sent);
+  that step's input, so the constant part must be re-sent), through a synapse group of their
+  own: their effective weights (``W x input step``) are ~100x smaller than the pooled columns',
+  so on the pooled columns' exponent their 8-bit mantissas would keep 1-2 bits (and none at
+  12-bit input); their own weight exponent keeps all 8 (on Loihi the exponent is a property of
+  a synapse group, not of the compartment: Davies et al. 2018, "weight exponent" of the synaptic
+  format; the dendrite sums the groups);
 * the output layer is a non-spiking compartment read by a voltage probe: ``v_T / (s T)`` is the
   float model's mean output current (its logits).
 
@@ -33,6 +38,7 @@ a kernel-1 convolution over the particle axis once per core. Both are reported.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -43,6 +49,13 @@ import numpy as np
 from ...errors import HardwareError
 from .chip import LoihiLayer
 from .compartment import compartment_init, compartment_step, synaptic_input
+from .constants import (
+    WEIGHT_EXP_MAX,
+    WEIGHT_EXP_MIN,
+    WEIGHT_MANT_MAX,
+    WEIGHT_MANT_MIN,
+    WEIGHT_UNIT_SHIFT,
+)
 from .mapping import (
     DEFAULT_INPUT_BITS,
     DEFAULT_INPUT_CLIP,
@@ -69,10 +82,16 @@ class DeepSetsMapping:
     n_pooled: int
     profile: LoihiProfile
     readout_scale: float
+    #: weight exponent of ``rho[0]``'s jet-feature synapse group (columns ``n_pooled:`` of its
+    #: mantissas); None without jet features.
+    global_weight_exp: int | None = None
+    global_weight_rel_rms_err: float = 0.0
 
     def report(self) -> dict[str, Any]:
         return {"profile": self.profile.name, "input_quantization": self.input.as_dict(),
                 "global_input_quantization": None if self.global_input is None else self.global_input.as_dict(),
+                "global_synapses": None if self.global_weight_exp is None else {
+                    "weight_exp": self.global_weight_exp, "weight_rel_rms_err": self.global_weight_rel_rms_err},
                 "layers": [q.as_dict() for q in self.quantization]}
 
 
@@ -105,6 +124,7 @@ def map_deepsets(net: Any, *, n_particles: int, T: int, profile: str | LoihiProf
         reports.append(q)
     n_pool = net.phi_sizes[-1]
     n_phi = len(net.phi)
+    g_exp, g_err = None, 0.0
     for j, lin in enumerate(net.rho):
         w = _to_numpy(lin.weight).astype(np.float64)
         last = j == len(net.rho) - 1
@@ -112,12 +132,31 @@ def map_deepsets(net: Any, *, n_particles: int, T: int, profile: str | LoihiProf
         layer = FloatLayer(weight=w, bias=_to_numpy(lin.bias), neuron=neuron, name=f"rho{j}")
         if j == 0:
             chip, q = _map_pooling_layer(layer, n_pool, int(n_particles), gq, prof, int(T))
+            if gq is not None:
+                chip, g_exp, g_err = _own_group(chip, w[:, n_pool:] * gq.step, n_pool, q.scale)
         else:
             chip, q = map_layer(layer, profile=prof, axon_delay=0, n_steps=int(T))
         rho.append(chip)
         reports.append(q)
     return DeepSetsMapping(phi=tuple(phi), rho=tuple(rho), quantization=tuple(reports), input=iq, global_input=gq,
-                           n_pooled=n_pool, profile=prof, readout_scale=reports[-1].scale)
+                           n_pooled=n_pool, profile=prof, readout_scale=reports[-1].scale,
+                           global_weight_exp=g_exp, global_weight_rel_rms_err=g_err)
+
+
+def _own_group(chip: LoihiLayer, w: np.ndarray, n_pool: int, s: float) -> tuple[LoihiLayer, int, float]:
+    """``rho[0]`` with columns ``n_pool:`` (the jet features' effective weights ``w``) as a synapse
+    group of their own at the layer's voltage scale ``s``: the smallest exponent whose 8-bit
+    mantissa holds ``max|w|``. Returns (layer, that exponent, the group's relative rms error)."""
+    wmax = float(np.abs(w).max(initial=0.0))
+    if wmax == 0.0:
+        return chip, int(chip.weight_exp), 0.0
+    e = math.ceil(math.log2(wmax * s / WEIGHT_MANT_MAX)) - WEIGHT_UNIT_SHIFT
+    e = int(min(max(e, WEIGHT_EXP_MIN), WEIGHT_EXP_MAX))
+    unit = 2.0 ** (WEIGHT_UNIT_SHIFT + e)
+    m = np.clip(np.rint(w * s / unit), WEIGHT_MANT_MIN, WEIGHT_MANT_MAX).astype(np.int64)
+    err = float(np.sqrt(np.mean((m * unit / s - w) ** 2)) / np.sqrt(np.mean(w ** 2)))
+    mant = np.concatenate([np.asarray(chip.weight_mant, dtype=np.int64)[:, :n_pool], m], axis=1)
+    return dataclasses.replace(chip, weight_mant=mant), e, err
 
 
 def _map_pooling_layer(layer: FloatLayer, n_pool: int, n_particles: int, gq: InputQuantization | None,
@@ -188,7 +227,12 @@ def simulate_deepsets(mp: DeepSetsMapping, x: np.ndarray, mask: np.ndarray, g: n
             if qg is not None:
                 inp = inp + (qg != 0) @ mp.rho[0].fan_out_per_input[mp.n_pooled:]
             for j, L in enumerate(mp.rho):
-                a = synaptic_input(ev, L.weight_mant, L.weight_exp)
+                if j == 0 and qg is not None:  # two synapse groups: pooled spike counts, graded jet features
+                    a = synaptic_input(pooled, L.weight_mant[:, :mp.n_pooled], L.weight_exp) + \
+                        synaptic_input(qg, L.weight_mant[:, mp.n_pooled:], mp.global_weight_exp,
+                                       max_payload=mp.global_input.max_payload)
+                else:
+                    a = synaptic_input(ev, L.weight_mant, L.weight_exp)
                 s2, st_rho[j] = compartment_step(a, st_rho[j], L.compartment)
                 if j < len(mp.rho) - 1:
                     syn += s2 @ fans[len(mp.phi) + j]
