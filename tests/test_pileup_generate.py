@@ -262,6 +262,11 @@ def test_reader(small_file):
     assert set(c) == set(CONSTITUENT_FIELDS) and len(c["pt"]) == s.n_constituents[1]
     assert (np.diff(c["pt"]) <= 0).all()  # pT-ordered
     p4 = s.four_momenta_of(0)
+    # absolute coordinates: the stored relative ones + the jet axis, the same per jet and flat
+    lo, hi = int(s.offsets[0]), int(s.offsets[1])
+    np.testing.assert_allclose(s.eta[lo:hi], c0 := s.constituents_of(0)["eta_rel"].astype(np.float64) + s.jet_eta[0])
+    np.testing.assert_allclose(np.arctan2(p4[:, 1], p4[:, 0]), np.angle(np.exp(1j * s.phi[lo:hi])))
+    np.testing.assert_allclose(p4[:, 2], s.pt[lo:hi].astype(np.float64) * np.sinh(c0))
     assert abs(np.hypot(p4[:, 0].sum(), p4[:, 1].sum()) - s.jet_pt[0]) < 1e-2 * s.jet_pt[0]
     table = read(small_file)  # the ordinary reader: a jet table of the full-event jets
     np.testing.assert_allclose(table.extra["pt"], s.jet_pt)

@@ -181,8 +181,8 @@ def test_features_from_a_pileup_sample_keep_charged_tracks_relative_to_the_pv():
     sample = SimpleNamespace(
         jet_index=np.array([0, 0, 0, 1, 1]), z0_mm=np.array([1.0, np.nan, 3.0, -2.0, 5.0]),
         t_ps=np.array([10.0, 0.0, np.nan, 20.0, -5.0]), pt=np.array([1.0, 2.0, 3.0, 4.0, 5.0]),
-        eta_rel=np.array([0.1, 0.0, -0.1, 0.2, 0.0]), origin=np.array([0, 0, 3, 0, -1]),
-        pv_z_mm=np.array([0.5, -2.0]), pv_t_ps=np.array([5.0, 20.0]), jet_eta=np.array([1.0, -1.0]))
+        eta=np.array([1.1, 1.0, 0.9, -0.8, -1.0]), origin=np.array([0, 0, 3, 0, -1]),
+        pv_z_mm=np.array([0.5, -2.0]), pv_t_ps=np.array([5.0, 20.0]))
     f, is_pv = PileupFeatures.from_sample(sample)
     assert len(f) == 4  # the neutral (no z0) constituent is dropped
     np.testing.assert_allclose(f.dz_mm, [0.5, 2.5, 0.0, 7.0])

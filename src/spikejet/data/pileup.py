@@ -123,6 +123,16 @@ class PileupSample:
         return np.repeat(np.arange(len(self)), self.n_constituents)
 
     @property
+    def eta(self) -> np.ndarray:
+        """(N,) absolute pseudorapidity of every constituent (stored relative to its jet's axis)."""
+        return absolute_axis(self.constituents["eta_rel"], self.jets["jet_eta"], self.jet_index)
+
+    @property
+    def phi(self) -> np.ndarray:
+        """(N,) absolute azimuth of every constituent (not wrapped into (-pi, pi])."""
+        return absolute_axis(self.constituents["phi_rel"], self.jets["jet_phi"], self.jet_index)
+
+    @property
     def is_pileup(self) -> np.ndarray:
         """(N,) True for constituents of any pileup interaction (origin != 0)."""
         return self.constituents["origin"] != 0
@@ -138,10 +148,17 @@ class PileupSample:
     def four_momenta_of(self, i: int) -> np.ndarray:
         """(n, 4) px, py, pz, E (GeV) of jet ``i``'s constituents, from the stored fields."""
         c = self.constituents_of(i)
+        i = i % len(self)
         pt = c["pt"].astype(np.float64)
-        eta = c["eta_rel"].astype(np.float64) + float(self.jets["jet_eta"][i % len(self)])
-        phi = c["phi_rel"].astype(np.float64) + float(self.jets["jet_phi"][i % len(self)])
+        eta = absolute_axis(c["eta_rel"], self.jets["jet_eta"][i:i + 1], np.zeros(len(pt), np.int64))
+        phi = absolute_axis(c["phi_rel"], self.jets["jet_phi"][i:i + 1], np.zeros(len(pt), np.int64))
         return np.stack([pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta), c["e"].astype(np.float64)], axis=1)
+
+
+def absolute_axis(rel: np.ndarray, jet_axis: np.ndarray, jet_index: np.ndarray) -> np.ndarray:
+    """A constituent coordinate stored relative to its jet's axis (``eta_rel``, ``phi_rel``) made
+    absolute: ``rel + jet_axis[jet_index]`` in float64 (the one place that knows the convention)."""
+    return np.asarray(rel, np.float64) + np.asarray(jet_axis, np.float64)[np.asarray(jet_index)]
 
 
 # ---------------------------------------------------------------- writing

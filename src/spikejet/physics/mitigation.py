@@ -72,16 +72,9 @@ def _pt(sample: Any) -> np.ndarray:
     return np.asarray(sample.pt, np.float64)
 
 
-def _eta(sample: Any) -> np.ndarray:
-    """Absolute pseudorapidity of every constituent (stored relative to its jet's axis)."""
-    return np.asarray(sample.eta_rel, np.float64) + np.asarray(sample.jet_eta, np.float64)[sample.jet_index]
-
-
 def four_momenta(sample: Any) -> np.ndarray:
     """(N, 4) px, py, pz, E of every constituent (GeV)."""
-    jet = sample.jet_index
-    pt, eta = _pt(sample), _eta(sample)
-    phi = np.asarray(sample.phi_rel, np.float64) + np.asarray(sample.jet_phi, np.float64)[jet]
+    pt, eta, phi = _pt(sample), sample.eta, sample.phi
     e = np.maximum(np.asarray(sample.e, np.float64), pt * np.cosh(eta))  # float16 storage: keep E >= |p|
     return np.stack([pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta), e], axis=1)
 
@@ -143,7 +136,7 @@ def track_resolution(sample: Any) -> np.ndarray:
     out = np.full(np.shape(sample.pt), np.nan)
     trk = np.isfinite(np.asarray(sample.z0_mm, np.float64))
     pt = np.asarray(sample.pt, np.float64)[trk]
-    out[trk] = sigma_z0_mm(np.maximum(pt, 1e-6), _eta(sample)[trk], model)
+    out[trk] = sigma_z0_mm(np.maximum(pt, 1e-6), sample.eta[trk], model)
     return out
 
 
@@ -166,7 +159,7 @@ def track_inputs(sample: Any, z_ref: np.ndarray, t_ref: np.ndarray, sigma_z_mm: 
     return TrackInputs(
         jet=jet, index=idx,
         dt_ps=t - t_ref[jet], dz_mm=z0[idx] - z_ref[jet],
-        pt=_pt(sample)[idx], eta=_eta(sample)[idx],
+        pt=_pt(sample)[idx], eta=sample.eta[idx],
         sigma_z_mm=np.asarray(sigma_z_mm, np.float64)[idx],
         is_pv=np.asarray(sample.origin)[idx] == 0,
     )

@@ -115,7 +115,7 @@ class PileupFeatures:
         j = jet[charged]
         dt = np.asarray(sample.t_ps, dtype=np.float64)[charged] - np.asarray(sample.pv_t_ps, np.float64)[j]
         dz = z0[charged] - np.asarray(sample.pv_z_mm, np.float64)[j]
-        eta = np.asarray(sample.eta_rel, np.float64)[charged] + np.asarray(sample.jet_eta, np.float64)[j]
+        eta = np.asarray(sample.eta, np.float64)[charged]  # absolute (PileupSample.eta)
         feats = cls(dt, dz, np.asarray(sample.pt, np.float64)[charged], eta)
         return feats, np.asarray(sample.origin)[charged] == 0
 
