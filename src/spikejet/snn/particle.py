@@ -199,6 +199,16 @@ class SpikingDeepSets(nn.Module):
         def spike_fn(v, th):
             return spike((v - th) / th, o.surrogate, o.slope, relaxed=relaxed)
 
+        def layer_step(k: int, z: torch.Tensor, mask_k: torch.Tensor | None) -> torch.Tensor:
+            """One step of spiking layer ``k`` (its state in ``states[k]``); ``mask_k`` zeroes padded slots."""
+            if fused:
+                out, v_new = _if_step_fused(z, states[k].v, ths[k], mask_k, o.surrogate, o.slope)
+                states[k] = IFState(v=v_new)
+                return out
+            params = TensorParams(threshold=ths[k], reset=o.reset, decay_mem=betas[k] if lif else 1.0)
+            out, states[k] = step(z, states[k], params, spike_fn=spike_fn, detach_reset=True)
+            return out if mask_k is None else out * mask_k
+
         n_phi = len(self.phi)
         shapes = [(B, P, s) for s in self.phi_sizes[1:]] + [(B, s) for s in self.rho_sizes[1:-1]]
         states: list[Any] = []
@@ -228,13 +238,7 @@ class SpikingDeepSets(nn.Module):
             s = None
             for i in range(n_phi):
                 z = z0 if i == 0 else self.phi[i](s)
-                if fused:
-                    s, v_new = _if_step_fused(z, states[i].v, ths[i], m, o.surrogate, o.slope)
-                    states[i] = IFState(v=v_new)
-                else:
-                    params = TensorParams(threshold=ths[i], reset=o.reset, decay_mem=betas[i] if lif else 1.0)
-                    s, states[i] = step(z, states[i], params, spike_fn=spike_fn, detach_reset=True)
-                    s = s * m
+                s = layer_step(i, z, m)
                 if count:
                     c = s.sum(1)  # [B, n_l]: spikes per neuron summed over particles
                     synops = synops + c @ fans[i]
@@ -245,12 +249,7 @@ class SpikingDeepSets(nn.Module):
                 z = z + zg
             for j in range(1, len(self.rho)):
                 k = n_phi + j - 1
-                if fused:
-                    s2, v_new = _if_step_fused(z, states[k].v, ths[k], None, o.surrogate, o.slope)
-                    states[k] = IFState(v=v_new)
-                else:
-                    params = TensorParams(threshold=ths[k], reset=o.reset, decay_mem=betas[k] if lif else 1.0)
-                    s2, states[k] = step(z, states[k], params, spike_fn=spike_fn, detach_reset=True)
+                s2 = layer_step(k, z, None)
                 if count:
                     synops = synops + s2 @ fans[k]
                     spikes = spikes + s2.sum(1)
