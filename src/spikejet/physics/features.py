@@ -71,22 +71,9 @@ FEATURE_INDEX: dict[str, int] = {name: i for i, name in enumerate(FEATURE_NAMES)
 D2_ALPHA = 1.0
 #: Value given to a ratio whose denominator is zero (one-constituent groomed jet).
 DEGENERATE_RATIO = 0.0
-#: The correlator features in the order _correlator_features returns them.
-CORRELATOR_NAMES: tuple[str, ...] = (
-    "j_c1_b0_mmdt",
-    "j_c1_b1_mmdt",
-    "j_c1_b2_mmdt",
-    "j_c2_b1_mmdt",
-    "j_c2_b2_mmdt",
-    "j_d2_b1_mmdt",
-    "j_d2_b2_mmdt",
-    "j_d2_a1_b1_mmdt",
-    "j_d2_a1_b2_mmdt",
-    "j_m2_b1_mmdt",
-    "j_m2_b2_mmdt",
-    "j_n2_b1_mmdt",
-    "j_n2_b2_mmdt",
-)
+#: The correlator features in the order _correlator_features returns them: the schema's
+#: features between j_zlogz and j_mass_mmdt (one list of names: data.schema.FEATURE_NAMES).
+CORRELATOR_NAMES: tuple[str, ...] = FEATURE_NAMES[FEATURE_NAMES.index("j_c1_b0_mmdt"):FEATURE_NAMES.index("j_mass_mmdt")]
 N_CORRELATOR_FEATURES = len(CORRELATOR_NAMES)
 _COL_ZLOGZ = FEATURE_INDEX["j_zlogz"]
 _COL_MASS = FEATURE_INDEX["j_mass_mmdt"]
