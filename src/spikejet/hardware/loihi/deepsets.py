@@ -49,13 +49,7 @@ import numpy as np
 from ...errors import HardwareError
 from .chip import LoihiLayer
 from .compartment import compartment_init, compartment_step, synaptic_input
-from .constants import (
-    WEIGHT_EXP_MAX,
-    WEIGHT_EXP_MIN,
-    WEIGHT_MANT_MAX,
-    WEIGHT_MANT_MIN,
-    WEIGHT_UNIT_SHIFT,
-)
+from .constants import WEIGHT_EXP_MAX, WEIGHT_EXP_MIN, WEIGHT_MANT_MAX, WEIGHT_UNIT_SHIFT
 from .mapping import (
     DEFAULT_INPUT_BITS,
     DEFAULT_INPUT_CLIP,
@@ -64,6 +58,7 @@ from .mapping import (
     LayerQuantization,
     _to_numpy,
     map_layer,
+    weight_mantissas,
 )
 from .profiles import LoihiProfile, get_profile
 
@@ -152,9 +147,8 @@ def _own_group(chip: LoihiLayer, w: np.ndarray, n_pool: int, s: float) -> tuple[
         return chip, int(chip.weight_exp), 0.0
     e = math.ceil(math.log2(wmax * s / WEIGHT_MANT_MAX)) - WEIGHT_UNIT_SHIFT
     e = int(min(max(e, WEIGHT_EXP_MIN), WEIGHT_EXP_MAX))
-    unit = 2.0 ** (WEIGHT_UNIT_SHIFT + e)
-    m = np.clip(np.rint(w * s / unit), WEIGHT_MANT_MIN, WEIGHT_MANT_MAX).astype(np.int64)
-    err = float(np.sqrt(np.mean((m * unit / s - w) ** 2)) / np.sqrt(np.mean(w ** 2)))
+    _, m, w_err = weight_mantissas(w, s, e)
+    err = float(np.sqrt(np.mean(w_err ** 2)) / np.sqrt(np.mean(w ** 2)))
     mant = np.concatenate([np.asarray(chip.weight_mant, dtype=np.int64)[:, :n_pool], m], axis=1)
     return dataclasses.replace(chip, weight_mant=mant), e, err
 
@@ -222,15 +216,15 @@ def simulate_deepsets(mp: DeepSetsMapping, x: np.ndarray, mask: np.ndarray, g: n
                 c = s.reshape(B, P, -1).sum(1)
                 syn += c @ fans[i]
                 spk += c.sum(1)
-            pooled = s.reshape(B, P, -1).sum(1)
-            ev = pooled if qg is None else np.concatenate([pooled, qg], axis=1)
+            ev = s.reshape(B, P, -1).sum(1)  # pooled spike counts
             if qg is not None:
                 inp = inp + (qg != 0) @ mp.rho[0].fan_out_per_input[mp.n_pooled:]
             for j, L in enumerate(mp.rho):
-                if j == 0 and qg is not None:  # two synapse groups: pooled spike counts, graded jet features
-                    a = synaptic_input(pooled, L.weight_mant[:, :mp.n_pooled], L.weight_exp) + \
-                        synaptic_input(qg, L.weight_mant[:, mp.n_pooled:], mp.global_weight_exp,
-                                       max_payload=mp.global_input.max_payload)
+                if j == 0:  # the pooled counts' synapse group, + the jet features' own group
+                    a = synaptic_input(ev, L.weight_mant[:, :mp.n_pooled], L.weight_exp)
+                    if qg is not None:
+                        a = a + synaptic_input(qg, L.weight_mant[:, mp.n_pooled:], mp.global_weight_exp,
+                                               max_payload=mp.global_input.max_payload)
                 else:
                     a = synaptic_input(ev, L.weight_mant, L.weight_exp)
                 s2, st_rho[j] = compartment_step(a, st_rho[j], L.compartment)

@@ -285,6 +285,15 @@ def _choose_scale(name: str, *, wmax: float, row_abs: float, gain: float, bmax: 
     )
 
 
+def weight_mantissas(w: np.ndarray, s: float, wexp: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Float weights ``w`` at voltage scale ``s`` and weight exponent ``wexp``: (the unrounded
+    mantissas, the signed 8-bit mantissas, the weight error ``m x unit / s - w``)."""
+    unit = 2.0 ** (WEIGHT_UNIT_SHIFT + wexp)
+    m_float = w * s / unit
+    m = np.clip(np.rint(m_float), WEIGHT_MANT_MIN, WEIGHT_MANT_MAX).astype(np.int64)
+    return m_float, m, m * unit / s - w
+
+
 def _threshold(layer: FloatLayer, s: float, wmax: float) -> tuple[int, float, str, int]:
     """(vth mantissa, relative threshold error, reset, integer v_init) of a layer (zeros for a read-out)."""
     neuron = layer.neuron
@@ -361,9 +370,7 @@ def map_layer(layer: FloatLayer, *, profile: str | LoihiProfile = "loihi1",
         v_limit=STATE_MAX >> int(v_headroom_bits))
     unit = 2.0 ** (WEIGHT_UNIT_SHIFT + wexp)
 
-    m_float = w * s / unit
-    m = np.clip(np.rint(m_float), WEIGHT_MANT_MIN, WEIGHT_MANT_MAX).astype(np.int64)
-    w_err = m * unit / s - w
+    m_float, m, w_err = weight_mantissas(w, s, wexp)
     rms_w = float(np.sqrt(np.mean(w**2))) if w.size else 0.0
 
     b_int = b * s
