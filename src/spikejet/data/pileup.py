@@ -150,8 +150,9 @@ class PileupSample:
         c = self.constituents_of(i)
         i = i % len(self)
         pt = c["pt"].astype(np.float64)
-        eta = absolute_axis(c["eta_rel"], self.jets["jet_eta"][i:i + 1], np.zeros(len(pt), np.int64))
-        phi = absolute_axis(c["phi_rel"], self.jets["jet_phi"][i:i + 1], np.zeros(len(pt), np.int64))
+        jet = np.full(len(pt), i)
+        eta = absolute_axis(c["eta_rel"], self.jets["jet_eta"], jet)
+        phi = absolute_axis(c["phi_rel"], self.jets["jet_phi"], jet)
         return np.stack([pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta), c["e"].astype(np.float64)], axis=1)
 
 

@@ -22,9 +22,8 @@ from ..errors import ConfigError
 from ..evaluate.metrics import class_probabilities
 from ..io import write_bytes
 from ..run.context import StageContext, StageResult
-from ..run.rundir import model_file
 from ..runtime import seeded_rows, single_thread
-from .particles import _train_rows, bundle_test_scores, model_bundle, particle_table
+from .particles import _train_rows, bundle_test_scores, commit_model, model_bundle, particle_table
 
 __all__ = ["cnn_image_stage", "snn_image_stage", "image_bundle", "image_inputs", "NIR_FILE"]
 
@@ -63,7 +62,6 @@ def cnn_image_stage(ctx: StageContext, cfg: CnnImageConfig) -> StageResult:
 
     from ..ann.particle import JetCNN, train_particle_model
     from ..hardware.energy import OpCounts, energy_estimate
-    from ..models.file import save_bundle
 
     table = particle_table(ctx)
     classes = table.class_names
@@ -85,10 +83,7 @@ def cnn_image_stage(ctx: StageContext, cfg: CnnImageConfig) -> StageResult:
              "macs": macs, "macs_per_inference": macs, "train_jets": int(len(rows)), "epochs": hist.epochs,
              "best_epoch": hist.best_epoch,
              "energy_per_inference_j": energy_estimate(OpCounts(synops=macs, neuron_updates=updates, kind="ann"))}
-    m = ctx.add_metrics("cnn_image", ctx.y["test"], scores, class_names=classes, extra=extra)
-    ctx.save(model_file("cnn_image"), lambda path: save_bundle(path, bundle))
-    ctx.result.model = bundle
-    ctx.result.histories["cnn_image"] = hist
+    m = commit_model(ctx, "cnn_image", bundle, hist, scores, classes, extra)
     ctx.log(f"cnn_image ({cfg.image_size}x{cfg.image_size}): test accuracy {m['accuracy'] * 100:.2f} %, "
             f"{macs:.0f} MACs per jet, {hist.epochs} epochs on {len(rows)} jets")
     return ctx.result
@@ -153,7 +148,6 @@ def snn_image_stage(ctx: StageContext, cfg: SnnImageConfig) -> StageResult:
 
     from ..ann.particle import predict_logits, train_particle_model
     from ..interop.nir import cnn_to_nir
-    from ..models.file import save_bundle
     from ..snn.image import SpikingCNN, evaluate_spiking_cnn, qcfs_cnn, unrolled_network
     from .loihi import nir_bytes
 
@@ -203,11 +197,8 @@ def snn_image_stage(ctx: StageContext, cfg: SnnImageConfig) -> StageResult:
         "train_jets": int(len(rows)), "qcfs_epochs": hist.epochs,
     }
     extra["nir_accuracy_gap"] = extra["nir_accuracy"] - extra["nir_source_accuracy"]
-    m = ctx.add_metrics("snn_image", ctx.y["test"], scores, class_names=src.class_names, extra=extra)
     ctx.save(NIR_FILE, lambda path: write_bytes(path, data))
-    ctx.save(model_file("snn_image"), lambda path: save_bundle(path, bundle))
-    ctx.result.model = bundle
-    ctx.result.histories["snn_image_qcfs"] = hist
+    m = commit_model(ctx, "snn_image", bundle, hist, scores, src.class_names, extra, history="snn_image_qcfs")
     ctx.log(f"snn_image (T={T}): test accuracy {m['accuracy'] * 100:.2f} % (QCFS CNN {q_acc * 100:.2f} %), "
             f"{extra['synops_per_inference']:.0f} synops per jet, Loihi {hw['loihi_accuracy'] * 100:.2f} %, "
             f"NIR {extra['nir_accuracy'] * 100:.2f} %")

@@ -27,7 +27,7 @@ from ..run.rundir import model_file
 from ..runtime import seeded_rows, single_thread
 
 __all__ = ["ann_particles_stage", "snn_particles_stage", "particle_table", "model_bundle", "particle_recipe",
-           "bundle_test_scores"]
+           "bundle_test_scores", "commit_model"]
 
 
 def model_bundle(ctx: StageContext, model: Any, kind: str, table: Any, inputs: dict[str, Any],
@@ -59,6 +59,20 @@ def bundle_test_scores(ctx: StageContext, bundle: Any, table: Any) -> np.ndarray
     from .train_ann import evaluate_bundle
 
     return evaluate_bundle(bundle, None, ctx.y["test"], table.subset(ctx.data.split.test))[1]
+
+
+def commit_model(ctx: StageContext, key: str, bundle: Any, hist: Any, scores: np.ndarray, class_names: Any,
+                 extra: dict[str, Any], *, history: str | None = None) -> dict[str, Any]:
+    """The end of a stage that trained a model file's model (the particle and image stages): its
+    metrics entry from ``scores`` on the test jets, its model file ``<key>.pt``, the result's model
+    and training history (saved as ``history`` or ``key``). Returns the metrics entry."""
+    from ..models.file import save_bundle
+
+    m = ctx.add_metrics(key, ctx.y["test"], scores, class_names=class_names, extra=extra)
+    ctx.save(model_file(key), lambda path: save_bundle(path, bundle))
+    ctx.result.model = bundle
+    ctx.result.histories[history or key] = hist
+    return m
 
 
 def particle_table(ctx: StageContext) -> Any:
@@ -135,7 +149,6 @@ def ann_particles_stage(ctx: StageContext, cfg: ParticlesConfig) -> StageResult:
 
     from ..ann.particle import ParticleTraining, train_particle_model
     from ..hardware.energy import OpCounts, energy_estimate
-    from ..models.file import save_bundle
 
     table = particle_table(ctx)
     classes = table.class_names
@@ -164,10 +177,7 @@ def ann_particles_stage(ctx: StageContext, cfg: ParticlesConfig) -> StageResult:
              "macs": macs, "macs_per_inference": macs, "macs_all_slots": macs_dense,
              "mean_real_particles": n_real, "train_jets": int(len(rows)), "epochs": hist.epochs,
              "best_epoch": hist.best_epoch, "energy_per_inference_j": energy}
-    m = ctx.add_metrics("ann_particles", ctx.y["test"], scores, class_names=classes, extra=extra)
-    ctx.save(model_file("ann_particles"), lambda path: save_bundle(path, bundle))
-    ctx.result.model = bundle
-    ctx.result.histories["ann_particles"] = hist
+    m = commit_model(ctx, "ann_particles", bundle, hist, scores, classes, extra)
     ctx.log(f"ann_particles ({cfg.model}, {cfg.n_particles} particles): test accuracy {m['accuracy'] * 100:.2f} %, "
             f"{macs:.0f} MACs per jet, {hist.epochs} epochs on {len(rows)} jets in {seconds:.1f} s")
     return ctx.result
@@ -244,7 +254,6 @@ def snn_particles_stage(ctx: StageContext, cfg: SnnParticlesConfig) -> StageResu
     """Train the spiking deep-sets network through time and score it at ``timesteps``."""
     import torch
 
-    from ..models.file import save_bundle
     from ..snn.particle import (
         SpikingDeepSetsOptions,
         evaluate_spiking_deepsets,
@@ -291,11 +300,7 @@ def snn_particles_stage(ctx: StageContext, cfg: SnnParticlesConfig) -> StageResu
     }
     if cfg.loihi:
         extra.update(_loihi_entry(ctx, cfg, net, data["test"], r["logits"], n_particles, classes))
-    m = ctx.add_metrics("snn_particles", ctx.y["test"], class_probabilities(r["logits"]), class_names=classes,
-                        extra=extra)
-    ctx.save(model_file("snn_particles"), lambda path: save_bundle(path, bundle))
-    ctx.result.model = bundle
-    ctx.result.histories["snn_particles"] = hist
+    m = commit_model(ctx, "snn_particles", bundle, hist, class_probabilities(r["logits"]), classes, extra)
     ctx.log(f"snn_particles (T={T}): test accuracy {m['accuracy'] * 100:.2f} %, "
             f"{extra['synops_per_inference']:.0f} synops per jet, {hist.epochs} epochs on {len(rows)} jets "
             f"in {seconds:.1f} s")
