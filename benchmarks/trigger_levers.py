@@ -47,6 +47,35 @@ VARIANTS: dict[str, tuple[dict, int]] = {
 }
 
 
+def gap_text(s: dict, ref: dict, classes) -> str:
+    """``acc A (gap) dAUC <class><pt> ... | R50 ratio <class><ratio> ...`` of scores ``s`` against ``ref``."""
+    dauc = " ".join(f"{c}{(s['auc'][c] - ref['auc'][c]) * 100:+.2f}" for c in classes)
+    rr = " ".join(f"{c}{s['rejection'][c]['0.5'] / ref['rejection'][c]['0.5']:.2f}" for c in classes)
+    return (f"acc {s['accuracy'] * 100:.2f} ({(s['accuracy'] - ref['accuracy']) * 100:+.2f}) "
+            f"dAUC {dauc} | R50 ratio {rr}")
+
+
+def train_and_simulate(start, sc, X: dict, y: dict, teacher):
+    """The surrogate SNN trained from the network ``start`` with section ``sc`` (torch seed 7,
+    training seed 11; ``teacher`` logits used when ``sc`` distils), simulated on the test jets for
+    8 steps with the read-out at 4 kept. Returns (simulation result, training seconds, history)."""
+    import torch
+
+    from spikejet.runtime import single_thread
+    from spikejet.snn.simulate import Probes, simulate
+    from spikejet.snn.train.surrogate import SurrogateNet, SurrogateOptions, train_surrogate
+
+    with single_thread():
+        torch.manual_seed(7)
+        net = SurrogateNet.from_network(start, SurrogateOptions.from_config(sc))
+        t0 = time.perf_counter()
+        hist = train_surrogate(net, X["train"], y["train"], X["val"], y["val"], sc,
+                               teacher_logits=teacher if sc.distill_weight > 0 else None, seed=11)
+        sec = time.perf_counter() - t0
+        res = simulate(net.to_network(), X["test"], 8, seed=1, steps=[4, 8], probes=Probes(score_steps=(4,)))
+    return res, sec, hist
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
@@ -54,7 +83,6 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default=None, help="comma-separated variant names (default: all)")
     args = ap.parse_args(argv)
 
-    import torch
 
     from spikejet.ann.model import predict_logits
     from spikejet.config import resolve_config
@@ -62,8 +90,6 @@ def main(argv=None) -> int:
     from spikejet.run import run
     from spikejet.runtime import single_thread
     from spikejet.snn.bundle import load_network
-    from spikejet.snn.simulate import Probes, simulate
-    from spikejet.snn.train.surrogate import SurrogateNet, SurrogateOptions, train_surrogate
 
     names = list(VARIANTS) if args.only is None else args.only.split(",")
     unknown = [n for n in names if n not in VARIANTS]
@@ -87,20 +113,10 @@ def main(argv=None) -> int:
     for name in names:
         over, levels = VARIANTS[name]
         sc = dataclasses.replace(cfg.snn_surrogate, **over)
-        with single_thread():
-            torch.manual_seed(7)
-            net = SurrogateNet.from_network(starts[levels], SurrogateOptions.from_config(sc))
-            t0 = time.perf_counter()
-            hist = train_surrogate(net, X["train"], y["train"], X["val"], y["val"], sc,
-                                   teacher_logits=teacher if sc.distill_weight > 0 else None, seed=11)
-            sec = time.perf_counter() - t0
-            res = simulate(net.to_network(), X["test"], 8, seed=1, steps=[4, 8], probes=Probes(score_steps=(4,)))
+        res, sec, hist = train_and_simulate(starts[levels], sc, X, y, teacher)
         for T in (4, 8):
             s = trigger_metrics(y["test"], res.scores if T == 8 else res.scores_at[4], classes, args.seed)
-            dauc = " ".join(f"{c}{(s['auc'][c] - a['auc'][c]) * 100:+.2f}" for c in classes)
-            rr = " ".join(f"{c}{s['rejection'][c]['0.5'] / a['rejection'][c]['0.5']:.2f}" for c in classes)
-            print(f"{name:28s} T={T} acc {s['accuracy'] * 100:.2f} ({(s['accuracy'] - a['accuracy']) * 100:+.2f}) "
-                  f"dAUC {dauc} | R50 ratio {rr} | synops {res.synops_per_inference(T).sum():.0f} "
+            print(f"{name:28s} T={T} {gap_text(s, a, classes)} | synops {res.synops_per_inference(T).sum():.0f} "
                   f"[{sec:.0f}s, best ep {hist.best_epoch}]", flush=True)
     return 0
 

@@ -19,11 +19,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import time
 from pathlib import Path
 
 from _machine import torch_machine
 from bench_trigger import trigger_metrics
+from trigger_levers import gap_text, train_and_simulate
 
 
 def main(argv=None) -> int:
@@ -42,8 +42,6 @@ def main(argv=None) -> int:
     from spikejet.run import run
     from spikejet.runtime import single_thread
     from spikejet.snn.bundle import load_network
-    from spikejet.snn.simulate import Probes, simulate
-    from spikejet.snn.train.surrogate import SurrogateNet, SurrogateOptions, train_surrogate
 
     print("machine:", torch_machine())
     cfg = resolve_config(preset="default", seed=args.seed)
@@ -57,10 +55,7 @@ def main(argv=None) -> int:
     ref = trigger_metrics(y["test"], predict_logits(ann.model, X["test"]), classes, args.seed)
 
     def show(name: str, s: dict) -> None:
-        d = " ".join(f"{c}{(s['auc'][c] - ref['auc'][c]) * 100:+.2f}" for c in classes)
-        r = " ".join(f"{c}{s['rejection'][c]['0.5'] / ref['rejection'][c]['0.5']:.2f}" for c in classes)
-        print(f"{name:34s} acc {s['accuracy'] * 100:.2f} ({(s['accuracy'] - ref['accuracy']) * 100:+.2f}) "
-              f"dAUC {d} | R50 ratio {r}", flush=True)
+        print(f"{name:34s} {gap_text(s, ref, classes)}", flush=True)
 
     def fit(hidden: tuple[int, ...], seed: int):
         c = dataclasses.replace(cfg.ann, hidden=hidden)
@@ -83,15 +78,8 @@ def main(argv=None) -> int:
                 "5 standard MLPs": ensemble([ann.model] + [fit((64, 32, 32), s) for s in (21, 22, 23, 24)])}
     for name, f in list(teachers.items())[1:]:
         show(f"teacher: {name}", trigger_metrics(y["test"], f(X["test"]), classes, args.seed))
-    sc = cfg.snn_surrogate
     for name, f in teachers.items():
-        with single_thread():
-            torch.manual_seed(7)
-            net = SurrogateNet.from_network(start, SurrogateOptions.from_config(sc))
-            t0 = time.perf_counter()
-            train_surrogate(net, X["train"], y["train"], X["val"], y["val"], sc, teacher_logits=f(X["train"]), seed=11)
-            sec = time.perf_counter() - t0
-            res = simulate(net.to_network(), X["test"], 8, seed=1, steps=[4, 8], probes=Probes(score_steps=(4,)))
+        res, sec, _ = train_and_simulate(start, cfg.snn_surrogate, X, y, f(X["train"]))
         for T in (4, 8):
             s = trigger_metrics(y["test"], res.scores if T == 8 else res.scores_at[4], classes, args.seed)
             show(f"SNN <- {name}, T={T}, {res.synops_per_inference(T).sum():.0f} synops [{sec:.0f}s]", s)
