@@ -60,7 +60,9 @@ def _run_stages(data: str, preset: str, seed: int, out: Path, quick: bool):
     return net, ctx.X["test"], y, info
 
 
-def _from_model(model: str, test: str | None):
+def load_model_and_jets(model: str, test: str | None):
+    """A spiking model file and its test jets (``test``, default: test.h5 beside it): (network,
+    standardized features, task labels, info with the headline T and the test description)."""
     from spikejet.data import load
     from spikejet.models.file import apply_scaler
     from spikejet.snn.bundle import load_network
@@ -157,7 +159,7 @@ def main(argv=None) -> int:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"python {platform.python_version()}, torch {torch.__version__}, 1 torch thread")
     if args.model:
-        net, X, y, info = _from_model(args.model, args.test)
+        net, X, y, info = load_model_and_jets(args.model, args.test)
     else:
         net, X, y, info = _run_stages(args.data, args.preset, args.seed, Path(args.out) / f"{args.preset}-seed{args.seed}",
                                       args.quick)

@@ -33,21 +33,10 @@ import time
 from pathlib import Path
 
 from _machine import torch_machine
+from bench_loihi import load_model_and_jets
 
 #: The issue's target: the system's energy per inference at most this share of the ANN's on a GPU.
 MAX_SYSTEM_RATIO_TO_ANN_GPU = 0.2
-
-
-def _load(model: str, test: str | None):
-    from spikejet.data import load
-    from spikejet.models.file import apply_scaler
-    from spikejet.snn.bundle import load_network
-
-    net, T, bundle = load_network(model)
-    test = test or str(Path(model).with_name("test.h5"))
-    table = load(test)
-    bundle.check_table(table.feature_names, table.class_names, where=f"data {test}")
-    return net, T, apply_scaler(bundle.scaler, table.X), bundle.labels(table.y), f"{test} ({len(table)} jets)"
 
 
 def _nj(j: float) -> str:
@@ -73,7 +62,8 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(1)
     print(f"machine: {torch_machine()}")
-    net, T_model, X, y, test = _load(args.model, args.test)
+    net, X, y, info = load_model_and_jets(args.model, args.test)
+    T_model, test = info["T"], info["test"]
     T = args.timesteps or T_model
     print(f"model: {args.model}; {'-'.join(map(str, net.sizes))}, {type(net.layers[0].neuron).__name__} neurons, "
           f"reset {getattr(net.layers[0].neuron, 'reset', '?')}, read-out {net.readout.kind}; T = {T} "
