@@ -91,22 +91,6 @@ def test_spiking_deepsets_counts_and_conversion(batch):
 
 
 @pytest.mark.usefixtures("one_torch_thread")
-def test_conversion_reproduces_the_ann_logits_themselves_at_large_T(batch):
-    """Without clipping (thresholds at the largest activation), spike rates x thresholds are the
-    ReLU activations, so at large T the read-out equals the ANN's logits -- their scale too, not
-    only their correlation: every layer's weights are multiplied by the threshold of the layer
-    that feeds it (the read-out network's included)."""
-    x, m, _ = batch
-    g = np.random.default_rng(1).normal(size=(B, 3)).astype(np.float32)
-    torch.manual_seed(0)
-    ann = DeepSets(F_IN, (8, 8), (8, 8), n_global=3)  # two hidden read-out layers
-    net = SpikingDeepSets.from_deepsets(ann, [x, m, g], percentile=100.0)
-    la = predict_logits(ann, [x, m, g])
-    lt = evaluate_spiking_deepsets(net, [x, m, g], 512)["logits"]
-    np.testing.assert_allclose(lt, la, atol=0.05 * float(np.abs(la).max()))
-
-
-@pytest.mark.usefixtures("one_torch_thread")
 def test_spiking_deepsets_trains_through_time(batch):
     x, m, y = batch
     xs = ParticleScaler.fit(x, m).transform(x, m)

@@ -298,7 +298,7 @@ class SpikingDeepSets(nn.Module):
                 if j == 0:
                     w[:, : model.phi_sizes[-1]] *= scales[n_phi - 1]
                 else:
-                    w *= scales[n_phi + j - 1]  # rho[j] is fed by the read-out layer j - 1
+                    w *= scales[n_phi + j - 2]
                 dst.weight.copy_(w)
                 dst.bias.copy_(src.bias)
         return net
