@@ -58,7 +58,8 @@ def gap_text(s: dict, ref: dict, classes) -> str:
 def train_and_simulate(start, sc, X: dict, y: dict, teacher):
     """The surrogate SNN trained from the network ``start`` with section ``sc`` (torch seed 7,
     training seed 11; ``teacher`` logits used when ``sc`` distils), simulated on the test jets for
-    8 steps with the read-out at 4 kept. Returns (simulation result, training seconds, history)."""
+    8 steps with the read-out at 4 kept. Returns (simulation result, training seconds, history,
+    the exported network)."""
     import torch
 
     from spikejet.runtime import single_thread
@@ -72,8 +73,9 @@ def train_and_simulate(start, sc, X: dict, y: dict, teacher):
         hist = train_surrogate(net, X["train"], y["train"], X["val"], y["val"], sc,
                                teacher_logits=teacher if sc.distill_weight > 0 else None, seed=11)
         sec = time.perf_counter() - t0
-        res = simulate(net.to_network(), X["test"], 8, seed=1, steps=[4, 8], probes=Probes(score_steps=(4,)))
-    return res, sec, hist
+        snn = net.to_network()
+        res = simulate(snn, X["test"], 8, seed=1, steps=[4, 8], probes=Probes(score_steps=(4,)))
+    return res, sec, hist, snn
 
 
 def main(argv=None) -> int:
@@ -113,7 +115,7 @@ def main(argv=None) -> int:
     for name in names:
         over, levels = VARIANTS[name]
         sc = dataclasses.replace(cfg.snn_surrogate, **over)
-        res, sec, hist = train_and_simulate(starts[levels], sc, X, y, teacher)
+        res, sec, hist, _ = train_and_simulate(starts[levels], sc, X, y, teacher)
         for T in (4, 8):
             s = trigger_metrics(y["test"], res.scores if T == 8 else res.scores_at[4], classes, args.seed)
             print(f"{name:28s} T={T} {gap_text(s, a, classes)} | synops {res.synops_per_inference(T).sum():.0f} "

@@ -79,7 +79,7 @@ def main(argv=None) -> int:
     for name, f in list(teachers.items())[1:]:
         show(f"teacher: {name}", trigger_metrics(y["test"], f(X["test"]), classes, args.seed))
     for name, f in teachers.items():
-        res, sec, _ = train_and_simulate(start, cfg.snn_surrogate, X, y, f(X["train"]))
+        res, sec, _, _ = train_and_simulate(start, cfg.snn_surrogate, X, y, f(X["train"]))
         for T in (4, 8):
             s = trigger_metrics(y["test"], res.scores if T == 8 else res.scores_at[4], classes, args.seed)
             show(f"SNN <- {name}, T={T}, {res.synops_per_inference(T).sum():.0f} synops [{sec:.0f}s]", s)
