@@ -571,6 +571,10 @@ class SnnParticlesConfig:
     rho: tuple[int, ...] = (64,)
     #: Penalty on synaptic operations per jet, in units of the conventional network's MACs.
     synops_penalty: float = 0.0
+    #: Knowledge distillation from the ``ann_particles`` network (its logits on the training jets):
+    #: weight in [0, 1] of the KL term (0: off) and its temperature (``snn_surrogate``'s objective).
+    distill_weight: float = 0.0
+    temperature: float = 2.0
     #: All training jets for 8 epochs: 353 s of the main job on the shared 2-core VM (docs/particles.md);
     #: 20,000 jets x 4 epochs (48 s) gave 71.3 % instead of 76.2 %.
     max_train_jets: int | None = None
@@ -599,6 +603,9 @@ class SnnParticlesConfig:
         check(0 < self.percentile <= 100, f"{s}.percentile", f"must be in (0, 100], got {self.percentile}")
         check(math.isfinite(self.synops_penalty) and self.synops_penalty >= 0, f"{s}.synops_penalty",
               f"must be >= 0, got {self.synops_penalty}")
+        check(math.isfinite(self.distill_weight) and 0 <= self.distill_weight <= 1, f"{s}.distill_weight",
+              f"must be in [0, 1], got {self.distill_weight}")
+        _positive(s, "temperature", self.temperature)
         object.__setattr__(self, "phi", _widths(s, "phi", self.phi))
         object.__setattr__(self, "rho", _widths(s, "rho", self.rho))
         _train_recipe(s, self)

@@ -329,11 +329,16 @@ def train_spiking_deepsets(net: SpikingDeepSets, train: Sequence[np.ndarray], y_
                            val: Sequence[np.ndarray], y_val: np.ndarray, *, T: int, epochs: int,
                            learning_rate: float, batch_size: int, patience: int, seed: int = 0,
                            synops_penalty: float = 0.0, macs: float = 1.0, max_val_jets: int = 5000,
-                           progress: bool = False):
+                           teacher_logits: np.ndarray | None = None, distill_weight: float = 0.0,
+                           temperature: float = 1.0, progress: bool = False):
     """Backpropagation through ``T`` steps in the one fit loop (Adam, cosine schedule, best
-    validation objective kept). Objective: cross entropy + ``synops_penalty`` x synops / ``macs``."""
+    validation objective kept). Objective: cross entropy (with ``teacher_logits`` on the training
+    jets and ``distill_weight > 0``: the distillation objective of
+    :func:`~spikejet.snn.train.surrogate.distilled_cross_entropy`) + ``synops_penalty`` x synops / ``macs``.
+    The validation objective and the history's losses are plain cross entropies."""
     from ..runtime import seeded_rows
     from .train.fit import Cosine, FitOptions, fit
+    from .train.surrogate import distilled_cross_entropy, soft_targets
 
     tr = [torch.as_tensor(np.asarray(a)) for a in train]
     yt = torch.as_tensor(np.asarray(y_train, dtype=np.int64))
@@ -343,11 +348,15 @@ def train_spiking_deepsets(net: SpikingDeepSets, train: Sequence[np.ndarray], y_
         idx = seeded_rows(len(yv), max_val_jets, seed)
         va, yv = [a[idx] for a in va], yv[idx]
     yvt = torch.as_tensor(yv)
+    soft = soft_targets(teacher_logits, distill_weight, temperature, (int(yt.shape[0]), net.rho_sizes[-1]))
 
     def batch_loss(idx):
         out = net(*(t[idx] for t in tr), T=T, count=synops_penalty > 0)
         ce = F.cross_entropy(out.logits, yt[idx])
-        obj = ce + synops_penalty * out.synops.mean() / macs if synops_penalty > 0 else ce
+        obj = ce if soft is None else distilled_cross_entropy(out.logits, yt[idx], soft[idx],
+                                                              distill_weight=distill_weight, temperature=temperature)
+        if synops_penalty > 0:
+            obj = obj + synops_penalty * out.synops.mean() / macs
         return obj, ce
 
     def val_score():

@@ -208,6 +208,16 @@ def _snn_start(ctx: StageContext, cfg: SnnParticlesConfig, opts: Any, n_classes:
     return SpikingDeepSets((n_in, *cfg.phi), (cfg.phi[-1] + n_g, *cfg.rho, n_classes), n_g, opts)
 
 
+def _teacher_logits(ann: Any, cfg: SnnParticlesConfig, train: list[np.ndarray]) -> np.ndarray:
+    """The ``ann_particles`` deep sets' logits on the training jets (the distillation teacher)."""
+    from ..ann.particle import predict_logits
+
+    if ann is None or ann.arch["type"] != "deepsets" or cfg.init != "ann":
+        raise ConfigError("snn_particles.distill_weight > 0 distills the ann_particles deep sets: it needs that "
+                          "stage with model: deepsets and snn_particles.init: ann (or distill_weight: 0)")
+    return predict_logits(ann.model, train)
+
+
 def _loihi_entry(ctx: StageContext, cfg: SnnParticlesConfig, net: Any, test: list[np.ndarray],
                  float_logits: np.ndarray, n_particles: int, classes: tuple[str, ...]) -> dict[str, Any]:
     """``loihi_accuracy`` and ``loihi``: Loihi 2's integer model of ``net`` scored on (a seeded subset
@@ -275,12 +285,14 @@ def snn_particles_stage(ctx: StageContext, cfg: SnnParticlesConfig) -> StageResu
         torch.manual_seed(seed)
         net = _snn_start(ctx, cfg, opts, len(classes), data["train"])
         macs_ref = float(ann.model.macs(n_particles)) if from_ann else 1.0
+        teacher = _teacher_logits(ann, cfg, data["train"]) if cfg.distill_weight > 0 else None
         start = evaluate_spiking_deepsets(net, data["val"], T)
         t0 = time.perf_counter()
         hist = train_spiking_deepsets(net, data["train"], table.y[rows], data["val"], ctx.y["val"], T=T,
                                       epochs=cfg.epochs, learning_rate=cfg.learning_rate, batch_size=cfg.batch_size,
                                       patience=cfg.patience, seed=seed, synops_penalty=cfg.synops_penalty,
-                                      macs=macs_ref, progress=ctx.progress)
+                                      macs=macs_ref, teacher_logits=teacher, distill_weight=cfg.distill_weight,
+                                      temperature=cfg.temperature, progress=ctx.progress)
         seconds = time.perf_counter() - t0
         r = evaluate_spiking_deepsets(net, data["test"], T)
     # the file's scores are these (predict_particles is evaluate_spiking_deepsets on the same inputs and
@@ -291,6 +303,7 @@ def snn_particles_stage(ctx: StageContext, cfg: SnnParticlesConfig) -> StageResu
     extra = {
         "model": "spiking_deepsets", "neuron": cfg.neuron, "reset": cfg.reset, "timesteps": T,
         "n_particles": n_particles, "jet_features": jet_features, "init": cfg.init,
+        "distill_weight": cfg.distill_weight, "temperature": cfg.temperature,
         "synops_per_inference": float(r["synops"].mean()),
         "spikes_per_inference": float(r["spikes"].mean()),
         "neuron_updates_per_inference": float(np.mean(net.neuron_updates(n_real, T))),

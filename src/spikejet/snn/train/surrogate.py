@@ -78,6 +78,8 @@ __all__ = [
     "train_surrogate",
     "loss_steps",
     "readout_objective",
+    "distilled_cross_entropy",
+    "soft_targets",
     "MAX_VAL_JETS",
 ]
 
@@ -525,14 +527,23 @@ def readout_objective(out: SurrogateOutput, y: torch.Tensor, steps: Sequence[int
     log-softmax at that temperature)."""
     total = out.logits.new_zeros(())
     for t in steps:
-        logits = out.logits_at[int(t)]
-        term = F.cross_entropy(logits, y)
-        if teacher_log_probs is not None and distill_weight > 0:
-            kl = F.kl_div(F.log_softmax(logits / temperature, dim=1), teacher_log_probs, log_target=True,
-                          reduction="batchmean")
-            term = (1.0 - distill_weight) * term + distill_weight * temperature**2 * kl
+        term = distilled_cross_entropy(out.logits_at[int(t)], y, teacher_log_probs,
+                                       distill_weight=distill_weight, temperature=temperature)
         total = total + term / len(steps)
     return total
+
+
+def distilled_cross_entropy(logits: torch.Tensor, y: torch.Tensor, teacher_log_probs: torch.Tensor | None = None,
+                            *, distill_weight: float = 0.0, temperature: float = 1.0) -> torch.Tensor:
+    """The cross entropy of ``logits``, or with a teacher ``(1 - a) CE + a t^2 KL(teacher || student)``
+    at temperature ``t`` (``a = distill_weight``; ``teacher_log_probs``: the teacher's log-softmax at
+    ``t``, :func:`soft_targets`) -- the one distillation objective of every spiking trainer."""
+    ce = F.cross_entropy(logits, y)
+    if teacher_log_probs is None or distill_weight <= 0:
+        return ce
+    kl = F.kl_div(F.log_softmax(logits / temperature, dim=1), teacher_log_probs, log_target=True,
+                  reduction="batchmean")
+    return (1.0 - distill_weight) * ce + distill_weight * temperature**2 * kl
 
 
 def loss_steps(cfg: SnnSurrogateConfig) -> tuple[int, ...]:
@@ -541,8 +552,13 @@ def loss_steps(cfg: SnnSurrogateConfig) -> tuple[int, ...]:
     return tuple(sorted({int(t) for t in cfg.loss_timesteps if int(t) < T} | {T}))
 
 
-def _soft_targets(teacher_logits, distill_weight: float, temperature: float, shape: tuple[int, int]):
-    """The teacher's log-probabilities at ``temperature`` (None without distillation)."""
+def soft_targets(teacher_logits, distill_weight: float, temperature: float, shape: tuple[int, int]):
+    """The teacher's log-probabilities at ``temperature`` (None without distillation); checks the
+    weight, the temperature and the logits' shape."""
+    if not 0.0 <= distill_weight <= 1.0:
+        raise ConfigError(f"distillation weight must be in [0, 1], got {distill_weight}")
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise ConfigError(f"distillation temperature must be positive, got {temperature}")
     if distill_weight <= 0:
         return None
     if teacher_logits is None:
@@ -596,11 +612,7 @@ def train_surrogate(
     if Xv.shape[0] > MAX_VAL_JETS:
         idx = torch.from_numpy(seeded_rows(Xv.shape[0], MAX_VAL_JETS, seed))
         Xv, yv = Xv[idx], yv[idx]
-    if not 0.0 <= distill_weight <= 1.0:
-        raise ConfigError(f"distillation weight must be in [0, 1], got {distill_weight}")
-    if not (math.isfinite(temperature) and temperature > 0):
-        raise ConfigError(f"distillation temperature must be positive, got {temperature}")
-    soft = _soft_targets(teacher_logits, distill_weight, temperature, (Xt.shape[0], net.sizes[-1]))
+    soft = soft_targets(teacher_logits, distill_weight, temperature, (Xt.shape[0], net.sizes[-1]))
     macs = float(count_ann_macs(net.sizes))
     T = int(cfg.timesteps)
     steps = loss_steps(cfg)
