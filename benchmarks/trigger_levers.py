@@ -78,6 +78,28 @@ def train_and_simulate(start, sc, X: dict, y: dict, teacher):
     return res, sec, hist, snn
 
 
+def default_start(out: Path, seed: int = 1):
+    """``load, split, train_ann, evaluate_ann, convert_snn`` of the default preset into ``out``:
+    (the run's config, the converted network, the ANN bundle, X, y, the ANN's trigger metrics on the
+    test jets, the ANN's logits on the training jets -- the distillation teacher)."""
+    from spikejet.ann.model import predict_logits
+    from spikejet.config import resolve_config
+    from spikejet.models.file import load_bundle
+    from spikejet.run import run
+    from spikejet.runtime import single_thread
+    from spikejet.snn.bundle import load_network
+
+    cfg = resolve_config(preset="default", seed=seed)
+    with single_thread():
+        state = run(cfg, out, overwrite=True, progress=False,
+                    stages=["load", "split", "train_ann", "evaluate_ann", "convert_snn"])
+    start = load_network(out / "snn_converted.pt")[0]
+    ann = load_bundle(out / "ann.pt")
+    X, y = state.data.X, state.data.y
+    ref = trigger_metrics(y["test"], predict_logits(ann.model, X["test"]), tuple(ann.class_names), seed)
+    return cfg, start, ann, X, y, ref, predict_logits(ann.model, X["train"])
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
