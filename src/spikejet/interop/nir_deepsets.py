@@ -68,7 +68,6 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, ModelError
-from ..io import atomic_path
 from .nir import (
     DISCRETIZATION,
     FORMAT,
@@ -81,6 +80,7 @@ from .nir import (
     _nir,
     _spikejet_spec,
     read_graph,
+    write_nir,
 )
 
 __all__ = ["SOURCE", "deepsets_to_nir", "deepsets_from_nir", "write_deepsets_nir", "read_deepsets_nir",
@@ -279,7 +279,8 @@ def deepsets_to_nir(net: Any, n_particles: int, *, class_names: Sequence[str] = 
 def write_deepsets_nir(path: str | os.PathLike[str], net: Any, n_particles: int | None = None, *,
                        class_names: Sequence[str] = ()) -> Path:
     """Export ``net`` (a SpikingDeepSets, or a ready ``nir.NIRGraph`` of :func:`deepsets_to_nir`) to a
-    ``.nir`` file, atomically (a temporary file next to it, renamed on success)."""
+    ``.nir`` file, atomically (:func:`~spikejet.interop.nir.write_nir`: a temporary file next to it, renamed
+    on success)."""
     nir = _nir()
     if isinstance(net, nir.NIRGraph):
         graph = net
@@ -287,10 +288,7 @@ def write_deepsets_nir(path: str | os.PathLike[str], net: Any, n_particles: int 
         if n_particles is None:
             raise ConfigError("write_deepsets_nir needs n_particles for a network (the graph has fixed slots)")
         graph = deepsets_to_nir(net, n_particles, class_names=class_names)
-    dest = Path(path)
-    with atomic_path(dest) as tmp:
-        nir.write(tmp, graph)
-    return dest
+    return write_nir(path, graph)  # nir.py's atomic write of a ready graph
 
 
 # --------------------------------------------------------------------------- import
