@@ -155,6 +155,11 @@ def test_particle_stages_in_a_quick_run(tmp_path):
     for key in ("accuracy", "auc", "rejection", "timesteps", "synops_per_inference"):
         assert key in m["snn_particles"]
     assert m["snn_particles"]["timesteps"] <= 8
+    # the exported NIR graph, read back, is the evaluated network (reset by subtraction kept exactly)
+    sp = m["snn_particles"]
+    assert (out / sp["nir_file"]).is_file() and sp["nir_semantic_changes"] == "none"
+    assert sp["nir_accuracy"] == sp["accuracy"] and sp["nir_agreement"] == 1.0
+    assert sp["nir_max_abs_logit_diff"] < 1e-4
     # same seed and config, same bytes (no wall-clock numbers in metrics.json)
     again = tmp_path / "again"
     run(cfg, again, progress=False, stages=["snn_particles"])

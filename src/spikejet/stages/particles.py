@@ -22,6 +22,7 @@ import numpy as np
 from ..config.sections import ParticlesConfig, SnnParticlesConfig
 from ..errors import ConfigError, DataError
 from ..evaluate.metrics import class_probabilities
+from ..io import write_bytes
 from ..run.context import StageContext, StageResult
 from ..run.rundir import model_file
 from ..runtime import seeded_rows, single_thread
@@ -208,6 +209,30 @@ def _snn_start(ctx: StageContext, cfg: SnnParticlesConfig, opts: Any, n_classes:
     return SpikingDeepSets((n_in, *cfg.phi), (cfg.phi[-1] + n_g, *cfg.rho, n_classes), n_g, opts)
 
 
+#: The spiking deep sets' NIR graph (:mod:`spikejet.interop.nir_deepsets`), in the run directory.
+NIR_FILE = "snn_particles.nir"
+
+
+def _nir_export(net: Any, n_particles: int, classes: Any, test: list[np.ndarray], y: np.ndarray,
+                logits: np.ndarray, T: int) -> tuple[bytes, dict[str, Any]]:
+    """The ``.nir`` bytes of ``net`` and the read-back check: the bytes read by spikejet
+    (:func:`~spikejet.interop.nir_deepsets.deepsets_from_nir`) and simulated at ``T`` on the test
+    jets; ``nir_accuracy`` and the fraction of jets whose decision is the model's."""
+    from ..interop.nir import graph_bytes, graph_from_bytes
+    from ..interop.nir_deepsets import deepsets_from_nir, deepsets_to_nir
+    from ..snn.particle import evaluate_spiking_deepsets
+
+    data = graph_bytes(deepsets_to_nir(net, n_particles, class_names=classes))
+    back = evaluate_spiking_deepsets(deepsets_from_nir(graph_from_bytes(data)), test, T)["logits"]
+    return data, {
+        "nir_file": NIR_FILE, "nir_semantic_changes": "none", "nir_accuracy": float(np.mean(back.argmax(1) == y)),
+        "nir_agreement": float(np.mean(back.argmax(1) == logits.argmax(1))),
+        "nir_max_abs_logit_diff": float(np.max(np.abs(back - logits))),
+        "nir_read_back": f"the written {NIR_FILE} bytes read by spikejet.interop.nir_deepsets.deepsets_from_nir, "
+                         "simulated at T (spikejet.snn.particle, float) on the same test jets",
+    }
+
+
 def _teacher_logits(ann: Any, cfg: SnnParticlesConfig, train: list[np.ndarray]) -> np.ndarray:
     """The ``ann_particles`` deep sets' logits on the training jets (the distillation teacher)."""
     from ..ann.particle import predict_logits
@@ -295,6 +320,7 @@ def snn_particles_stage(ctx: StageContext, cfg: SnnParticlesConfig) -> StageResu
                                       temperature=cfg.temperature, progress=ctx.progress)
         seconds = time.perf_counter() - t0
         r = evaluate_spiking_deepsets(net, data["test"], T)
+        nir_data, nir_extra = _nir_export(net, n_particles, classes, data["test"], ctx.y["test"], r["logits"], T)
     # the file's scores are these (predict_particles is evaluate_spiking_deepsets on the same inputs and
     # batches; a test checks it): the test jets are not simulated twice
     bundle = model_bundle(ctx, net, "snn_particles", table, particle_recipe(n_particles, jet_features, scaler),
@@ -311,8 +337,10 @@ def snn_particles_stage(ctx: StageContext, cfg: SnnParticlesConfig) -> StageResu
         "start_val_accuracy": float((start["logits"].argmax(1) == ctx.y["val"]).mean()),
         "train_jets": int(len(rows)), "epochs": hist.epochs, "best_epoch": hist.best_epoch,
     }
+    extra.update(nir_extra)
     if cfg.loihi:
         extra.update(_loihi_entry(ctx, cfg, net, data["test"], r["logits"], n_particles, classes))
+    ctx.save(NIR_FILE, lambda path: write_bytes(path, nir_data))
     m = commit_model(ctx, "snn_particles", bundle, hist, class_probabilities(r["logits"]), classes, extra)
     ctx.log(f"snn_particles (T={T}): test accuracy {m['accuracy'] * 100:.2f} %, "
             f"{extra['synops_per_inference']:.0f} synops per jet, {hist.epochs} epochs on {len(rows)} jets "
