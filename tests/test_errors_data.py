@@ -423,13 +423,19 @@ def _alive(proc) -> bool:
         return False
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
 def test_killing_generate_leaves_no_process_behind(sig, tmp_path):
     psutil = pytest.importorskip("psutil")
     cmd = [sys.executable, "-m", "spikejet", "generate", "--jets-per-class", "400", "--classes", "q,g",
            "--chunk-size", "20", "--workers", "2", "--quiet", "--out", str(tmp_path / "x.h5")]
+    # SIGINT at its default in the child: a suite started in the background by a non-interactive shell
+    # ignores SIGINT, and the child would inherit that (Python then installs no KeyboardInterrupt handler)
     proc = subprocess.Popen(cmd, env=dict(os.environ, PYTHONPATH=SRC), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            stderr=subprocess.DEVNULL, preexec_fn=_default_sigint)
     kids: list = []
     try:
         main_proc = psutil.Process(proc.pid)

@@ -170,6 +170,58 @@ def _check_net(net: Any) -> None:
         raise ConfigError(f"the NIR export supports reset 'subtract' or 'zero', got {net.options.reset!r}")
 
 
+def _neuron_nodes(nodes: dict[str, Any], name: str, th: np.float32, v0: np.float32, reset: str, v_init: float,
+                  lead: tuple[int, ...], n: int, dt: float) -> None:
+    """The nodes of spiking layer ``name`` (``lead + (n,)`` neurons, threshold ``th``, initial membrane
+    ``v0``) into ``nodes``: ``I -> Threshold`` + the reset Affine for subtraction, an ``IF`` for zero."""
+    nir = _nir()
+    shape = (*lead, n)
+    meta = {"spikejet_layer": name, "spikejet_neuron": "if", "spikejet_reset": reset,
+            "spikejet_threshold": float(th), "spikejet_v_init": float(v_init)}
+    thr = np.full(shape, _below(float(th - v0)), _F32)
+    r = np.full(shape, 1.0 / dt)
+    if reset == "subtract":
+        ki, ks, kr = _neuron_keys(name, reset)
+        nodes[ki] = nir.I(r=r, metadata=meta)
+        nodes[ks] = nir.Threshold(threshold=thr, metadata=meta)
+        eye = np.broadcast_to(-th * np.eye(n, dtype=_F32), (*lead, n, n)).copy()
+        nodes[kr] = nir.Affine(weight=eye, bias=np.zeros(shape, _F32), metadata={"spikejet_layer": name})
+    else:
+        nodes[f"{name}_if"] = nir.IF(r=r, v_threshold=thr, v_reset=np.full(shape, -v0, _F32), metadata=meta)
+
+
+def _graph_metadata(net: Any, P: int, class_names: Sequence[str], names: list[str], dt: float) -> dict[str, Any]:
+    """The graph's metadata: format, time step, inputs, read-out, the initial state and the spec."""
+    o = net.options
+    F_in, G = net.phi_sizes[0], net.n_global
+    spec = {
+        "encoding": {"kind": "current", "scale": 1.0},
+        "readout": {"kind": "membrane"},
+        "class_names": list(class_names),
+        "layers": [{"name": n} for n in names],
+        "n_particles": P,
+        "v_init": float(o.v_init),
+        "reset": o.reset,
+        "meta": {"source": SOURCE, "arch": net.arch()},
+    }
+    return {
+        "spikejet_format": FORMAT,
+        "spikejet_format_version": FORMAT_VERSION,
+        "dt": dt,
+        "discretization": _DISCRETIZATION,
+        "input": (f"particles [{P}, {F_in}]: standardized particle features (zero in padded slots), padding "
+                  f"[{P}, 1]: 1 for a padded slot, 0 for a real particle"
+                  + (f", jet [{G}]: standardized jet-level features" if G else "") + "; constant every step"),
+        "output": "input current of the non-spiking read-out layer, every step (logits: its mean over the T steps)",
+        "readout": json.dumps({"kind": "membrane"}),
+        "initial_state": (f"membranes start at v_init * threshold (v_init = {o.v_init:g}); the graph holds the "
+                          "voltage shifted by it (thresholds and v_reset lowered by v_init * threshold), so every "
+                          "node starts at 0"),
+        "semantic_changes": "none",
+        "spikejet_spec": json.dumps(spec, sort_keys=True),
+    }
+
+
 def deepsets_to_nir(net: Any, n_particles: int, *, class_names: Sequence[str] = ()) -> Any:
     """A ``nir.NIRGraph`` computing what ``net`` (a SpikingDeepSets with IF neurons) computes, for
     ``n_particles`` slots (module docstring). Inputs every step: ``particles [P, F]`` (standardized
@@ -207,22 +259,6 @@ def deepsets_to_nir(net: Any, n_particles: int, *, class_names: Sequence[str] = 
         "padding": nir.Input(input_type={"input": np.array([P, 1])}),
     }
 
-    def neurons(name: str, k: int, lead: tuple[int, ...], n: int) -> None:
-        shape = (*lead, n)
-        th, v0 = ths[k], v0s[k]
-        meta = {"spikejet_layer": name, "spikejet_neuron": "if", "spikejet_reset": reset,
-                "spikejet_threshold": float(th), "spikejet_v_init": float(o.v_init)}
-        thr = np.full(shape, _below(float(th - v0)), _F32)
-        r = np.full(shape, 1.0 / dt)
-        if reset == "subtract":
-            ki, ks, kr = _neuron_keys(name, reset)
-            nodes[ki] = nir.I(r=r, metadata=meta)
-            nodes[ks] = nir.Threshold(threshold=thr, metadata=meta)
-            eye = np.broadcast_to(-th * np.eye(n, dtype=_F32), (*lead, n, n)).copy()
-            nodes[kr] = nir.Affine(weight=eye, bias=np.zeros(shape, _F32), metadata={"spikejet_layer": name})
-        else:
-            nodes[f"{name}_if"] = nir.IF(r=r, v_threshold=thr, v_reset=np.full(shape, -v0, _F32), metadata=meta)
-
     for i, (name, lin) in enumerate(zip(phi_names, net.phi, strict=True)):
         n = lin.out_features
         nodes[f"{name}_affine"] = nir.Affine(weight=np.broadcast_to(w(lin), (P, *lin.weight.shape)).copy(),
@@ -231,7 +267,7 @@ def deepsets_to_nir(net: Any, n_particles: int, *, class_names: Sequence[str] = 
         pad = padding_weight(b(lin), ths[i])
         nodes[f"{name}_pad"] = nir.Affine(weight=np.full((P, n, 1), pad, _F32), bias=np.zeros((P, n), _F32),
                                           metadata={"spikejet_layer": name, "spikejet_padding": True})
-        neurons(name, i, (P,), n)
+        _neuron_nodes(nodes, name, ths[i], v0s[i], reset, o.v_init, (P,), n, dt)
     nodes["pool_flatten"] = nir.Flatten(input_type={"input": np.array([P, n_pool])}, start_dim=0, end_dim=-1)
     w0 = w(net.rho[0])
     nodes["rho0_affine"] = nir.Affine(weight=np.tile(w0[:, :n_pool], (1, P)), bias=b(net.rho[0]),
@@ -241,38 +277,13 @@ def deepsets_to_nir(net: Any, n_particles: int, *, class_names: Sequence[str] = 
         nodes["jet_affine"] = nir.Affine(weight=w0[:, n_pool:].copy(), bias=np.zeros(w0.shape[0], _F32),
                                          metadata={"spikejet_layer": "rho0"})
     for j, name in enumerate(rho_names):
-        neurons(name, n_phi + j, (), net.rho[j].out_features)
+        _neuron_nodes(nodes, name, ths[n_phi + j], v0s[n_phi + j], reset, o.v_init, (), net.rho[j].out_features, dt)
         lin = net.rho[j + 1]
         nodes[f"rho{j + 1}_affine"] = nir.Affine(weight=w(lin), bias=b(lin), metadata={"spikejet_layer": f"rho{j + 1}"})
     nodes["output"] = nir.Output(output_type={"output": np.array([net.rho_sizes[-1]])})
     keys, edges = _structure(n_phi, n_rho, reset, bool(G))
     assert sorted(keys) == sorted(nodes), (sorted(keys), sorted(nodes))
-    spec = {
-        "encoding": {"kind": "current", "scale": 1.0},
-        "readout": {"kind": "membrane"},
-        "class_names": list(class_names),
-        "layers": [{"name": n} for n in [*phi_names, *rho_names, f"rho{n_rho - 1}"]],
-        "n_particles": P,
-        "v_init": float(o.v_init),
-        "reset": reset,
-        "meta": {"source": SOURCE, "arch": net.arch()},
-    }
-    meta = {
-        "spikejet_format": FORMAT,
-        "spikejet_format_version": FORMAT_VERSION,
-        "dt": dt,
-        "discretization": _DISCRETIZATION,
-        "input": (f"particles [{P}, {F_in}]: standardized particle features (zero in padded slots), padding "
-                  f"[{P}, 1]: 1 for a padded slot, 0 for a real particle"
-                  + (f", jet [{G}]: standardized jet-level features" if G else "") + "; constant every step"),
-        "output": "input current of the non-spiking read-out layer, every step (logits: its mean over the T steps)",
-        "readout": json.dumps({"kind": "membrane"}),
-        "initial_state": (f"membranes start at v_init * threshold (v_init = {o.v_init:g}); the graph holds the "
-                          "voltage shifted by it (thresholds and v_reset lowered by v_init * threshold), so every "
-                          "node starts at 0"),
-        "semantic_changes": "none",
-        "spikejet_spec": json.dumps(spec, sort_keys=True),
-    }
+    meta = _graph_metadata(net, P, class_names, [*phi_names, *rho_names, f"rho{n_rho - 1}"], dt)
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
 
 
@@ -413,27 +424,9 @@ def _exact_log_thresholds(net: Any, ths: Sequence[np.float32]) -> None:
         net.log_threshold.copy_(logs)
 
 
-def deepsets_from_nir(graph: Any, *, dt: float | None = None) -> Any:
-    """A :class:`~spikejet.snn.particle.SpikingDeepSets` rebuilt from a graph of :func:`deepsets_to_nir`'s
-    shape: weights, biases, thresholds and the initial membrane from the nodes (``v_init``: from the
-    threshold's shift, the spec's value when they agree), the surrogate settings (irrelevant to the
-    forward pass) from the ``spikejet_spec``. The structure is checked (node types, edges, per-slot
-    copies equal, the pooling blocks tiled, the reset weights ``-theta * identity``, the padding weights
-    strong enough); anything else is one :class:`ModelError` line. ``net.meta`` gets ``n_particles``
-    and ``class_names``."""
-    import torch
-
-    from ..snn.particle import SpikingDeepSets, SpikingDeepSetsOptions
-
-    nir = _nir()
-    if not isinstance(graph, nir.NIRGraph):
-        raise ModelError(f"expected a nir.NIRGraph, got {type(graph).__name__}")
-    meta = dict(getattr(graph, "metadata", None) or {})
-    step = _graph_dt(meta, dt)
-    spec = _spikejet_spec(meta)
-    source = (spec.get("meta") or {}).get("source")
-    if source is not None and source != SOURCE:
-        raise _bad(f"its spikejet_spec says it is a {source!r} export")
+def _read_structure(graph: Any, spec: dict[str, Any]) -> tuple[dict[str, Any], str, int, int, bool]:
+    """(nodes, reset, phi layers, rho layers, has jet input) of a graph whose nodes and edges are
+    :func:`deepsets_to_nir`'s shape; else one ModelError line."""
     nodes = dict(graph.nodes)
     if "phi0_if" in nodes:
         reset = "zero"
@@ -462,7 +455,11 @@ def deepsets_from_nir(graph: Any, *, dt: float | None = None) -> Any:
                 ([f"unexpected edges {', '.join(f'{a}->{b}' for a, b in odd)}"] if odd else [])
         raise _bad("; ".join(parts) or "duplicate edges")
     _node(nodes, "output", "Output")
+    return nodes, reset, n_phi, n_rho, has_jet
 
+
+def _read_inputs(nodes: dict[str, Any], has_jet: bool) -> tuple[int, int, int]:
+    """(particle slots P, features per particle, jet-level inputs) from the Input nodes."""
     shape = _input_shape(nodes, "particles")
     if len(shape) != 2:
         raise _bad(f"Input 'particles' has shape {shape}, expected [P, F]")
@@ -476,6 +473,13 @@ def deepsets_from_nir(graph: Any, *, dt: float | None = None) -> Any:
             raise _bad(f"Input 'jet' has shape {gs}, expected [n_global]")
         G = gs[0]
 
+    return P, F_in, G
+
+
+def _read_layers(nodes: dict[str, Any], reset: str, n_phi: int, n_rho: int, P: int, F_in: int, G: int,
+                 step: float) -> tuple[list[int], list[int], list[tuple[np.ndarray, np.ndarray]], list[np.float32],
+                                       list[float]]:
+    """(phi sizes, rho sizes, per-layer (weight, bias), thresholds, v_init fractions) from the layers' nodes."""
     phi_names, rho_names = _layer_names(n_phi, n_rho - 1)
     weights: list[tuple[np.ndarray, np.ndarray]] = []
     ths: list[np.float32] = []
@@ -524,6 +528,11 @@ def deepsets_from_nir(graph: Any, *, dt: float | None = None) -> Any:
     if out_t is not None and tuple(int(x) for x in np.asarray(out_t).reshape(-1)) != (rho_sizes[-1],):
         raise _bad(f"Output has shape {tuple(np.asarray(out_t).reshape(-1))}, the read-out layer {rho_sizes[-1]}")
 
+    return phi_sizes, rho_sizes, [*weights, *rho_w], ths, v_inits
+
+
+def _read_v_init(v_inits: list[float], spec: dict[str, Any]) -> float:
+    """The one initial-membrane fraction of every layer (the spec's exact value when it agrees)."""
     if max(v_inits) - min(v_inits) > V_INIT_ATOL:
         raise _bad(f"its layers start at different fractions of their thresholds ({min(v_inits):g}..{max(v_inits):g})")
     v_init = v_inits[0]
@@ -533,6 +542,34 @@ def deepsets_from_nir(graph: Any, *, dt: float | None = None) -> Any:
         v_init = float(spec["v_init"])
     elif abs(v_init) <= V_INIT_ATOL:
         v_init = 0.0
+    return v_init
+
+
+def deepsets_from_nir(graph: Any, *, dt: float | None = None) -> Any:
+    """A :class:`~spikejet.snn.particle.SpikingDeepSets` rebuilt from a graph of :func:`deepsets_to_nir`'s
+    shape: weights, biases, thresholds and the initial membrane from the nodes (``v_init``: from the
+    threshold's shift, the spec's value when they agree), the surrogate settings (irrelevant to the
+    forward pass) from the ``spikejet_spec``. The structure is checked (node types, edges, per-slot
+    copies equal, the pooling blocks tiled, the reset weights ``-theta * identity``, the padding weights
+    strong enough); anything else is one :class:`ModelError` line. ``net.meta`` gets ``n_particles``
+    and ``class_names``."""
+    import torch
+
+    from ..snn.particle import SpikingDeepSets, SpikingDeepSetsOptions
+
+    nir = _nir()
+    if not isinstance(graph, nir.NIRGraph):
+        raise ModelError(f"expected a nir.NIRGraph, got {type(graph).__name__}")
+    meta = dict(getattr(graph, "metadata", None) or {})
+    step = _graph_dt(meta, dt)
+    spec = _spikejet_spec(meta)
+    source = (spec.get("meta") or {}).get("source")
+    if source is not None and source != SOURCE:
+        raise _bad(f"its spikejet_spec says it is a {source!r} export")
+    nodes, reset, n_phi, n_rho, has_jet = _read_structure(graph, spec)
+    P, F_in, G = _read_inputs(nodes, has_jet)
+    phi_sizes, rho_sizes, layer_wb, ths, v_inits = _read_layers(nodes, reset, n_phi, n_rho, P, F_in, G, step)
+    v_init = _read_v_init(v_inits, spec)
     opts = dict(((spec.get("meta") or {}).get("arch") or {}).get("options") or {})
     opts.update(neuron="if", reset=reset, v_init=v_init)
     try:
@@ -541,7 +578,7 @@ def deepsets_from_nir(graph: Any, *, dt: float | None = None) -> Any:
     except (ConfigError, TypeError) as exc:
         raise _bad(f"it does not make a valid network ({exc})") from None
     with torch.no_grad():
-        for lin, (wt, bs) in zip([*net.phi, *net.rho], [*weights, *rho_w], strict=True):
+        for lin, (wt, bs) in zip([*net.phi, *net.rho], layer_wb, strict=True):
             lin.weight.copy_(torch.as_tensor(wt, dtype=torch.float32))
             lin.bias.copy_(torch.as_tensor(bs, dtype=torch.float32))
     _exact_log_thresholds(net, ths)

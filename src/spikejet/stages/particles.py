@@ -5,7 +5,8 @@ conventional particle model -- deep sets by default, or the JEDI-style interacti
 the CNN on jet images -- and writes ``metrics.json["ann_particles"]`` with ``macs``.
 ``snn_particles`` (:class:`~spikejet.config.sections.SnnParticlesConfig`) trains the spiking
 deep-sets network through time (started from the conventional one by default) and writes
-``metrics.json["snn_particles"]`` with ``timesteps`` and ``synops_per_inference``. Both use
+``metrics.json["snn_particles"]`` with ``timesteps`` and ``synops_per_inference``, and its NIR graph
+``snn_particles.nir`` read back (``nir_accuracy``; :mod:`spikejet.interop.nir_deepsets`). Both use
 the run's split; the particles are read from the run's source when the load stage did not
 keep them. Each writes its model file (``ann_particles.pt``, ``snn_particles.pt``: the one
 bundle format, ``arch["inputs"] = "particles"`` with the inputs' recipe, or ``"jet_image"``
