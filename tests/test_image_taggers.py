@@ -146,15 +146,18 @@ def test_nir_round_trip_gives_identical_scores(images, converted, tmp_path):
     np.testing.assert_allclose(evaluate_spiking_cnn(cnn_from_nir(avg), images, T).logits, r.logits, atol=1e-5)
 
 
-def test_nir_refuses_reset_by_subtraction_unless_allowed(converted):
-    from spikejet.errors import HardwareError
+def test_nir_keeps_reset_by_subtraction_unless_a_change_is_allowed(converted):
+    """Reset by subtraction is written exactly (I -> Threshold with a Scale loop, tests/test_nir_cnn.py);
+    allow_reset_change still writes the reset-to-zero IF graph and records the change."""
     from spikejet.interop.nir import cnn_to_nir
 
     _, net = converted
-    with pytest.raises(HardwareError, match="subtract"):
-        cnn_to_nir(net)
+    g = cnn_to_nir(net)
+    assert g.metadata["semantic_changes"] == "none"
+    assert {"I", "Threshold", "Scale"} <= {type(n).__name__ for n in g.nodes.values()}
     g = cnn_to_nir(net, allow_reset_change=True)
-    assert "reset" in g.metadata["semantic_changes"]
+    assert "reset subtract -> zero" in g.metadata["semantic_changes"]
+    assert "Scale" not in {type(n).__name__ for n in g.nodes.values()}
 
 
 def test_loihi_integer_model_agrees_with_the_float_network(images, converted):

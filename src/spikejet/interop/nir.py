@@ -40,7 +40,11 @@ What NIR cannot express, and what happens
   ``allow_reset_change=True``, which exports reset-to-zero (the Loihi 1 reset)
   and records the change in the node's metadata (``spikejet_reset_changed``).
   The file then describes a *different* network: measure its accuracy (``spikejet
-  deploy --target nir --data ...`` does) before using it.
+  deploy --target nir --data ...`` does) before using it. The spiking CNN
+  (:func:`cnn_to_nir`) and the spiking deep sets (:mod:`.nir_deepsets`) are
+  exported exactly instead: ``I -> Threshold`` with a recurrent edge from the
+  Threshold through ``Scale(-theta)`` (an ``Affine(-theta * identity)`` for the
+  deep sets) back into the integrator; :func:`cnn_from_nir` reads both forms.
 * **Strict threshold.** NIR spikes at ``v > v_threshold``; spikejet at
   ``v >= threshold``. The exported threshold is the largest float32 below
   spikejet's, so that both agree exactly in float32 arithmetic (the import
@@ -94,7 +98,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -433,27 +437,32 @@ def mapping_to_nir(mapping: Any, source: Any = None, *, allow_reset_change: bool
 # --------------------------------------------------------------------------- import
 
 
-def _chain(graph: Any) -> list[tuple[str, Any]]:
-    """The nodes of a feed-forward chain from Input to Output, in order."""
+def _chain(graph: Any, *, collapse_reset_loops: bool = False) -> list[tuple[str, Any]]:
+    """The nodes of a feed-forward chain from Input to Output, in order. ``collapse_reset_loops``: read
+    every ``I -> Threshold`` pair with its ``Scale`` reset loop as one node (:func:`_collapse_reset_loops`)."""
     nir = _nir()
     if not isinstance(graph, nir.NIRGraph):
         raise ModelError(f"expected a nir.NIRGraph, got {type(graph).__name__}")
-    inputs = [k for k, v in graph.nodes.items() if isinstance(v, nir.Input)]
-    outputs = [k for k, v in graph.nodes.items() if isinstance(v, nir.Output)]
+    nodes, edges = graph.nodes, graph.edges
+    for a, b in edges:
+        if a not in nodes or b not in nodes:
+            raise ModelError(f"the NIR graph has an edge {a!r} -> {b!r} to a node it does not define")
+    if collapse_reset_loops:
+        nodes, edges = _collapse_reset_loops(nodes, edges)
+    inputs = [k for k, v in nodes.items() if isinstance(v, nir.Input)]
+    outputs = [k for k, v in nodes.items() if isinstance(v, nir.Output)]
     if len(inputs) != 1 or len(outputs) != 1:
         raise ModelError(f"the NIR graph has {len(inputs)} Input and {len(outputs)} Output nodes; "
                          "spikejet reads graphs with exactly one of each")
     succ: dict[str, list[str]] = {}
-    for a, b in graph.edges:
-        if a not in graph.nodes or b not in graph.nodes:
-            raise ModelError(f"the NIR graph has an edge {a!r} -> {b!r} to a node it does not define")
+    for a, b in edges:
         succ.setdefault(a, []).append(b)
     chain, key, seen = [], inputs[0], set()
     while True:
         if key in seen:
             raise ModelError(f"the NIR graph has a cycle through {key!r}; spikejet reads feed-forward chains")
         seen.add(key)
-        chain.append((key, graph.nodes[key]))
+        chain.append((key, nodes[key]))
         nxt = succ.get(key, [])
         if key == outputs[0]:
             if nxt:
@@ -463,8 +472,8 @@ def _chain(graph: Any) -> list[tuple[str, Any]]:
             raise ModelError(f"NIR node {key!r} has {len(nxt)} successors; spikejet reads feed-forward chains "
                              "(one successor per node)")
         key = nxt[0]
-    if len(seen) != len(graph.nodes):
-        extra = sorted(set(graph.nodes) - seen)
+    if len(seen) != len(nodes):
+        extra = sorted(set(nodes) - seen)
         raise ModelError(f"NIR nodes {', '.join(extra)} are not on the path from Input to Output")
     return chain
 
@@ -520,7 +529,8 @@ _NEURON_IMPORTERS: dict[str, Callable[[Any, int, float], tuple[float, float, np.
 
 
 def _node_type(node: Any) -> str:
-    return type(node).__name__
+    """The NIR type name of a node (``nir_type`` of spikejet's collapsed reset loops, :class:`_SubtractIF`)."""
+    return str(getattr(type(node), "nir_type", None) or type(node).__name__)
 
 
 def _supported() -> str:
@@ -760,8 +770,11 @@ def read_nir(path: str | os.PathLike[str], *, dt: float | None = None) -> Any:
 
 # --------------------------------------------------------------------------- convolutional networks
 #
-# The spiking CNN of :mod:`spikejet.snn.image` exports as Input -> (Conv2d -> IF -> SumPool2d)* ->
-# Flatten -> (Affine -> IF)* -> Affine -> Output. On import, a Conv2d becomes the dense layer it
+# The spiking CNN of :mod:`spikejet.snn.image` exports as Input -> (Conv2d -> neurons -> SumPool2d)* ->
+# Flatten -> (Affine -> neurons)* -> Affine -> Output, the neurons an IF node (reset to zero) or
+# I -> Threshold with a Scale(-1) loop back into the I (reset by subtraction, exact; cnn_to_nir).
+# On import (cnn_from_nir) each loop is collapsed into one layer first. For the generic reader
+# (from_nir, IF graphs only), a Conv2d becomes the dense layer it
 # computes (its full weight matrix on the flattened feature map, channel-major as torch's flatten),
 # and pooling / Flatten nodes are folded into the next synapse (``_layers_from_chain``): the result is
 # a dense SpikingNetwork that the float simulator runs as it is.
@@ -899,12 +912,40 @@ class _ConvLayer:
     kind: str = "conv2d"
 
 
-def _if_node(shape: tuple[int, ...], reset: str, v_init: float, dt: float, name: str,
-             allow_reset_change: bool) -> Any:
-    """An IF node of threshold 1 (spikejet's converted layers) for neurons of ``shape``."""
-    meta = _reset_metadata(_Reset(reset), "if", name, allow_reset_change)
-    return _nir().IF(r=np.full(shape, 1.0 / dt), v_threshold=np.full(shape, _below(1.0 - v_init), _F32),
-                     v_reset=np.full(shape, -v_init), metadata=meta)
+#: The CNN graph's discretization when its layers reset by subtraction (the I -> Threshold -> Scale loops).
+CNN_LOOP_DISCRETIZATION = (
+    f"{DISCRETIZATION}; I: v += dt*r*I, its output is v; Threshold: 1 where its input > threshold; "
+    "Scale: its input times scale, elementwise; a node with several incoming edges sums them; an edge "
+    "that closes a cycle (the reset Scale -> integrator) delivers the previous step's value (0 at the "
+    "first step); every node starts at 0"
+)
+
+
+def _cnn_neurons(nodes: dict[str, Any], edges: list[tuple[str, str]], name: str, shape: tuple[int, ...], net: Any,
+                 dt: float, allow_reset_change: bool) -> tuple[str, str]:
+    """The nodes of one spiking layer of a SpikingCNN (threshold 1, membranes from ``v_init``, the voltage
+    shifted by ``-v_init``) into ``nodes`` and ``edges``: (the key its synapse feeds, the key of its spikes).
+
+    Reset by subtraction: ``{name}_integrator`` (I, r = 1/dt) -> ``{name}_threshold`` (Threshold at
+    ``1 - v_init``) with the loop ``{name}_threshold -> {name}_reset`` (Scale -1) ``-> {name}_integrator``
+    (exact, see :func:`cnn_to_nir`); reset to zero, or subtraction changed by ``allow_reset_change``:
+    one IF node ``{name}_if`` (``v_reset = -v_init``)."""
+    nir = _nir()
+    v0 = float(net.v_init)
+    thr = np.full(shape, _below(1.0 - v0), _F32)
+    r = np.full(shape, 1.0 / dt)
+    if net.reset == "subtract" and not allow_reset_change:
+        meta = {"spikejet_layer": name, "spikejet_neuron": "if", "spikejet_reset": "subtract",
+                "spikejet_threshold": 1.0, "spikejet_v_init": v0}
+        ki, ks, kr = f"{name}_integrator", f"{name}_threshold", f"{name}_reset"
+        nodes[ki] = nir.I(r=r, metadata=meta)
+        nodes[ks] = nir.Threshold(threshold=thr, metadata=meta)
+        nodes[kr] = nir.Scale(scale=np.full(shape, -1.0, _F32), metadata={"spikejet_layer": name})
+        edges += [(ki, ks), (ks, kr), (kr, ki)]
+        return ki, ks
+    meta = _reset_metadata(_Reset(net.reset), "if", name, allow_reset_change)
+    nodes[f"{name}_if"] = nir.IF(r=r, v_threshold=thr, v_reset=np.full(shape, -v0), metadata=meta)
+    return f"{name}_if", f"{name}_if"
 
 
 @dataclass(frozen=True)
@@ -912,55 +953,126 @@ class _Reset:
     reset: str
 
 
+def _cnn_graph_metadata(net: Any, dt: float, class_names: Sequence[str], names: Sequence[str],
+                        nodes: Mapping[str, Any]) -> dict[str, Any]:
+    """The CNN graph's metadata (format, step, input/output, read-out, initial state, changes, spec)."""
+    changes = [f"{k}: reset {node.metadata['spikejet_reset_changed']}" for k, node in nodes.items()
+               if "spikejet_reset_changed" in getattr(node, "metadata", {})]
+    loops = any(_node_type(node) == "Threshold" for node in nodes.values())
+    spec = {"encoding": {"kind": "current", "scale": 1.0}, "readout": {"kind": "membrane"},
+            "class_names": list(class_names), "layers": [{"name": n} for n in names],
+            "meta": {"source": "spiking_cnn", "arch": net.arch()}}
+    return {"spikejet_format": FORMAT, "spikejet_format_version": FORMAT_VERSION, "dt": dt,
+            "discretization": CNN_LOOP_DISCRETIZATION if loops else DISCRETIZATION,
+            "input": "the jet image [1, S, S] (unit sum x S), constant every step",
+            "output": "input current of the non-spiking read-out layer, every step",
+            "readout": json.dumps({"kind": "membrane"}),
+            "initial_state": (f"membranes start at v_init = {net.v_init:g} (threshold 1); the graph holds the voltage "
+                              "shifted by -v_init (thresholds, and v_reset of IF nodes, lowered by v_init), so every "
+                              "node starts at 0"),
+            "semantic_changes": "; ".join(changes) if changes else "none",
+            "spikejet_spec": json.dumps(spec, sort_keys=True)}
+
+
 def cnn_to_nir(net: Any, *, class_names: Sequence[str] = (), allow_reset_change: bool = False) -> Any:
-    """A ``nir.NIRGraph`` of a :class:`~spikejet.snn.image.SpikingCNN`: ``Conv2d -> IF -> SumPool2d``
-    per convolution, ``Flatten``, ``Affine -> IF`` per dense layer, the read-out ``Affine``. Input:
-    the image ``[1, S, S]`` every step (constant current); output: the read-out's input current."""
+    """A ``nir.NIRGraph`` of a :class:`~spikejet.snn.image.SpikingCNN`: ``Conv2d -> neurons -> SumPool2d``
+    per convolution, ``Flatten``, ``Affine -> neurons`` per hidden dense layer, the read-out ``Affine``.
+    Input: the image ``[1, S, S]`` every step (constant current); output: the read-out's input current.
+
+    The neurons of a layer (:func:`_cnn_neurons`): reset to zero is one ``IF`` node; reset by subtraction
+    (spikejet's default) is written exactly as ``I -> Threshold`` with a recurrent ``Scale(-1)`` from the
+    Threshold back into the integrator. The loop closes a cycle, so it delivers the previous step's
+    spikes: the integrator holds ``u_t = u_(t-1) + z_t - s_(t-1)``, spikejet's membrane before its reset,
+    minus ``v_init`` (the Threshold is ``1 - v_init``, written as NIR's strict ``>``). ``allow_reset_change``:
+    write reset-to-zero IF nodes for a subtracting network instead (a different network; recorded in the
+    nodes' ``spikejet_reset_changed`` and the graph's ``semantic_changes``)."""
     from ..snn.neurons import DEFAULT_DT
 
     nir = _nir()
     dt = float(DEFAULT_DT)
     S = net.size
     nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array([1, S, S])})}
-    order, names, changes = ["input"], [], []
+    edges: list[tuple[str, str]] = []
+    names: list[str] = []
     shapes = net.neuron_shapes()
+    prev = "input"
     for i, conv in enumerate(net.convs):
         name = f"conv{i}"
         side = S // 2 ** i
         layer = _ConvLayer(conv.weight.detach().numpy(), conv.bias.detach().numpy(), (side, side), 1)
         nodes[f"{name}_conv"] = _LAYER_EXPORTERS["conv2d"](layer, {"spikejet_layer": name})
-        nodes[f"{name}_if"] = _if_node(shapes[i], net.reset, net.v_init, dt, name, allow_reset_change)
+        first, spikes = _cnn_neurons(nodes, edges, name, shapes[i], net, dt, allow_reset_change)
         nodes[f"{name}_pool"] = nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),
                                               padding=np.array([0, 0]))
-        order += [f"{name}_conv", f"{name}_if", f"{name}_pool"]
+        edges += [(prev, f"{name}_conv"), (f"{name}_conv", first), (spikes, f"{name}_pool")]
+        prev = f"{name}_pool"
         names.append(name)
-    C = net.channels[-1]
     side = S // 2 ** len(net.convs)
-    nodes["flatten"] = nir.Flatten(input_type={"input": np.array([C, side, side])}, start_dim=0, end_dim=-1)
-    order.append("flatten")
+    nodes["flatten"] = nir.Flatten(input_type={"input": np.array([net.channels[-1], side, side])}, start_dim=0,
+                                   end_dim=-1)
+    edges.append((prev, "flatten"))
+    prev = "flatten"
     for j, lin in enumerate(net.linears):
         name = f"dense{j}"
         nodes[f"{name}_affine"] = nir.Affine(weight=lin.weight.detach().numpy().astype(_F32),
                                              bias=lin.bias.detach().numpy().astype(_F32),
                                              metadata={"spikejet_layer": name})
-        order.append(f"{name}_affine")
+        edges.append((prev, f"{name}_affine"))
+        prev = f"{name}_affine"
         names.append(name)
         if j < len(net.linears) - 1:
-            nodes[f"{name}_if"] = _if_node((lin.out_features,), net.reset, net.v_init, dt, name, allow_reset_change)
-            order.append(f"{name}_if")
-    for k in order:
-        if "spikejet_reset_changed" in getattr(nodes[k], "metadata", {}):
-            changes.append(f"{k}: reset {nodes[k].metadata['spikejet_reset_changed']}")
+            first, prev_spikes = _cnn_neurons(nodes, edges, name, (lin.out_features,), net, dt, allow_reset_change)
+            edges.append((prev, first))
+            prev = prev_spikes
     nodes["output"] = nir.Output(output_type={"output": np.array([net.dense_sizes[-1]])})
-    order.append("output")
-    spec = {"encoding": {"kind": "current", "scale": 1.0}, "readout": {"kind": "membrane"},
-            "class_names": list(class_names), "layers": [{"name": n} for n in names],
-            "meta": {"source": "spiking_cnn", "arch": net.arch()}}
-    meta = {"spikejet_format": FORMAT, "spikejet_format_version": FORMAT_VERSION, "dt": dt,
-            "discretization": DISCRETIZATION, "input": "the jet image [1, S, S] (unit sum x S), constant every step",
-            "output": "input current of the non-spiking read-out layer, every step", "readout": json.dumps({"kind": "membrane"}),
-            "semantic_changes": "; ".join(changes) if changes else "none", "spikejet_spec": json.dumps(spec, sort_keys=True)}
-    return nir.NIRGraph(nodes=nodes, edges=list(zip(order[:-1], order[1:], strict=True)), metadata=meta)
+    edges.append((prev, "output"))
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=_cnn_graph_metadata(net, dt, class_names, names, nodes))
+
+
+@dataclass(frozen=True)
+class _SubtractIF:
+    """An ``I -> Threshold`` pair and its ``Scale`` reset loop (keys: integrator, threshold, scale),
+    read as one layer of IF neurons that reset by subtraction (:func:`_collapse_reset_loops`)."""
+
+    integrator: Any
+    threshold: Any
+    scale: Any
+    keys: tuple[str, str, str]
+    nir_type: ClassVar[str] = "I-Threshold-Scale"
+
+
+def _collapse_reset_loops(nodes: Mapping[str, Any], edges: Sequence[tuple[str, str]]) -> tuple[dict[str, Any],
+                                                                                                list[tuple[str, str]]]:
+    """``nodes`` and ``edges`` with every reset-by-subtraction loop (``I -> Threshold``, ``Threshold ->
+    Scale -> the same I``) replaced by one :class:`_SubtractIF` under the integrator's key, the
+    Threshold's other edges leaving from it: a chain again. A Threshold outside such a loop: ModelError."""
+    nodes, edges = dict(nodes), [(str(a), str(b)) for a, b in edges]
+    succ: dict[str, list[str]] = {}
+    pred: dict[str, list[str]] = {}
+    for a, b in edges:
+        succ.setdefault(a, []).append(b)
+        pred.setdefault(b, []).append(a)
+    for ks in [k for k, n in nodes.items() if _node_type(n) == "Threshold"]:
+        loops = [k for k in succ.get(ks, []) if _node_type(nodes[k]) == "Scale"]
+        ins = pred.get(ks, [])
+        if len(loops) != 1 or len(ins) != 1 or _node_type(nodes[ins[0]]) != "I":
+            raise ModelError(f"NIR Threshold {ks!r} is not in a reset-by-subtraction loop (one I node into it, one "
+                             "Scale node out of it and back into that I); spikejet reads no other Threshold")
+        kr, ki = loops[0], ins[0]
+        if succ.get(kr) != [ki] or pred.get(kr) != [ks] or succ.get(ki) != [ks]:
+            raise ModelError(f"NIR nodes {ki!r}, {ks!r}, {kr!r} are not a reset-by-subtraction loop: the Scale must "
+                             "take only the Threshold's spikes and feed only the I, the I only the Threshold")
+        nodes[ki] = _SubtractIF(nodes[ki], nodes[ks], nodes[kr], (ki, ks, kr))
+        del nodes[ks], nodes[kr]
+        loop = {(ki, ks), (ks, kr), (kr, ki)}
+        edges = [(ki if a == ks else a, b) for a, b in edges if (a, b) not in loop]
+    return nodes, edges
+
+
+def _gain_is_one(node: Any, field: str, n: int, step: float, key: str) -> None:
+    r = _arr(node, field, n)
+    if not (_uniform(r) and math.isclose(step * float(r[0]), 1.0, rel_tol=GAIN_SNAP_RTOL)):
+        raise ModelError(f"NIR node {key!r}: the integrator gain dt*r must be 1 (spikejet's IF adds its input once)")
 
 
 def _if_threshold(node: Any, n: int, name: str) -> tuple[float, float]:
@@ -974,57 +1086,121 @@ def _if_threshold(node: Any, n: int, name: str) -> tuple[float, float]:
     return float(thr[0]), float(v_init[0])
 
 
+def _loop_threshold(node: _SubtractIF, n: int) -> tuple[float, float]:
+    """(threshold theta, v_init) of a reset loop: theta from the Scale (``-theta``, checked against the
+    ``spikejet_threshold`` metadata when present), ``v_init`` from the Threshold's shift (``theta - v_init``)."""
+    ki, ks, kr = node.keys
+    scale = _arr(node.scale, "scale", n)
+    theta = -float(scale[0])
+    listed = _meta_value(dict(node.threshold.metadata or {}), "spikejet_threshold")
+    if not (np.all(scale == scale[0]) and theta > 0) or (listed is not None and float(listed) != theta):
+        want = f"-{float(listed):g}" if listed is not None else "one negative value"
+        raise ModelError(f"NIR Scale {kr!r}: a reset by subtraction scales the spikes by -threshold ({want}), got "
+                         f"{np.unique(scale)[:4].tolist()}")
+    thr = _arr(node.threshold, "threshold", n)
+    if not np.all(thr == thr[0]):
+        raise ModelError(f"NIR Threshold {ks!r}: spikejet's spiking CNN needs one threshold per layer")
+    v0 = theta - float(_above(thr[0]))
+    if not theta > v0:
+        raise ModelError(f"NIR Threshold {ks!r}: threshold {theta - v0:g} is not above 0 (a layer that spikes "
+                         "without input)")
+    return theta, v0
+
+
+def _cnn_neuron(node: Any, key: str, step: float) -> tuple[float, float, str, str]:
+    """(threshold, initial membrane, reset, reset change) of one spiking layer of a CNN graph: an IF node
+    (reset to zero; ``spikejet_reset_changed`` from its metadata) or a :class:`_SubtractIF` loop."""
+    if isinstance(node, _SubtractIF):
+        n = int(np.prod(np.shape(node.threshold.threshold))) or 1
+        _gain_is_one(node.integrator, "r", n, step, node.keys[0])
+        return (*_loop_threshold(node, n), "subtract", "")
+    n = int(np.prod(np.shape(node.v_threshold))) or 1
+    thr, v0 = _if_threshold(node, n, key)
+    _gain_is_one(node, "r", n, step, key)
+    return thr, v0, "zero", str(_meta_value(dict(node.metadata or {}), "spikejet_reset_changed") or "")
+
+
+_CNN_NEURONS = ("IF", _SubtractIF.nir_type)
+
+
+def _cnn_layout(chain: Sequence[tuple[str, Any]]) -> tuple[int, list[Any], list[Any], list[tuple[str, Any]]]:
+    """(convolutions, their Conv2d nodes, the Affine nodes, the spiking layers (key, node)) of a CNN chain
+    (Input and Output dropped, reset loops collapsed); anything else is one ModelError line."""
+    types = [_node_type(n) for _, n in chain]
+    n_conv = types.count("Conv2d")
+    pattern = ["Conv2d", "|".join(_CNN_NEURONS), "SumPool2d|AvgPool2d"] * n_conv + ["Flatten"]
+    if n_conv < 1 or len(types) < len(pattern) + 1 or not all(t in p.split("|") for t, p in zip(types, pattern, strict=False)):
+        raise ModelError(f"the NIR graph is not a spiking CNN of Conv2d -> IF (or I -> Threshold with a Scale reset "
+                         f"loop) -> SumPool2d blocks, Flatten, Affine layers (nodes: {', '.join(types)})")
+    rest = chain[3 * n_conv + 1:]
+    kinds = types[3 * n_conv + 1:]
+    if len(kinds) % 2 != 1 or set(kinds[0::2]) != {"Affine"} or not set(kinds[1::2]) <= set(_CNN_NEURONS):
+        raise ModelError("after Flatten the NIR graph must be (Affine -> IF or I -> Threshold loop)* -> Affine "
+                         f"(nodes: {', '.join(kinds)})")
+    convs = [chain[3 * i][1] for i in range(n_conv)]
+    affines = [n for _, n in rest[0::2]]
+    neurons = [chain[3 * i + 1] for i in range(n_conv)] + list(rest[1::2])
+    return n_conv, convs, affines, neurons
+
+
+def _cnn_v_init(v_inits: set[float], resets: set[str], spec: Mapping[str, Any]) -> tuple[float, str]:
+    """The one initial-membrane fraction and the one reset of a CNN graph's layers (the spec's exact
+    ``v_init`` when it agrees within float32 rounding)."""
+    if len(resets) != 1:
+        raise ModelError("the NIR graph mixes reset to zero (IF nodes) and by subtraction (I -> Threshold loops); "
+                         "a spiking CNN has one reset")
+    if len(v_inits) != 1:
+        raise ModelError("the NIR graph's spiking layers start at different fractions of their thresholds")
+    v_init = v_inits.pop()
+    listed = ((spec.get("meta") or {}).get("arch") or {}).get("v_init")
+    if isinstance(listed, (int, float)) and abs(float(listed) - v_init) <= 1e-6:
+        v_init = float(listed)
+    return v_init, resets.pop()
+
+
 def cnn_from_nir(graph: Any, *, dt: float | None = None) -> Any:
     """A :class:`~spikejet.snn.image.SpikingCNN` from a graph of :func:`cnn_to_nir`'s shape
-    (``Conv2d -> IF -> SumPool2d|AvgPool2d`` blocks, ``Flatten``, ``Affine -> IF`` layers, a read-out
-    ``Affine``): the structured read-back, simulated with shared kernels (:func:`from_nir` gives the
-    same network unrolled into dense layers). Thresholds are folded into the weights (threshold 1);
-    an average pooling's ``1/k^2`` into the next layer's weights. Anything else: :class:`ModelError`."""
+    (``Conv2d -> neurons -> SumPool2d|AvgPool2d`` blocks, ``Flatten``, ``Affine -> neurons`` layers, a
+    read-out ``Affine``; neurons: ``IF`` (reset to zero) or ``I -> Threshold`` with its ``Scale`` loop
+    (reset by subtraction), one kind in the whole graph): the structured read-back, simulated with
+    shared kernels (:func:`from_nir` gives the same network unrolled into dense layers, for IF graphs).
+    Thresholds are folded into the weights (threshold 1); an average pooling's ``1/k^2`` into the next
+    layer's weights. Anything else: :class:`ModelError`."""
     import torch
 
     from ..snn.image import POOL, SpikingCNN
 
+    nir = _nir()
+    if not isinstance(graph, nir.NIRGraph):
+        raise ModelError(f"expected a nir.NIRGraph, got {type(graph).__name__}")
     meta = dict(getattr(graph, "metadata", None) or {})
     step = _graph_dt(meta, dt)
-    chain = _chain(graph)[1:-1]
-    types = [_node_type(n) for _, n in chain]
-    n_conv = types.count("Conv2d")
-    pattern = ["Conv2d", "IF", "SumPool2d|AvgPool2d"] * n_conv + ["Flatten"]
-    if n_conv < 1 or len(types) < len(pattern) + 1 or not all(t in p.split("|") for t, p in zip(types, pattern, strict=False)):
-        raise ModelError(f"the NIR graph is not a spiking CNN of Conv2d -> IF -> SumPool2d blocks, Flatten, Affine "
-                         f"layers (nodes: {', '.join(types)})")
-    convs = [chain[3 * i][1] for i in range(n_conv)]
-    rest = chain[3 * n_conv + 1:]
-    affines = [n for _, n in rest if _node_type(n) == "Affine"]
-    if [_node_type(n) for _, n in rest] != ["Affine", "IF"] * (len(affines) - 1) + ["Affine"]:
-        raise ModelError("after Flatten the NIR graph must be (Affine -> IF)* -> Affine")
-    ifs = [chain[3 * i + 1] for i in range(n_conv)] + [rest[2 * j + 1] for j in range(len(affines) - 1)]
+    chain = _chain(graph, collapse_reset_loops=True)[1:-1]
+    n_conv, convs, affines, neurons = _cnn_layout(chain)
     w = [np.asarray(c.weight, dtype=np.float64) for c in convs] + [np.asarray(a.weight, dtype=np.float64) for a in affines]
     b = [np.asarray(c.bias, dtype=np.float64).reshape(-1) for c in convs] + \
         [np.asarray(a.bias, dtype=np.float64).reshape(-1) for a in affines]
     size = _conv_geometry(convs[0], "conv0")[0][0]
     gains = []
     for i in range(n_conv):
-        k = _pair(chain[3 * i + 2][1].kernel_size, "kernel_size")
-        if k != (POOL, POOL) or _pair(chain[3 * i + 2][1].stride, "stride") != (POOL, POOL):
-            raise ModelError(f"NIR pooling node {chain[3 * i + 2][0]!r}: spikejet's spiking CNN pools 2x2 with stride 2")
-        gains.append(1.0 / (POOL * POOL) if types[3 * i + 2] == "AvgPool2d" else 1.0)
-    v_inits = set()
-    for li, (key, node) in enumerate(ifs):
-        n = int(np.prod(np.shape(node.v_threshold))) or 1
-        thr, v0 = _if_threshold(node, n, key)
-        if not math.isclose(step * float(np.asarray(node.r).reshape(-1)[0]), 1.0, rel_tol=GAIN_SNAP_RTOL):
-            raise ModelError(f"NIR node {key!r}: IF gain dt*r must be 1")
+        key, pool = chain[3 * i + 2]
+        if _pair(pool.kernel_size, "kernel_size") != (POOL, POOL) or _pair(pool.stride, "stride") != (POOL, POOL):
+            raise ModelError(f"NIR pooling node {key!r}: spikejet's spiking CNN pools 2x2 with stride 2")
+        gains.append(1.0 / (POOL * POOL) if _node_type(pool) == "AvgPool2d" else 1.0)
+    v_inits, resets, changes = set(), set(), set()
+    for li, (key, node) in enumerate(neurons):
+        thr, v0, reset, change = _cnn_neuron(node, key, step)
         w[li], b[li] = w[li] / thr, b[li] / thr
         v_inits.add(round(v0 / thr, 12))
+        resets.add(reset)
+        changes |= {change} - {""}
         if li < n_conv:
             w[li + 1] = w[li + 1] * gains[li]
-    if len(v_inits) != 1:
-        raise ModelError("the NIR graph's IF layers start at different fractions of their thresholds")
-    resets = {str(_meta_value(dict(n.metadata or {}), "spikejet_reset_changed") or "zero") for _, n in ifs}
+    v_init, reset = _cnn_v_init(v_inits, resets, _spikejet_spec(meta))
     net = SpikingCNN(size, [x.shape[0] for x in w[:n_conv]], [a.shape[0] for a in w[n_conv:-1]], w[-1].shape[0],
-                     reset="zero", v_init=v_inits.pop())
-    net.meta = {"imported_from": "nir", "reset_changes": sorted(resets - {"zero"})}
+                     reset=reset, v_init=v_init)
+    net.meta = {"imported_from": "nir", "reset_changes": sorted(changes),
+                "semantic_changes": _meta_value(meta, "semantic_changes") or "none"}
     with torch.no_grad():
         for dst, wi, bi in zip([*net.convs, *net.linears], w, b, strict=True):
             if tuple(dst.weight.shape) != wi.shape:
