@@ -10,6 +10,7 @@ import torch
 
 nir = pytest.importorskip("nir")
 
+from _nir_reference import simulate_nir  # noqa: E402
 from spikejet.errors import ConfigError, ModelError  # noqa: E402
 from spikejet.interop import nir_deepsets as nd  # noqa: E402
 from spikejet.snn.particle import SpikingDeepSets, SpikingDeepSetsOptions, evaluate_spiking_deepsets  # noqa: E402
@@ -50,81 +51,6 @@ def _nir_inputs(inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
     if len(inputs) > 2:
         d["jet"] = inputs[2]
     return d
-
-
-# --------------------------------------------------------------------------- an independent NIR simulator
-
-
-def simulate_nir(graph, inputs: dict[str, np.ndarray], T: int) -> np.ndarray:
-    """The ``Output`` node's value at each of ``T`` steps, ``[T, batch, ...]``, in float64 from the NIR
-    nodes alone: one step evaluates the nodes in topological order, an edge that closes a cycle (found by
-    a depth-first search from the Input nodes) delivers its source's value of the previous step; a node's
-    input is the sum of its incoming edges; forward Euler with the graph's ``dt``."""
-    dt = float(graph.metadata["dt"])
-    succ: dict[str, list[str]] = {}
-    preds: dict[str, list[str]] = {}
-    for a, b in graph.edges:
-        succ.setdefault(a, []).append(b)
-        preds.setdefault(b, []).append(a)
-    state: dict[str, int] = {}
-    back: set[tuple[str, str]] = set()
-    post: list[str] = []
-
-    def dfs(k: str) -> None:
-        state[k] = 1
-        for nb in succ.get(k, []):
-            if state.get(nb) == 1:
-                back.add((k, nb))
-            elif nb not in state:
-                dfs(nb)
-        state[k] = 2
-        post.append(k)
-
-    roots = [k for k, n in graph.nodes.items() if isinstance(n, nir.Input)]
-    for k in roots:
-        dfs(k)
-    assert set(post) == set(graph.nodes), "every node is reachable from an Input"
-    order = post[::-1]
-    outputs = [k for k, n in graph.nodes.items() if isinstance(n, nir.Output)]
-    assert len(outputs) == 1
-    nb = next(iter(inputs.values())).shape[0]
-    values: dict[str, np.ndarray] = {}
-    membrane: dict[str, np.ndarray] = {}
-    trace = []
-    for _ in range(T):
-        prev, values = values, {}
-        for k in order:
-            node = graph.nodes[k]
-            if isinstance(node, nir.Input):
-                values[k] = np.asarray(inputs[k], dtype=np.float64)
-                continue
-            terms = [prev[a] for a in preds[k] if (a, k) in back and a in prev]
-            terms += [values[a] for a in preds[k] if (a, k) not in back]
-            x = sum(terms[1:], terms[0])
-            if isinstance(node, nir.Affine):
-                w = np.asarray(node.weight, np.float64)
-                y = np.matmul(w, x[..., None])[..., 0] + np.asarray(node.bias, np.float64)
-            elif isinstance(node, nir.Flatten):
-                dims = list(x.shape[1:])
-                s, e = int(node.start_dim), int(node.end_dim) % len(dims)
-                y = x.reshape(nb, *dims[:s], int(np.prod(dims[s:e + 1])), *dims[e + 1:])
-            elif isinstance(node, nir.I):
-                membrane[k] = membrane.get(k, 0.0) + dt * np.asarray(node.r, np.float64) * x
-                y = membrane[k]
-            elif isinstance(node, nir.Threshold):
-                y = (x > np.asarray(node.threshold, np.float64)).astype(np.float64)
-            elif isinstance(node, nir.IF):
-                v = membrane.get(k, 0.0) + dt * np.asarray(node.r, np.float64) * x
-                s = v > np.asarray(node.v_threshold, np.float64)
-                membrane[k] = np.where(s, np.asarray(node.v_reset, np.float64), v)
-                y = s.astype(np.float64)
-            elif isinstance(node, nir.Output):
-                y = x
-            else:
-                raise AssertionError(f"the reference simulator has no {type(node).__name__} node")
-            values[k] = y
-        trace.append(values[outputs[0]])
-    return np.stack(trace)
 
 
 # --------------------------------------------------------------------------- round trip and meaning
