@@ -784,9 +784,9 @@ class SnnImageConfig:
     """The ``snn_image`` stage: the spiking CNN converted from ``cnn_image`` (docs/particles.md)."""
 
     #: IF neurons' reset. docs/particles.md ("Jet images"): by subtraction the conversion keeps the QCFS
-    #: network's accuracy (59.35 % vs 59.51 %), to zero it loses 5.7 points; Loihi 2 does both. NIR has
-    #: no reset by subtraction: ``snn_image.nir`` is always the reset-to-zero conversion (its own
-    #: accuracy beside it); reset: zero makes that graph the stage's network.
+    #: network's accuracy (59.35 % vs 59.51 %), to zero it loses 5.7 points; Loihi 2 does both.
+    #: ``snn_image.nir`` is the stage's network with either reset (by subtraction written exactly as
+    #: NIR I -> Threshold with a Scale(-1) reset loop; to zero as IF nodes).
     reset: str = "subtract"
     #: Time steps (QCFS levels: the clip-floor activations are trained to what T steps can count).
     timesteps: int = 8
