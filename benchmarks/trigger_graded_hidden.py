@@ -28,12 +28,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import time
 from pathlib import Path
 
 from _machine import torch_machine
 from bench_trigger import trigger_metrics
-from trigger_levers import default_start, gap_text
+from trigger_levers import default_start, fit_recipe, gap_text, recipe_text
 
 
 def graded_net(start, options, K: int, per_message: bool):
@@ -88,7 +87,6 @@ def main(argv=None) -> int:
     import torch
 
     from spikejet.runtime import single_thread
-    from spikejet.snn.train.surrogate import SurrogateOptions, train_surrogate
 
     print("machine:", torch_machine())
     cfg, start, ann, X, y, a, teacher = default_start(args.out / "run")
@@ -103,17 +101,11 @@ def main(argv=None) -> int:
     if args.synops_penalty is not None:
         over["synops_penalty"] = args.synops_penalty
     sc = dataclasses.replace(cfg.snn_surrogate, **over)
-    print(f"recipe: T {sc.timesteps}, loss steps {sc.loss_timesteps}, {sc.epochs} epochs, lr {sc.learning_rate}, "
-          f"distill {sc.distill_weight} (t = {sc.temperature}), synops penalty {sc.synops_penalty}, reset {sc.reset}")
+    print(recipe_text(sc))
     Xt = torch.as_tensor(X["test"], dtype=torch.float32)
     for K in args.levels:
+        net, hist, sec = fit_recipe(graded_net, start, sc, X, y, teacher, K, args.per_message)
         with single_thread():
-            torch.manual_seed(7)
-            net = graded_net(start, SurrogateOptions.from_config(sc), K, args.per_message)
-            t0 = time.perf_counter()
-            hist = train_surrogate(net, X["train"], y["train"], X["val"], y["val"], sc,
-                                   teacher_logits=teacher if sc.distill_weight > 0 else None, seed=11)
-            sec = time.perf_counter() - t0
             net.eval()
             for T in (2, 4, 8):
                 with torch.no_grad():

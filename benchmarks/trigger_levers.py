@@ -60,22 +60,40 @@ def train_and_simulate(start, sc, X: dict, y: dict, teacher):
     training seed 11; ``teacher`` logits used when ``sc`` distils), simulated on the test jets for
     8 steps with the read-out at 4 kept. Returns (simulation result, training seconds, history,
     the exported network)."""
-    import torch
 
     from spikejet.runtime import single_thread
     from spikejet.snn.simulate import Probes, simulate
-    from spikejet.snn.train.surrogate import SurrogateNet, SurrogateOptions, train_surrogate
+    from spikejet.snn.train.surrogate import SurrogateNet
 
+    net, hist, sec = fit_recipe(SurrogateNet.from_network, start, sc, X, y, teacher)
     with single_thread():
-        torch.manual_seed(7)
-        net = SurrogateNet.from_network(start, SurrogateOptions.from_config(sc))
-        t0 = time.perf_counter()
-        hist = train_surrogate(net, X["train"], y["train"], X["val"], y["val"], sc,
-                               teacher_logits=teacher if sc.distill_weight > 0 else None, seed=11)
-        sec = time.perf_counter() - t0
         snn = net.to_network()
         res = simulate(snn, X["test"], 8, seed=1, steps=[4, 8], probes=Probes(score_steps=(4,)))
     return res, sec, hist, snn
+
+
+def fit_recipe(make_net, start, sc, X: dict, y: dict, teacher, *args):
+    """``make_net(start, SurrogateOptions.from_config(sc), *args)`` (torch seed 7) trained with
+    section ``sc`` (training seed 11, ``teacher`` logits when ``sc`` distils), one torch thread.
+    Returns (network, history, training seconds)."""
+    import torch
+
+    from spikejet.runtime import single_thread
+    from spikejet.snn.train.surrogate import SurrogateOptions, train_surrogate
+
+    with single_thread():
+        torch.manual_seed(7)
+        net = make_net(start, SurrogateOptions.from_config(sc), *args)
+        t0 = time.perf_counter()
+        hist = train_surrogate(net, X["train"], y["train"], X["val"], y["val"], sc,
+                               teacher_logits=teacher if sc.distill_weight > 0 else None, seed=11)
+        return net, hist, time.perf_counter() - t0
+
+
+def recipe_text(sc) -> str:
+    """One line of the settings of section ``sc`` that a lever changes."""
+    return (f"recipe: T {sc.timesteps}, loss steps {sc.loss_timesteps}, {sc.epochs} epochs, lr {sc.learning_rate}, "
+            f"distill {sc.distill_weight} (t = {sc.temperature}), synops penalty {sc.synops_penalty}, reset {sc.reset}")
 
 
 def default_start(out: Path, seed: int = 1):

@@ -21,12 +21,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import time
 from pathlib import Path
 
 from _machine import torch_machine
 from bench_trigger import trigger_metrics
-from trigger_levers import default_start, gap_text
+from trigger_levers import default_start, fit_recipe, gap_text, recipe_text
 
 
 def pruned_net(start, options, sparsity: float, first: bool = False):
@@ -68,7 +67,6 @@ def main(argv=None) -> int:
     import torch
 
     from spikejet.runtime import single_thread
-    from spikejet.snn.train.surrogate import SurrogateOptions, train_surrogate
 
     print("machine:", torch_machine())
     cfg, start, ann, X, y, a, teacher = default_start(args.out / "run")
@@ -80,17 +78,11 @@ def main(argv=None) -> int:
     if args.reset is not None:
         over["reset"] = args.reset
     sc = dataclasses.replace(cfg.snn_surrogate, **over)
-    print(f"recipe: T {sc.timesteps}, loss steps {sc.loss_timesteps}, {sc.epochs} epochs, lr {sc.learning_rate}, "
-          f"distill {sc.distill_weight}, synops penalty {sc.synops_penalty}, reset {sc.reset}")
+    print(recipe_text(sc))
     Xt = torch.as_tensor(X["test"], dtype=torch.float32)
     for sp in args.sparsity:
+        net, hist, sec = fit_recipe(pruned_net, start, sc, X, y, teacher, sp, args.first)
         with single_thread():
-            torch.manual_seed(7)
-            net = pruned_net(start, SurrogateOptions.from_config(sc), sp, args.first)
-            t0 = time.perf_counter()
-            hist = train_surrogate(net, X["train"], y["train"], X["val"], y["val"], sc,
-                                   teacher_logits=teacher if sc.distill_weight > 0 else None, seed=11)
-            sec = time.perf_counter() - t0
             net.eval()
             kept = [int((net.weight(i) != 0).sum()) for i in range(net.n_layers)]
             for T in (4, 8):
