@@ -5,7 +5,8 @@ Usage (from the repository root)::
     .venv/bin/python benchmarks/particles_recipe.py --out /tmp/precipe \\
         --variants distill_weight=0.5 distill_weight=0.9 epochs=16 timesteps=4,epochs=16 --score-T 8
 
-Each variant (comma-separated ``key=value`` of the ``snn_particles`` section; ``base``: none) is
+Each variant (comma-separated ``key=value`` of the ``snn_particles`` section, or ``section.key=value``
+of another, e.g. ``ann_particles.epochs=40``; ``base``: none) is
 ``spikejet run --only snn_particles`` (default preset, seed 1: load, split, ann_particles,
 snn_particles) into ``OUT/<variant>``; it prints the deep sets' and the spiking network's test
 accuracy and per-class AUC at the stage's T, the Loihi 2 integer model's accuracy (5,000 test jets)
@@ -34,10 +35,16 @@ def _value(text: str):
 
 
 def parse_variant(text: str) -> dict:
-    """``"epochs=16,timesteps=4"`` -> ``{"epochs": 16, "timesteps": 4}`` (``"base"``: {})."""
+    """``"epochs=16,ann_particles.epochs=40"`` -> ``{"snn_particles": {"epochs": 16}, "ann_particles":
+    {"epochs": 40}}``: a key without a section is the ``snn_particles`` section's (``"base"``: {})."""
+    out: dict = {}
     if text == "base":
-        return {}
-    return {k: _value(v) for k, v in (item.split("=", 1) for item in text.split(","))}
+        return out
+    for item in text.split(","):
+        key, v = item.split("=", 1)
+        section, _, name = key.rpartition(".")
+        out.setdefault(section or "snn_particles", {})[name] = _value(v)
+    return out
 
 
 def main(argv=None) -> int:
@@ -58,8 +65,7 @@ def main(argv=None) -> int:
 
     print("machine:", torch_machine())
     for v in args.variants:
-        sec = parse_variant(v)
-        cfg = resolve_config({"snn_particles": sec}, preset="default", seed=1)
+        cfg = resolve_config(parse_variant(v), preset="default", seed=1)
         out = args.out / v.replace(",", "_").replace("=", "")
         with single_thread():
             state = run(cfg, out, overwrite=True, progress=False, stages=["snn_particles"])
