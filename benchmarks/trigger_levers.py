@@ -96,10 +96,10 @@ def recipe_text(sc) -> str:
             f"distill {sc.distill_weight} (t = {sc.temperature}), synops penalty {sc.synops_penalty}, reset {sc.reset}")
 
 
-def default_start(out: Path, seed: int = 1):
-    """``load, split, train_ann, evaluate_ann, convert_snn`` of the default preset into ``out``:
-    (the run's config, the converted network, the ANN bundle, X, y, the ANN's trigger metrics on the
-    test jets, the ANN's logits on the training jets -- the distillation teacher)."""
+def default_start(out: Path, seed: int = 1, overrides: dict | None = None):
+    """``load, split, train_ann, evaluate_ann, convert_snn`` of the default preset (with ``overrides``)
+    into ``out``: (the run's config, the converted network, the ANN bundle, X, y, the ANN's trigger
+    metrics on the test jets, the ANN's logits on the training jets -- the distillation teacher)."""
     from spikejet.ann.model import predict_logits
     from spikejet.config import resolve_config
     from spikejet.models.file import load_bundle
@@ -107,7 +107,7 @@ def default_start(out: Path, seed: int = 1):
     from spikejet.runtime import single_thread
     from spikejet.snn.bundle import load_network
 
-    cfg = resolve_config(preset="default", seed=seed)
+    cfg = resolve_config(preset="default", seed=seed, overrides=overrides)
     with single_thread():
         state = run(cfg, out, overwrite=True, progress=False,
                     stages=["load", "split", "train_ann", "evaluate_ann", "convert_snn"])
@@ -125,14 +125,6 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default=None, help="comma-separated variant names (default: all)")
     args = ap.parse_args(argv)
 
-
-    from spikejet.ann.model import predict_logits
-    from spikejet.config import resolve_config
-    from spikejet.models.file import load_bundle
-    from spikejet.run import run
-    from spikejet.runtime import single_thread
-    from spikejet.snn.bundle import load_network
-
     names = list(VARIANTS) if args.only is None else args.only.split(",")
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
@@ -140,17 +132,9 @@ def main(argv=None) -> int:
     print("machine:", torch_machine())
     starts = {}
     for levels in sorted({VARIANTS[n][1] for n in names}):
-        cfg = resolve_config(preset="default", seed=args.seed,
-                             overrides={"convert": {"qcfs_levels": levels, "compare": ["qcfs"]}})
-        with single_thread():
-            state = run(cfg, args.out / f"run_q{levels}", overwrite=True, progress=False,
-                        stages=["load", "split", "train_ann", "evaluate_ann", "convert_snn"])
-        starts[levels] = load_network(args.out / f"run_q{levels}" / "snn_converted.pt")[0]
-        ann = load_bundle(args.out / f"run_q{levels}" / "ann.pt")
-    X, y = state.data.X, state.data.y
+        cfg, starts[levels], ann, X, y, a, teacher = default_start(
+            args.out / f"run_q{levels}", args.seed, {"convert": {"qcfs_levels": levels, "compare": ["qcfs"]}})
     classes = tuple(ann.class_names)
-    a = trigger_metrics(y["test"], predict_logits(ann.model, X["test"]), classes, args.seed)
-    teacher = predict_logits(ann.model, X["train"])
     print(f"ANN: accuracy {a['accuracy'] * 100:.2f} %")
     for name in names:
         over, levels = VARIANTS[name]

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from _machine import torch_machine
-from trigger_levers import train_and_simulate
+from trigger_levers import default_start, train_and_simulate
 
 
 def main(argv=None) -> int:
@@ -29,24 +29,12 @@ def main(argv=None) -> int:
 
     import numpy as np
 
-    from spikejet.ann.model import predict_logits
-    from spikejet.config import resolve_config
     from spikejet.hardware.loihi.evaluate import evaluate_on_loihi
-    from spikejet.models.file import load_bundle
-    from spikejet.run import run
     from spikejet.runtime import single_thread
-    from spikejet.snn.bundle import load_network
     from spikejet.snn.train.surrogate import SurrogateNet
 
     print("machine:", torch_machine())
-    cfg = resolve_config(preset="default", seed=1)
-    with single_thread():
-        state = run(cfg, args.out / "run", overwrite=True, progress=False,
-                    stages=["load", "split", "train_ann", "evaluate_ann", "convert_snn"])
-    start = load_network(args.out / "run" / "snn_converted.pt")[0]
-    ann = load_bundle(args.out / "run" / "ann.pt")
-    X, y = state.data.X, state.data.y
-    teacher = predict_logits(ann.model, X["train"])
+    cfg, start, _, X, y, _, teacher = default_start(args.out / "run")
     as_is = SurrogateNet._quantized
     try:
         for name, first_layer in (("QAT of layers 1-3 (the recipe)", False), ("QAT of layers 0-3", True)):

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from _machine import torch_machine
 from bench_trigger import trigger_metrics
-from trigger_levers import gap_text, train_and_simulate
+from trigger_levers import default_start, gap_text, train_and_simulate
 
 
 def main(argv=None) -> int:
@@ -37,22 +37,11 @@ def main(argv=None) -> int:
 
     from spikejet.ann.model import build_mlp, predict_logits
     from spikejet.ann.train import train_ann
-    from spikejet.config import resolve_config
-    from spikejet.models.file import load_bundle
-    from spikejet.run import run
     from spikejet.runtime import single_thread
-    from spikejet.snn.bundle import load_network
 
     print("machine:", torch_machine())
-    cfg = resolve_config(preset="default", seed=args.seed)
-    with single_thread():
-        state = run(cfg, args.out / "run", overwrite=True, progress=False,
-                    stages=["load", "split", "train_ann", "evaluate_ann", "convert_snn"])
-    start = load_network(args.out / "run" / "snn_converted.pt")[0]
-    ann = load_bundle(args.out / "run" / "ann.pt")
-    X, y = state.data.X, state.data.y
+    cfg, start, ann, X, y, ref, _ = default_start(args.out / "run", args.seed)
     classes = tuple(ann.class_names)
-    ref = trigger_metrics(y["test"], predict_logits(ann.model, X["test"]), classes, args.seed)
 
     def show(name: str, s: dict) -> None:
         print(f"{name:34s} {gap_text(s, ref, classes)}", flush=True)

@@ -912,13 +912,18 @@ class _ConvLayer:
     kind: str = "conv2d"
 
 
+def loop_discretization(reset_node: str) -> str:
+    """The discretization of a graph whose layers reset by subtraction through ``I -> Threshold`` and a
+    recurrent ``reset_node`` (``"Scale"``: the CNN's, ``"Affine"``: the deep sets') back into the I."""
+    scale = "Scale: its input times scale, elementwise; " if reset_node == "Scale" else ""
+    return (f"{DISCRETIZATION}; I: v += dt*r*I, its output is v; Threshold: 1 where its input > threshold; "
+            f"{scale}a node with several incoming edges sums them; an edge that closes a cycle (the reset "
+            f"{reset_node} -> integrator) delivers the previous step's value (0 at the first step); every node "
+            "starts at 0")
+
+
 #: The CNN graph's discretization when its layers reset by subtraction (the I -> Threshold -> Scale loops).
-CNN_LOOP_DISCRETIZATION = (
-    f"{DISCRETIZATION}; I: v += dt*r*I, its output is v; Threshold: 1 where its input > threshold; "
-    "Scale: its input times scale, elementwise; a node with several incoming edges sums them; an edge "
-    "that closes a cycle (the reset Scale -> integrator) delivers the previous step's value (0 at the "
-    "first step); every node starts at 0"
-)
+CNN_LOOP_DISCRETIZATION = loop_discretization("Scale")
 
 
 def _cnn_neurons(nodes: dict[str, Any], edges: list[tuple[str, str]], name: str, shape: tuple[int, ...], net: Any,

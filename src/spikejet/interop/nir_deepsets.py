@@ -69,7 +69,6 @@ import numpy as np
 
 from ..errors import ConfigError, ModelError
 from .nir import (
-    DISCRETIZATION,
     FORMAT,
     FORMAT_VERSION,
     GAIN_SNAP_RTOL,
@@ -79,6 +78,7 @@ from .nir import (
     _meta_value,
     _nir,
     _spikejet_spec,
+    loop_discretization,
     read_graph,
     write_nir,
 )
@@ -92,11 +92,7 @@ SOURCE = "spiking_deepsets"
 V_INIT_ATOL = 1e-5
 _F32 = np.float32
 
-_DISCRETIZATION = (
-    f"{DISCRETIZATION}; I: v += dt*r*I, its output is v; Threshold: 1 where its input > threshold; "
-    "a node with several incoming edges sums them; an edge that closes a cycle (the reset Affine -> "
-    "integrator) delivers the previous step's value (0 at the first step); every node starts at 0"
-)
+_DISCRETIZATION = loop_discretization("Affine")
 
 
 # --------------------------------------------------------------------------- structure (writer and reader)
