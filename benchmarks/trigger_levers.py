@@ -44,6 +44,12 @@ VARIANTS: dict[str, tuple[dict, int]] = {
     "recipe-kd-t1": ({**RECIPE, "temperature": 1.0}, 8),
     "recipe-kd-t4": ({**RECIPE, "temperature": 4.0}, 8),
     "recipe-L2468": ({**RECIPE, "loss_timesteps": (2, 4, 6)}, 8),
+    # the learning rate and early stopping (2 December 2026, third session; the particle recipe's lesson: lr 1e-3 -> 1e-2)
+    "recipe-nostop": ({**RECIPE, "patience": 50}, 8),
+    "recipe-lr1e-3-nostop": ({**RECIPE, "learning_rate": 1e-3, "patience": 50}, 8),
+    "recipe-lr6e-3": ({**RECIPE, "learning_rate": 6e-3}, 8),
+    "recipe-lr1e-2": ({**RECIPE, "learning_rate": 1e-2}, 8),
+    "recipe-lr1e-2-nostop": ({**RECIPE, "learning_rate": 1e-2, "patience": 50}, 8),
 }
 
 
