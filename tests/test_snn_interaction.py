@@ -191,3 +191,80 @@ def test_bad_sizes_are_refused():
         SpikingInteractionNet((8, 4), (8, 4), (5, 5))
     with pytest.raises(ConfigError, match="thresholds"):
         SpikingInteractionNet((8, 4), (8, 4), (4, 5), thresholds=[1.0])
+
+
+# --------------------------------------------------------------------------- the stages
+
+STAGE_CONFIG = {"data": {"max_jets": 600},
+                "ann_interaction": {"n_particles": 6, "max_train_jets": 200, "epochs": 1, "patience": 1},
+                "snn_interaction": {"max_train_jets": 200, "epochs": 1, "patience": 1}}
+
+
+@pytest.fixture(scope="module")
+def interaction_run(tmp_path_factory):
+    """A small run of both interaction stages on the embedded sample, and its test jets with particles."""
+    from spikejet.config import resolve_config
+    from spikejet.data import load, write
+    from spikejet.run.runner import run
+
+    torch.set_num_threads(1)
+    tmp = tmp_path_factory.mktemp("interaction")
+    out = tmp / "run"
+    state = run(resolve_config(STAGE_CONFIG), out, progress=False, stages=["snn_interaction"])
+    test = load("default", particles=True).subset(state.data.subset).subset(state.data.split.test)
+    data = tmp / "test_particles.h5"
+    write(test, data)
+    return out, test, data
+
+
+def test_stages_write_their_metrics_and_model_files(interaction_run):
+    import json
+
+    out, _, _ = interaction_run
+    m = json.loads((out / "metrics.json").read_text())
+    a, s = m["ann_interaction"], m["snn_interaction"]
+    for key in ("accuracy", "auc", "rejection", "macs", "energy_per_inference_j"):
+        assert key in a, key
+    for key in ("accuracy", "auc", "rejection", "timesteps", "synops_per_inference", "spikes_per_inference",
+                "input_macs_per_inference", "neuron_updates_per_inference", "energy_per_inference_j"):
+        assert key in s, key
+    assert "loihi" in s["energy_per_inference_j"] and "gpu" in a["energy_per_inference_j"]
+    # the spiking network inherits the conventional one's particles and jet features
+    assert a["n_particles"] == s["n_particles"] == 6 and s["jet_features"] and s["timesteps"] == 4
+    assert (out / "ann_interaction.pt").is_file() and (out / "snn_interaction.pt").is_file()
+
+
+@pytest.mark.parametrize("key", ["ann_interaction", "snn_interaction"])
+def test_model_files_score_like_the_run_through_evaluate(interaction_run, key, tmp_path, one_torch_thread):
+    import json
+
+    from spikejet.data import load
+    from spikejet.models.file import load_bundle
+    from spikejet.run.runner import evaluate_model_file
+
+    out, test, data = interaction_run
+    bundle = load_bundle(out / f"{key}.pt")
+    assert bundle.needs_particles and bundle.kind == key
+    saved = np.load(out / "predictions" / f"{key}_test.npz")["scores"]
+    scores = bundle.predict_table(load(str(data), particles=True))
+    np.testing.assert_array_equal(scores.astype(saved.dtype), saved)
+    state = evaluate_model_file(out / f"{key}.pt", str(data), tmp_path / "ev", progress=False)
+    run_m = json.loads((out / "metrics.json").read_text())[key]
+    ev_m = json.loads((state.run_dir / "metrics.json").read_text())[key]
+    for k in ("accuracy", "accuracy_interval", "auc", "rejection"):
+        assert ev_m[k] == run_m[k], k
+
+
+def test_same_seed_same_metrics_and_bad_settings_are_refused_by_name(interaction_run, tmp_path, one_torch_thread):
+    from spikejet.config import resolve_config
+    from spikejet.run.runner import run
+
+    out, _, _ = interaction_run
+    run(resolve_config(STAGE_CONFIG), tmp_path / "again", progress=False, stages=["snn_interaction"])
+    assert (tmp_path / "again" / "metrics.json").read_bytes() == (out / "metrics.json").read_bytes()
+    for section, bad, match in (("snn_interaction", {"timesteps": 0}, "snn_interaction.timesteps"),
+                                ("snn_interaction", {"init": "nope"}, "snn_interaction.init"),
+                                ("ann_interaction", {"n_particles": 500}, "ann_interaction.n_particles"),
+                                ("ann_interaction", {"edge": []}, "ann_interaction.edge")):
+        with pytest.raises(ConfigError, match=match):
+            resolve_config({section: bad})
