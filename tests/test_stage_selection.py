@@ -12,7 +12,7 @@ from spikejet.cli import main
 from spikejet.config import resolve_config
 from spikejet.data import JetTable, write
 from spikejet.errors import ConfigError
-from spikejet.run.registry import GROUPS, select_stages, stage_names
+from spikejet.run.registry import GROUPS, default_stage_names, get_stage, select_stages, stage_names
 
 
 @pytest.fixture
@@ -41,9 +41,15 @@ def test_skip_a_group_and_what_needs_it(cfg):
 def test_only_adds_needs_and_the_report(cfg):
     sel = select_stages(cfg, only=["particles"])
     images = tuple(n for n in ("cnn_image", "snn_image") if n in stage_names())  # registered by another issue
-    assert sel.stages == ("load", "split", "ann_particles", "snn_particles", *images, "report")
+    assert sel.stages == ("load", "split", "ann_particles", "snn_particles", "ann_interaction", "snn_interaction",
+                          *images, "report")
     assert select_stages(cfg, only=["snn_particles"], skip=["report"]).stages[-1] == "snn_particles"
-    assert select_stages(cfg).stages == tuple(stage_names())
+    assert select_stages(cfg).stages == tuple(default_stage_names())
+    # opt-in stages (too slow for the main job) run only when asked for
+    opt_in = [n for n in stage_names() if not get_stage(n).default_run]
+    assert not set(opt_in) & set(select_stages(cfg).stages)
+    assert select_stages(cfg, only=["interaction"]).stages == ("load", "split", "ann_interaction", "snn_interaction",
+                                                              "report")
     # group members not registered (yet) are ignored, registered ones kept in registry order
     assert set(GROUPS["particles"]) - set(stage_names()) <= {"cnn_image", "snn_image"}
 

@@ -6,7 +6,7 @@
 * :class:`InteractionNet` -- an interaction network in the JEDI-net style (Moreno et al.,
   Eur. Phys. J. C 80 (2020) 58), small: an edge MLP ``f_R`` on every ordered pair of real
   particles, the edges summed at their receiver, a node MLP ``f_O`` on (particle, summed
-  edges), a sum over particles and a classifier MLP ``phi_C``;
+  edges), a sum over particles (optionally joined by jet-level inputs) and a classifier MLP ``phi_C``;
 * :class:`JetCNN` -- a small CNN on the jet image (two 3x3 convolutions with 2x2 average
   pooling, then a dense layer).
 
@@ -109,22 +109,25 @@ class DeepSets(nn.Module):
 
 class InteractionNet(nn.Module):
     """A small JEDI-net: edges ``f_R([x_i, x_j])`` for every ordered pair of real particles ``i != j``,
-    ``e_i = sum_j f_R([x_i, x_j])``, nodes ``f_O([x_i, e_i])``, ``phi_C(sum_i f_O)``.
+    ``e_i = sum_j f_R([x_i, x_j])``, nodes ``f_O([x_i, e_i])``, ``phi_C([sum_i f_O, g])``.
 
     The first layer of ``f_R`` is linear in the concatenation, so it is computed as
     ``W_r x_i + W_s x_j`` from per-particle projections (``2 P F h`` MACs instead of
-    ``P (P - 1) 2 F h``; the rest of ``f_R`` runs on every pair)."""
+    ``P (P - 1) 2 F h``; the rest of ``f_R`` runs on every pair). ``n_global`` jet-level inputs
+    ``g`` (the 16 standardized features, as :class:`DeepSets`) join the pooled vector; 0:
+    particles only (``forward(x, mask)``)."""
 
     def __init__(self, n_in: int, edge: Sequence[int] = (32, 16), node: Sequence[int] = (32, 32),
-                 classifier: Sequence[int] = (32,), n_classes: int = 5) -> None:
+                 classifier: Sequence[int] = (32,), n_classes: int = 5, n_global: int = 0) -> None:
         super().__init__()
         if not edge or not node:
             raise ConfigError("an interaction network needs edge and node layers")
         F_ = int(n_in)
         self.n_in = F_
+        self.n_global = int(n_global)
         self.edge_sizes = (2 * F_, *map(int, edge))
         self.node_sizes = (F_ + self.edge_sizes[-1], *map(int, node))
-        self.cls_sizes = (self.node_sizes[-1], *map(int, classifier), int(n_classes))
+        self.cls_sizes = (self.node_sizes[-1] + self.n_global, *map(int, classifier), int(n_classes))
         h0 = self.edge_sizes[1]
         self.recv = nn.Linear(F_, h0)
         self.send = nn.Linear(F_, h0, bias=False)
@@ -132,7 +135,7 @@ class InteractionNet(nn.Module):
         self.node = mlp(self.node_sizes, last_relu=True)
         self.classifier = mlp(self.cls_sizes, last_relu=False)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, g: torch.Tensor | None = None) -> torch.Tensor:
         m = mask.to(x.dtype)
         P = x.shape[1]
         pair = m.unsqueeze(2) * m.unsqueeze(1) * (1.0 - torch.eye(P, dtype=x.dtype))  # [B, i, j]
@@ -140,7 +143,12 @@ class InteractionNet(nn.Module):
         e = self.edge_rest(h) * pair.unsqueeze(-1)
         agg = e.sum(2)  # at the receiver i
         o = self.node(torch.cat([x, agg], -1)) * m.unsqueeze(-1)
-        return self.classifier(o.sum(1))
+        pooled = o.sum(1)
+        if self.n_global:
+            if g is None:
+                raise DataError(f"this interaction network takes {self.n_global} jet-level inputs")
+            pooled = torch.cat([pooled, g], 1)
+        return self.classifier(pooled)
 
     def macs(self, n_real: float) -> float:
         n = float(n_real)
@@ -152,10 +160,10 @@ class InteractionNet(nn.Module):
     def arch(self) -> dict:
         return {"type": "interaction_net", "n_in": self.n_in, "edge": list(self.edge_sizes[1:]),
                 "node": list(self.node_sizes[1:]), "classifier": list(self.cls_sizes[1:-1]),
-                "n_classes": self.cls_sizes[-1]}
+                "n_classes": self.cls_sizes[-1], "n_global": self.n_global}
 
     def predict_particles(self, inputs: Sequence[np.ndarray]) -> np.ndarray:
-        """Logits ``[n, C]`` of ``[x, mask]``."""
+        """Logits ``[n, C]`` of ``[x, mask(, g)]``."""
         return predict_logits(self, inputs)
 
 
@@ -211,7 +219,8 @@ def build_deepsets(arch: dict) -> DeepSets:
 
 def build_interaction_net(arch: dict) -> InteractionNet:
     """The model-file builder of ``arch["type"] == "interaction_net"``."""
-    return InteractionNet(arch["n_in"], arch["edge"], arch["node"], arch["classifier"], arch["n_classes"])
+    return InteractionNet(arch["n_in"], arch["edge"], arch["node"], arch["classifier"], arch["n_classes"],
+                          arch.get("n_global", 0))
 
 
 # --------------------------------------------------------------------------- inputs

@@ -78,6 +78,8 @@ QUICK: dict[str, dict[str, Any]] = {
     "pileup": {"max_jets": 100, "mlp_epochs": 3},
     "pileup_snn": {"epochs": 3, "patience": 2, "max_train_particles": 5000},
     "snn_particles": {"max_train_jets": 1000, "epochs": 1, "patience": 1, "loihi_max_jets": 500},
+    "ann_interaction": {"max_train_jets": 2000, "epochs": 2, "patience": 2},
+    "snn_interaction": {"max_train_jets": 1000, "epochs": 1, "patience": 1},
     "cnn_image": {"max_train_jets": 2000, "epochs": 2, "patience": 2},
     "snn_image": {"max_train_jets": 1000, "qcfs_epochs": 1, "patience": 1, "loihi_max_jets": 300},
 }

@@ -64,6 +64,7 @@ ARCH_MODULES: dict[str, str] = {
     "deepsets": "spikejet.ann.particle:build_deepsets",
     "interaction_net": "spikejet.ann.particle:build_interaction_net",
     "spiking_deepsets": "spikejet.snn.particle:build",
+    "spiking_interaction_net": "spikejet.snn.interaction:build",
     "spiking_cnn": "spikejet.snn.image:build",
 }
 

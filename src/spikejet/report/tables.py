@@ -49,6 +49,8 @@ STAGE_TITLES: dict[str, str] = {
     "fpga": "MLP on an FPGA (hls4ml fixed point)",
     "ann_particles": "Particle model (deep sets)",
     "snn_particles": "Spiking deep sets (particles)",
+    "ann_interaction": "Interaction network (particles)",
+    "snn_interaction": "Spiking interaction network (particles)",
     "cnn_image": "CNN on jet images",
     "snn_image": "Spiking CNN on jet images",
 }

@@ -18,8 +18,8 @@ from typing import Any
 from ..config import RunConfig
 from ..errors import ConfigError
 
-__all__ = ["StageSpec", "stages", "stage_names", "get_stage", "with_needs", "GROUPS", "Selection",
-           "select_stages"]
+__all__ = ["StageSpec", "stages", "stage_names", "default_stage_names", "get_stage", "with_needs", "GROUPS",
+           "Selection", "select_stages"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,9 @@ class StageSpec:
     section: str | None = None
     #: The name of the stage's model / metrics entry (defaults to the stage name).
     key: str | None = None
+    #: Whether a plain ``spikejet run`` runs it (False: opt-in, chosen with ``--only`` or ``stages=``;
+    #: stages too slow for the main job's 10 minutes).
+    default_run: bool = True
 
     def needs_for(self, cfg: RunConfig) -> tuple[str, ...]:
         return tuple(self.needs(cfg)) if callable(self.needs) else tuple(self.needs)
@@ -50,12 +53,17 @@ def _snn_particles_needs(cfg: RunConfig) -> tuple[str, ...]:
     return ("split", "ann_particles") if cfg.section("snn_particles").init == "ann" else ("split",)
 
 
+def _snn_interaction_needs(cfg: RunConfig) -> tuple[str, ...]:
+    return ("split", "ann_interaction") if cfg.section("snn_interaction").init == "ann" else ("split",)
+
+
 @functools.cache
 def stages() -> tuple[StageSpec, ...]:
     """The main job, in order (imports the stage modules on first use)."""
     from ..stages.convert_snn import convert_stage
     from ..stages.fpga import fpga_stage
     from ..stages.image import cnn_image_stage, snn_image_stage
+    from ..stages.interaction import ann_interaction_stage, snn_interaction_stage
     from ..stages.load import load_stage
     from ..stages.loihi import loihi_stage
     from ..stages.neurobench import neurobench_stage
@@ -80,6 +88,11 @@ def stages() -> tuple[StageSpec, ...]:
         StageSpec("neurobench", neurobench_stage, ("evaluate_ann",)),
         StageSpec("ann_particles", ann_particles_stage, ("split",), "ann_particles"),
         StageSpec("snn_particles", snn_particles_stage, _snn_particles_needs, "snn_particles"),
+        # opt-in (``--only interaction``): about 10 minutes on 2 shared cores, beyond the main job's budget
+        # (docs/particles.md, "Interaction network and its spiking twin")
+        StageSpec("ann_interaction", ann_interaction_stage, ("split",), "ann_interaction", default_run=False),
+        StageSpec("snn_interaction", snn_interaction_stage, _snn_interaction_needs, "snn_interaction",
+                  default_run=False),
         StageSpec("cnn_image", cnn_image_stage, ("split",), "cnn_image"),
         StageSpec("snn_image", snn_image_stage, ("cnn_image",), "snn_image"),
         StageSpec("pileup", pileup_stage, ("train_ann",), "pileup"),
@@ -90,7 +103,8 @@ def stages() -> tuple[StageSpec, ...]:
 #: Named groups of stages for ``spikejet run --only`` / ``--skip`` (the one table: a new stage
 #: joins a group with one name here). A member not (yet) registered is ignored.
 GROUPS: dict[str, tuple[str, ...]] = {
-    "particles": ("ann_particles", "snn_particles", "cnn_image", "snn_image"),
+    "particles": ("ann_particles", "snn_particles", "ann_interaction", "snn_interaction", "cnn_image", "snn_image"),
+    "interaction": ("ann_interaction", "snn_interaction"),
     "images": ("cnn_image", "snn_image"),
     "pileup": ("pileup",),
     "snn": ("convert_snn", "snn_rate", "snn_surrogate"),
@@ -100,6 +114,11 @@ GROUPS: dict[str, tuple[str, ...]] = {
 
 def stage_names() -> list[str]:
     return [s.name for s in stages()]
+
+
+def default_stage_names() -> list[str]:
+    """The stages of a plain ``spikejet run`` (every registered stage but the opt-in ones)."""
+    return [s.name for s in stages() if s.default_run]
 
 
 def get_stage(name: str) -> StageSpec:
@@ -152,8 +171,8 @@ def _expand(names: Sequence[str], flag: str) -> list[str]:
 
 def select_stages(cfg: RunConfig, *, only: Sequence[str] = (), skip: Sequence[str] = ()) -> Selection:
     """The stages of a run: ``only`` these (stages or groups, with what they need, and the report)
-    if given, else all; minus ``skip`` and every stage that needs a skipped one (transitively)."""
-    wanted = with_needs([*_expand(only, "--only"), "report"], cfg) if only else stage_names()
+    if given, else the default run's (:func:`default_stage_names`); minus ``skip`` and every stage that needs a skipped one (transitively)."""
+    wanted = with_needs([*_expand(only, "--only"), "report"], cfg) if only else default_stage_names()
     skipped = set(_expand(skip, "--skip"))
     dropped: dict[str, list[str]] = {}
     kept: list[str] = []

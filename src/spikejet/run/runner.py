@@ -23,7 +23,7 @@ from typing import Any
 from ..config import RunConfig, config_to_yaml
 from ..runtime import stage_seed
 from .context import RunData, StageContext, StageResult
-from .registry import StageSpec, get_stage, stage_names, with_needs
+from .registry import StageSpec, default_stage_names, get_stage, stage_names, with_needs
 from .rundir import (
     CONFIG_FILE,
     METRICS_FILE,
@@ -242,12 +242,13 @@ def run(
     stages: Sequence[str] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> RunState:
-    """Run ``stages`` (default: all, in order; with what they need) into ``run_dir``.
+    """Run ``stages`` (default: the default run's, :func:`~spikejet.run.registry.default_stage_names`;
+    in order, with what they need) into ``run_dir``.
 
     ``run.json`` is rewritten after every stage (``status`` "running", then "complete"
     or "failed: <stage>"); an interrupted run leaves only finished artifacts.
     """
-    wanted = stage_names() if stages is None else with_needs(list(stages), cfg)
+    wanted = default_stage_names() if stages is None else with_needs(list(stages), cfg)
     rd = RunDir(run_dir)
     fp, summary = run_fingerprint(cfg), _summary(cfg)
     rd.prepare(fp, overwrite=overwrite)

@@ -41,13 +41,15 @@ from ..errors import ConfigError, DataError
 from .neurons import RESETS, IFState, LIFState, TensorParams, if_step, lif_step
 from .train.surrogate import MAX_LEAK, MIN_LEAK, MIN_THRESHOLD, spike, surrogate_grad
 
-__all__ = ["SpikingDeepSetsOptions", "SpikingDeepSets", "SpikingOutput", "train_spiking_deepsets",
-           "evaluate_spiking_deepsets", "build"]
+__all__ = ["SpikingDeepSetsOptions", "SpikingParticleNet", "SpikingDeepSets", "SpikingOutput",
+           "train_spiking_particles", "train_spiking_deepsets", "evaluate_spiking_particles",
+           "evaluate_spiking_deepsets", "percentile_thresholds", "build"]
 
 
 @dataclass(frozen=True)
 class SpikingDeepSetsOptions:
-    """Neuron model and surrogate of a :class:`SpikingDeepSets` (defaults: the ``snn_particles`` section's)."""
+    """Neuron model and surrogate of a spiking particle network (:class:`SpikingDeepSets`,
+    :class:`~spikejet.snn.interaction.SpikingInteractionNet`; defaults: the ``snn_particles`` section's)."""
 
     neuron: str = _SECTION.neuron
     reset: str = _SECTION.reset
@@ -59,7 +61,7 @@ class SpikingDeepSetsOptions:
 
     def __post_init__(self) -> None:
         if self.neuron not in ("if", "lif"):
-            raise ConfigError(f"spiking deep-sets neuron must be 'if' or 'lif', got {self.neuron!r}")
+            raise ConfigError(f"a spiking particle network's neuron must be 'if' or 'lif', got {self.neuron!r}")
         if self.reset not in RESETS:
             raise ConfigError(f"reset must be one of {', '.join(RESETS)}; got {self.reset!r}")
         if not 0.0 <= self.v_init < 1.0:
@@ -119,28 +121,23 @@ class SpikingOutput:
     spikes: torch.Tensor
 
 
-class SpikingDeepSets(nn.Module):
-    """``phi`` sizes (input first) shared per particle, ``rho`` sizes (pooled width + n_global
-    first, classes last); spiking layers: every ``phi`` layer and every hidden ``rho`` layer."""
+class SpikingParticleNet(nn.Module):
+    """What the spiking particle networks share: one threshold per spiking layer (learned as its
+    log), one leak per layer (LIF), the :class:`SpikingDeepSetsOptions`, the fused-kernel switch,
+    the one scoring path and the layers' steps (:meth:`layer_steps`). A subclass sets
+    ``n_spiking`` (through :meth:`_init_neurons`) and ``n_classes``, and its ``forward(*inputs,
+    T=, relaxed=, count=)`` returns a :class:`SpikingOutput`."""
 
-    def __init__(self, phi_sizes: Sequence[int], rho_sizes: Sequence[int], n_global: int = 0,
-                 options: SpikingDeepSetsOptions | None = None, *,
-                 thresholds: Sequence[float] | None = None) -> None:
-        super().__init__()
-        self.phi_sizes = tuple(int(s) for s in phi_sizes)
-        self.n_global = int(n_global)
-        self.rho_sizes = tuple(int(s) for s in rho_sizes)
-        if len(self.phi_sizes) < 2 or len(self.rho_sizes) < 2:
-            raise ConfigError("a spiking deep-sets network needs >= 1 per-particle and >= 1 read-out layer")
-        if self.rho_sizes[0] != self.phi_sizes[-1] + self.n_global:
-            raise ConfigError(f"rho's input ({self.rho_sizes[0]}) must be phi's output ({self.phi_sizes[-1]}) "
-                              f"+ n_global ({self.n_global})")
+    #: What the training's progress bar and messages call the network.
+    title = "spiking particle network"
+    #: Jets per batch when scoring (:func:`evaluate_spiking_particles`).
+    eval_batch_size = 2048
+    n_classes: int
+
+    def _init_neurons(self, n_spiking: int, options: SpikingDeepSetsOptions | None,
+                      thresholds: Sequence[float] | None) -> None:
         self.options = options or SpikingDeepSetsOptions()
-        self.phi = nn.ModuleList(nn.Linear(a, b) for a, b in zip(self.phi_sizes[:-1], self.phi_sizes[1:],
-                                                                  strict=True))
-        self.rho = nn.ModuleList(nn.Linear(a, b) for a, b in zip(self.rho_sizes[:-1], self.rho_sizes[1:],
-                                                                  strict=True))
-        self.n_spiking = len(self.phi) + len(self.rho) - 1
+        self.n_spiking = int(n_spiking)
         th = [1.0] * self.n_spiking if thresholds is None else [float(t) for t in thresholds]
         if len(th) != self.n_spiking or not all(math.isfinite(t) and t > 0 for t in th):
             raise ConfigError(f"need {self.n_spiking} positive thresholds, got {th}")
@@ -159,6 +156,88 @@ class SpikingDeepSets(nn.Module):
             return torch.ones(self.n_spiking)
         return torch.sigmoid(self.leak_logit).clamp(MIN_LEAK, MAX_LEAK)
 
+    def layer_steps(self, shapes: Sequence[tuple[int, ...]], like: torch.Tensor, relaxed: bool) -> _LayerSteps:
+        """The spiking layers' membranes (layer ``k`` of shape ``shapes[k]``) for one forward pass."""
+        return _LayerSteps(self, shapes, like, relaxed)
+
+    def predict_particles(self, inputs: Sequence[np.ndarray], T: int) -> np.ndarray:
+        """Read-out ``[n, C]`` at ``T`` steps (the one scoring path of the stage and of model files)."""
+        return evaluate_spiking_particles(self, inputs, T)["logits"]
+
+
+class _LayerSteps:
+    """The membranes of a network's spiking layers during one forward pass, and one step of layer
+    ``k``: the fused IF kernel (reset by subtraction, not relaxed) or :func:`if_step` /
+    :func:`lif_step` with the surrogate spike, the reset's gradient detached; spikes times ``mask``."""
+
+    def __init__(self, net: SpikingParticleNet, shapes: Sequence[tuple[int, ...]], like: torch.Tensor,
+                 relaxed: bool) -> None:
+        o = self.options = net.options
+        self.relaxed = relaxed
+        self.ths, self.betas = net.thresholds(), net.leaks()
+        self.lif = o.neuron == "lif"
+        self.fused = net.fused and not self.lif and o.reset == "subtract" and not relaxed
+        self.states: list[Any] = []
+        for i, shp in enumerate(shapes):
+            v = (self.ths[i] * o.v_init).expand(*shp)
+            self.states.append(LIFState(i=like.new_zeros(()), v=v) if self.lif else IFState(v=v))
+
+    def _spike_fn(self, v: torch.Tensor, th: torch.Tensor) -> torch.Tensor:
+        return spike((v - th) / th, self.options.surrogate, self.options.slope, relaxed=self.relaxed)
+
+    def __call__(self, k: int, z: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """Spikes of layer ``k`` for the input current ``z`` (``mask`` zeroes the slots without neurons)."""
+        o = self.options
+        if self.fused:
+            out, v_new = _if_step_fused(z, self.states[k].v, self.ths[k], mask, o.surrogate, o.slope)
+            self.states[k] = IFState(v=v_new)
+            return out
+        params = TensorParams(threshold=self.ths[k], reset=o.reset, decay_mem=self.betas[k] if self.lif else 1.0)
+        step = lif_step if self.lif else if_step
+        out, self.states[k] = step(z, self.states[k], params, spike_fn=self._spike_fn, detach_reset=True)
+        return out if mask is None else out * mask
+
+
+def fan_out(lin: nn.Linear | torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Per input neuron, its non-zero weights in ``lin`` (a layer or its ``[out, in]`` weight)."""
+    w = lin.weight.detach() if isinstance(lin, nn.Module) else lin.detach()
+    return (w != 0).sum(0).to(dtype)
+
+
+def percentile_thresholds(acts: Sequence[torch.Tensor], percentile: float) -> list[float]:
+    """Per layer, the ``percentile`` of its non-zero activations (1 where there are none)."""
+    out = []
+    for a in acts:
+        nz = a[a > 0]
+        out.append(float(np.percentile(nz.numpy(), percentile)) if nz.numel() else 1.0)
+    return out
+
+
+class SpikingDeepSets(SpikingParticleNet):
+    """``phi`` sizes (input first) shared per particle, ``rho`` sizes (pooled width + n_global
+    first, classes last); spiking layers: every ``phi`` layer and every hidden ``rho`` layer."""
+
+    title = "spiking deep sets"
+
+    def __init__(self, phi_sizes: Sequence[int], rho_sizes: Sequence[int], n_global: int = 0,
+                 options: SpikingDeepSetsOptions | None = None, *,
+                 thresholds: Sequence[float] | None = None) -> None:
+        super().__init__()
+        self.phi_sizes = tuple(int(s) for s in phi_sizes)
+        self.n_global = int(n_global)
+        self.rho_sizes = tuple(int(s) for s in rho_sizes)
+        if len(self.phi_sizes) < 2 or len(self.rho_sizes) < 2:
+            raise ConfigError("a spiking deep-sets network needs >= 1 per-particle and >= 1 read-out layer")
+        if self.rho_sizes[0] != self.phi_sizes[-1] + self.n_global:
+            raise ConfigError(f"rho's input ({self.rho_sizes[0]}) must be phi's output ({self.phi_sizes[-1]}) "
+                              f"+ n_global ({self.n_global})")
+        self.n_classes = self.rho_sizes[-1]
+        self.phi = nn.ModuleList(nn.Linear(a, b) for a, b in zip(self.phi_sizes[:-1], self.phi_sizes[1:],
+                                                                  strict=True))
+        self.rho = nn.ModuleList(nn.Linear(a, b) for a, b in zip(self.rho_sizes[:-1], self.rho_sizes[1:],
+                                                                  strict=True))
+        self._init_neurons(len(self.phi) + len(self.rho) - 1, options, thresholds)
+
     def neuron_updates(self, n_real: torch.Tensor | float, T: int) -> Any:
         """Neuron updates per jet: every per-particle neuron of every real particle and every
         read-out neuron (output layer included), every step."""
@@ -176,14 +255,9 @@ class SpikingDeepSets(nn.Module):
         return {"type": "spiking_deepsets", "phi_sizes": list(self.phi_sizes), "rho_sizes": list(self.rho_sizes),
                 "n_global": self.n_global, "options": asdict(self.options)}
 
-    def predict_particles(self, inputs: Sequence[np.ndarray], T: int) -> np.ndarray:
-        """Read-out ``[n, C]`` at ``T`` steps (the one scoring path of the stage and of model files)."""
-        return evaluate_spiking_deepsets(self, inputs, T)["logits"]
-
     def forward(self, x: torch.Tensor, mask: torch.Tensor, g: torch.Tensor | None = None, *,
                 T: int = 8, relaxed: bool = False, count: bool = True) -> SpikingOutput:
         """Read-out and, with ``count``, synaptic operations and spikes per jet (zeros without)."""
-        o = self.options
         T = int(T)
         if T < 1:
             raise ConfigError(f"T must be >= 1, got {T}")
@@ -191,38 +265,14 @@ class SpikingDeepSets(nn.Module):
             raise DataError(f"this network takes {self.n_global} jet-level inputs")
         B, P, _ = x.shape
         m = mask.to(x.dtype).unsqueeze(-1)  # [B, P, 1]
-        ths, betas = self.thresholds(), self.leaks()
-        lif = o.neuron == "lif"
-        step = lif_step if lif else if_step
-        fused = self.fused and not lif and o.reset == "subtract" and not relaxed
-
-        def spike_fn(v, th):
-            return spike((v - th) / th, o.surrogate, o.slope, relaxed=relaxed)
-
-        def layer_step(k: int, z: torch.Tensor, mask_k: torch.Tensor | None) -> torch.Tensor:
-            """One step of spiking layer ``k`` (its state in ``states[k]``); ``mask_k`` zeroes padded slots."""
-            if fused:
-                out, v_new = _if_step_fused(z, states[k].v, ths[k], mask_k, o.surrogate, o.slope)
-                states[k] = IFState(v=v_new)
-                return out
-            params = TensorParams(threshold=ths[k], reset=o.reset, decay_mem=betas[k] if lif else 1.0)
-            out, states[k] = step(z, states[k], params, spike_fn=spike_fn, detach_reset=True)
-            return out if mask_k is None else out * mask_k
-
         n_phi = len(self.phi)
-        shapes = [(B, P, s) for s in self.phi_sizes[1:]] + [(B, s) for s in self.rho_sizes[1:-1]]
-        states: list[Any] = []
-        for i, shp in enumerate(shapes):
-            v = (ths[i] * o.v_init).expand(*shp)
-            states.append(LIFState(i=x.new_zeros(()), v=v) if lif else IFState(v=v))
-        # fan-out of every spiking layer's neurons (non-zero weights downstream)
-        nxt = [*list(self.phi)[1:], self.rho[0], *list(self.rho)[1:]]
-        fans = []
-        for i, lin in enumerate(nxt):
-            w = lin.weight.detach()
-            if i == n_phi - 1:  # last phi layer -> rho's first layer: only the pooled columns
-                w = w[:, : self.phi_sizes[-1]]
-            fans.append((w != 0).sum(0).to(x.dtype))
+        layer_step = self.layer_steps([(B, P, s) for s in self.phi_sizes[1:]] + [(B, s) for s in self.rho_sizes[1:-1]],
+                                      x, relaxed)
+        # fan-out of every spiking layer's neurons (non-zero weights downstream); the last phi layer
+        # reaches only rho's pooled columns
+        fans = [fan_out(lin, x.dtype) for lin in list(self.phi)[1:]]
+        fans.append(fan_out(self.rho[0].weight[:, : self.phi_sizes[-1]], x.dtype))
+        fans += [fan_out(lin, x.dtype) for lin in list(self.rho)[1:]]
         z0 = self.phi[0](x)
         zg = None
         if self.n_global:
@@ -283,10 +333,7 @@ class SpikingDeepSets(nn.Module):
             for lin in lin_rho[:-1]:
                 h = F.relu(lin(h))
                 acts.append(h)
-        scales = []
-        for a in acts:
-            nz = a[a > 0]
-            scales.append(float(np.percentile(nz.numpy(), percentile)) if nz.numel() else 1.0)
+        scales = percentile_thresholds(acts, percentile)
         net = cls(model.phi_sizes, model.rho_sizes, getattr(model, "n_global", 0), options, thresholds=scales)
         n_phi = len(lin_phi)
         with torch.no_grad():
@@ -308,15 +355,21 @@ class SpikingDeepSets(nn.Module):
 
 
 @torch.no_grad()
-def evaluate_spiking_deepsets(net: SpikingDeepSets, inputs: Sequence[np.ndarray], T: int, *,
-                              batch_size: int = 2048) -> dict[str, np.ndarray]:
-    """Read-out ``logits [n, C]``, ``synops [n]``, ``spikes [n]`` at ``T`` steps."""
+def evaluate_spiking_particles(net: SpikingParticleNet, inputs: Sequence[np.ndarray], T: int, *,
+                               batch_size: int | None = None) -> dict[str, np.ndarray]:
+    """Read-out ``logits [n, C]``, ``synops [n]``, ``spikes [n]`` of a spiking particle network
+    (``net(*inputs, T=T)``) at ``T`` steps, in batches (default: the network's ``eval_batch_size``)."""
     net.eval()
+    batch_size = int(batch_size or net.eval_batch_size)
     ts = [torch.as_tensor(np.asarray(a)) for a in inputs]
     outs = [net(*(t[s:s + batch_size] for t in ts), T=T) for s in range(0, ts[0].shape[0], batch_size)]
     return {"logits": torch.cat([o.logits for o in outs]).numpy(),
             "synops": torch.cat([o.synops for o in outs]).numpy(),
             "spikes": torch.cat([o.spikes for o in outs]).numpy()}
+
+
+#: The deep sets' name of :func:`evaluate_spiking_particles` (the stages, interop and hardware code use it).
+evaluate_spiking_deepsets = evaluate_spiking_particles
 
 
 def build(arch: dict) -> SpikingDeepSets:
@@ -325,13 +378,15 @@ def build(arch: dict) -> SpikingDeepSets:
                            SpikingDeepSetsOptions(**arch["options"]))
 
 
-def train_spiking_deepsets(net: SpikingDeepSets, train: Sequence[np.ndarray], y_train: np.ndarray,
+def train_spiking_particles(net: SpikingParticleNet, train: Sequence[np.ndarray], y_train: np.ndarray,
                            val: Sequence[np.ndarray], y_val: np.ndarray, *, T: int, epochs: int,
                            learning_rate: float, batch_size: int, patience: int, seed: int = 0,
                            synops_penalty: float = 0.0, macs: float = 1.0, max_val_jets: int = 5000,
                            teacher_logits: np.ndarray | None = None, distill_weight: float = 0.0,
                            temperature: float = 1.0, progress: bool = False):
-    """Backpropagation through ``T`` steps in the one fit loop (Adam, cosine schedule, best
+    """Train a spiking particle network (:class:`SpikingDeepSets`,
+    :class:`~spikejet.snn.interaction.SpikingInteractionNet`: any :class:`SpikingParticleNet`) by
+    backpropagation through ``T`` steps in the one fit loop (Adam, cosine schedule, best
     validation objective kept). Objective: cross entropy (with ``teacher_logits`` on the training
     jets and ``distill_weight > 0``: the distillation objective of
     :func:`~spikejet.snn.train.surrogate.distilled_cross_entropy`) + ``synops_penalty`` x synops / ``macs``.
@@ -348,7 +403,7 @@ def train_spiking_deepsets(net: SpikingDeepSets, train: Sequence[np.ndarray], y_
         idx = seeded_rows(len(yv), max_val_jets, seed)
         va, yv = [a[idx] for a in va], yv[idx]
     yvt = torch.as_tensor(yv)
-    soft = soft_targets(teacher_logits, distill_weight, temperature, (int(yt.shape[0]), net.rho_sizes[-1]))
+    soft = soft_targets(teacher_logits, distill_weight, temperature, (int(yt.shape[0]), net.n_classes))
 
     def batch_loss(idx):
         out = net(*(t[idx] for t in tr), T=T, count=synops_penalty > 0)
@@ -360,14 +415,18 @@ def train_spiking_deepsets(net: SpikingDeepSets, train: Sequence[np.ndarray], y_
         return obj, ce
 
     def val_score():
-        r = evaluate_spiking_deepsets(net, va, T)
+        r = evaluate_spiking_particles(net, va, T)
         lg = torch.as_tensor(r["logits"])
         ce = float(F.cross_entropy(lg, yvt))
         obj = ce + synops_penalty * float(r["synops"].mean()) / macs
         return obj, ce, float((lg.argmax(1) == yvt).float().mean())
 
-    desc = f"train spiking deep sets (T={T})"
+    desc = f"train {net.title} (T={T})"
     fo = FitOptions(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, patience=patience,
                     seed=seed, schedule=Cosine(), desc=desc, progress=progress,
                     diverged=f"{desc}: training diverged (validation loss is not finite); lower the learning rate")
     return fit(net, [p for p in net.parameters() if p.requires_grad], batch_loss, val_score, int(yt.shape[0]), fo)
+
+
+#: The deep sets' name of :func:`train_spiking_particles`.
+train_spiking_deepsets = train_spiking_particles
