@@ -749,6 +749,18 @@ def _image_geometry(s: str, cfg) -> None:
     _positive(s, "image_radius", cfg.image_radius)
 
 
+def _image_channels(s: str, names) -> tuple[str, ...]:
+    from ..data.particles import IMAGE_CHANNELS  # numpy only: the config stays torch-free
+
+    key = f"{s}.image_channels"
+    check(isinstance(names, (list, tuple)) and len(names) >= 1, key,
+          f"must be a non-empty list of channel names ({', '.join(IMAGE_CHANNELS)}), got {names!r}")
+    for n in names:
+        check(n in IMAGE_CHANNELS, key, f"unknown channel {n!r}; choose among {', '.join(IMAGE_CHANNELS)}")
+    check(len(set(names)) == len(names), key, f"lists a channel twice: {list(names)}")
+    return tuple(names)
+
+
 @dataclass(frozen=True)
 class CnnImageConfig:
     """The ``cnn_image`` stage: a small CNN on jet pT images (docs/particles.md, "Jet images")."""
@@ -760,6 +772,11 @@ class CnnImageConfig:
     image_size: int = 16
     image_radius: float = 0.3
     n_particles: int = 32
+    #: The image's channels (``spikejet.data.particles.IMAGE_CHANNELS``): ``pt`` (all particles), ``charged_pt``,
+    #: ``neutral_pt`` (pT channels: each divided by the total pT in the window, times image_size),
+    #: ``count``, ``charged_count``, ``neutral_count`` (particles per pixel, not scaled). The colour images
+    #: of Komiske, Metodiev, Schwartz, JHEP 01 (2017) 110: charged_pt, neutral_pt, charged_count.
+    image_channels: tuple[str, ...] = ("pt",)
     #: Output channels of each 3x3 'same' convolution (each followed by ReLU and 2x2 average pooling),
     #: then one dense hidden layer of ``dense`` units.
     channels: tuple[int, ...] = (8, 16)
@@ -775,6 +792,7 @@ class CnnImageConfig:
     def __post_init__(self) -> None:
         s = "cnn_image"
         object.__setattr__(self, "channels", _widths(s, "channels", self.channels))
+        object.__setattr__(self, "image_channels", _image_channels(s, self.image_channels))
         check(self.dense >= 1, f"{s}.dense", f"must be at least 1, got {self.dense}")
         _image_geometry(s, self)
         _train_recipe(s, self)
