@@ -18,6 +18,10 @@ jet-image literature (de Oliveira et al., JHEP 07 (2016) 069; the hls4ml ``jetIm
 files): centred on the pT-weighted centroid, rotated so that the principal axis of the pT
 distribution is vertical, flipped so that the harder half is on the right and on top,
 binned into ``size x size`` pixels over ``[-radius, radius]`` and normalized to unit sum.
+With ``channels`` (:data:`IMAGE_CHANNELS`) it gives several images of one jet on the same grid:
+the pT of the charged and of the neutral particles and the particles' counts (the colour images of
+Komiske, Metodiev, Schwartz, JHEP 01 (2017) 110). :func:`image_inputs` scales them into the image
+networks' input.
 """
 
 from __future__ import annotations
