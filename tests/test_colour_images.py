@@ -140,6 +140,11 @@ def test_colour_cnn_converts_unrolls_and_round_trips_through_nir(colour_images, 
     rb = evaluate_spiking_cnn(back, colour_images, T)
     np.testing.assert_array_equal(rb.logits, r.logits)
     np.testing.assert_array_equal(rb.synops, r.synops)
+    # the graph simulated node by node without spikejet (tests/_nir_reference.py) on [n, 3, 8, 8] inputs
+    from _nir_reference import simulate_nir
+
+    ref = simulate_nir(graph_from_bytes(graph_bytes(graph)), {"input": colour_images}, T).mean(0)
+    np.testing.assert_allclose(ref, r.logits, rtol=0, atol=1e-4)
 
 
 def test_old_one_channel_model_files_load_and_score_the_same(table, tmp_path, one_torch_thread):
