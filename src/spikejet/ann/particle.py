@@ -36,6 +36,7 @@ __all__ = [
     "InteractionNet",
     "JetCNN",
     "build_jet_cnn",
+    "image_batch",
     "build_deepsets",
     "build_interaction_net",
     "particle_model_inputs",
@@ -168,17 +169,21 @@ class InteractionNet(nn.Module):
 
 
 class JetCNN(nn.Module):
-    """Two 3x3 'same' convolutions with ReLU and 2x2 average pooling, a dense layer, the classes."""
+    """3x3 'same' convolutions with ReLU and 2x2 average pooling, a dense layer, the classes, on images
+    ``[n, in_channels, size, size]`` (``[n, size, size]`` when ``in_channels`` is 1)."""
 
     def __init__(self, size: int = 16, channels: Sequence[int] = (8, 16), dense: int = 32,
-                 n_classes: int = 5) -> None:
+                 n_classes: int = 5, in_channels: int = 1) -> None:
         super().__init__()
         self.size = int(size)
         self.channels = tuple(int(c) for c in channels)
+        self.in_channels = int(in_channels)
         if self.size % (2 ** len(self.channels)):
             raise ConfigError(f"image size {size} must be divisible by 2^{len(self.channels)} (one pooling per conv)")
+        if self.in_channels < 1:
+            raise ConfigError(f"in_channels must be at least 1, got {in_channels}")
         convs: list[nn.Module] = []
-        cin = 1
+        cin = self.in_channels
         for c in self.channels:
             convs += [nn.Conv2d(cin, c, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2)]
             cin = c
@@ -188,18 +193,19 @@ class JetCNN(nn.Module):
         self.head = mlp(self.head_sizes, last_relu=False)
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(img.unsqueeze(1)).flatten(1))
+        return self.head(self.features(image_batch(img, self.in_channels, self.size)).flatten(1))
 
     def arch(self) -> dict:
         return {"type": "jet_cnn", "size": self.size, "channels": list(self.channels),
-                "dense": self.head_sizes[1], "n_classes": self.head_sizes[2]}
+                "dense": self.head_sizes[1], "n_classes": self.head_sizes[2], "in_channels": self.in_channels}
 
     def predict_images(self, images: np.ndarray) -> np.ndarray:
-        """Logits ``[n, C]`` of images ``[n, S, S]`` (the one scoring path of the stage and of model files)."""
+        """Logits ``[n, C]`` of images ``[n, in_channels, S, S]`` (or ``[n, S, S]`` for one channel; the one
+        scoring path of the stage and of model files)."""
         return predict_logits(self, [np.asarray(images, dtype=np.float32)])
 
     def macs(self, n_real: float = 0.0) -> float:
-        macs, cin, side = 0, 1, self.size
+        macs, cin, side = 0, self.in_channels, self.size
         for c in self.channels:
             macs += side * side * cin * c * 9
             side //= 2
@@ -208,8 +214,18 @@ class JetCNN(nn.Module):
 
 
 def build_jet_cnn(arch: dict) -> JetCNN:
-    """The model-file builder of ``arch["type"] == "jet_cnn"``."""
-    return JetCNN(arch["size"], arch["channels"], arch["dense"], arch["n_classes"])
+    """The model-file builder of ``arch["type"] == "jet_cnn"`` (files without ``in_channels``: 1)."""
+    return JetCNN(arch["size"], arch["channels"], arch["dense"], arch["n_classes"], arch.get("in_channels", 1))
+
+
+def image_batch(img: torch.Tensor, in_channels: int, size: int) -> torch.Tensor:
+    """A batch of images as ``[B, in_channels, size, size]`` (``[B, size, size]`` taken as one channel);
+    any other shape is one DataError line."""
+    if img.ndim == 3 and in_channels == 1:
+        img = img.unsqueeze(1)
+    if img.ndim != 4 or tuple(img.shape[1:]) != (in_channels, size, size):
+        raise DataError(f"images must be [n, {in_channels}, {size}, {size}], got shape {tuple(img.shape)}")
+    return img
 
 
 def build_deepsets(arch: dict) -> DeepSets:

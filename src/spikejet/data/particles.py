@@ -18,9 +18,16 @@ jet-image literature (de Oliveira et al., JHEP 07 (2016) 069; the hls4ml ``jetIm
 files): centred on the pT-weighted centroid, rotated so that the principal axis of the pT
 distribution is vertical, flipped so that the harder half is on the right and on top,
 binned into ``size x size`` pixels over ``[-radius, radius]`` and normalized to unit sum.
+With ``channels`` (:data:`IMAGE_CHANNELS`) it gives several images of one jet on the same grid:
+the pT of the charged and of the neutral particles and the particles' counts (the colour images of
+Komiske, Metodiev, Schwartz, JHEP 01 (2017) 110). :func:`image_inputs` scales them into the image
+networks' input.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -34,6 +41,10 @@ __all__ = [
     "pdg_classes",
     "jet_images",
     "jet_image_arrays",
+    "image_inputs",
+    "recipe_images",
+    "IMAGE_CHANNELS",
+    "PT_CHANNELS",
 ]
 
 #: PDG classes of the one-hot inputs, in order (|pid|; anything else: by charge).
@@ -150,10 +161,36 @@ def particle_inputs(table, n_particles: int | None = None) -> tuple[np.ndarray, 
 # --------------------------------------------------------------------------- images
 
 
+#: Channels of a jet image (:func:`jet_image_arrays` ``channels``): the pT of all / the charged
+#: (charge != 0) / the neutral particles in each pixel, and the number of all / charged / neutral
+#: particles in it. The colour channels of Komiske, Metodiev and Schwartz, "Deep learning in color:
+#: towards automated quark/gluon jet discrimination", JHEP 01 (2017) 110, are ``charged_pt``,
+#: ``neutral_pt``, ``charged_count``.
+IMAGE_CHANNELS: tuple[str, ...] = ("pt", "charged_pt", "neutral_pt", "count", "charged_count", "neutral_count")
+#: The image of the 1-channel taggers (the total pT).
+PT_CHANNELS: tuple[str, ...] = ("pt",)
+
+
+def _channel_weights(name: str, w: np.ndarray, mask: np.ndarray, charge: np.ndarray | None) -> np.ndarray:
+    """Per-particle weight of channel ``name``: its pT (``*_pt``) or 1 (``*_count``), 0 outside its set."""
+    if name not in IMAGE_CHANNELS:
+        raise DataError(f"unknown image channel {name!r}; choose among {', '.join(IMAGE_CHANNELS)}")
+    kind, _, what = name.rpartition("_")
+    base = w if what == "pt" else mask.astype(np.float64)
+    if not kind:
+        return base
+    if charge is None:
+        raise DataError(f"image channel {name!r} needs the particles' charge (the data have no 'charge' field)")
+    charged = mask & (np.asarray(charge) != 0)
+    return np.where(charged if kind == "charged" else mask & ~charged, base, 0.0)
+
+
 def jet_image_arrays(eta_rel: np.ndarray, phi_rel: np.ndarray, pt: np.ndarray, mask: np.ndarray, *,
                      size: int = 16, radius: float = 0.8, center: str = "centroid", rotate: bool = True,
-                     flip: bool = True, normalize: bool = True) -> np.ndarray:
-    """pT images ``[n, size, size]`` (float32; row = vertical axis, bottom row first).
+                     flip: bool = True, normalize: bool = True, channels: Sequence[str] | None = None,
+                     charge: np.ndarray | None = None) -> np.ndarray:
+    """pT images ``[n, size, size]`` (float32; row = vertical axis, bottom row first), or with
+    ``channels`` (names of :data:`IMAGE_CHANNELS`) images ``[n, len(channels), size, size]``.
 
     ``center``: ``"centroid"`` (pT-weighted centroid of the particles) or ``"axis"`` (the jet
     axis, the origin of ``eta_rel``/``phi_rel``). ``rotate``: turn the principal axis of
@@ -161,6 +198,12 @@ def jet_image_arrays(eta_rel: np.ndarray, phi_rel: np.ndarray, pt: np.ndarray, m
     right half and the upper half carry at least as much pT as the opposite ones.
     Particles outside ``[-radius, radius)^2`` are dropped; ``normalize``: every image sums
     to 1 (an empty image stays 0).
+
+    Every channel is binned with the same centring, rotation and flip, computed once from all the
+    particles' pT. ``normalize`` divides every pT channel by the same number, the total pT inside the
+    window (so ``charged_pt + neutral_pt = pt``, which sums to 1, and the charged fraction survives);
+    count channels are never normalized (one per particle: pixel values 0, 1, 2, ...). The ``charged``
+    and ``neutral`` channels need ``charge`` ``[n, P]`` (charged: charge != 0).
     """
     size = int(size)
     if not 2 <= size <= 512:
@@ -169,8 +212,12 @@ def jet_image_arrays(eta_rel: np.ndarray, phi_rel: np.ndarray, pt: np.ndarray, m
         raise DataError(f"image radius must be positive, got {radius}")
     if center not in ("centroid", "axis"):
         raise DataError(f"image center must be 'centroid' or 'axis', got {center!r}")
+    names = PT_CHANNELS if channels is None else tuple(channels)
+    if not names:
+        raise DataError("an image needs at least one channel")
     mask = np.asarray(mask, dtype=bool)
     w = np.where(mask, np.asarray(pt, dtype=np.float64), 0.0)
+    weights = [_channel_weights(c, w, mask, charge) for c in names]
     x = np.where(mask, np.asarray(eta_rel, dtype=np.float64), 0.0)
     y = np.where(mask, np.asarray(phi_rel, dtype=np.float64), 0.0)
     n = w.shape[0]
@@ -195,22 +242,60 @@ def jet_image_arrays(eta_rel: np.ndarray, phi_rel: np.ndarray, pt: np.ndarray, m
     iy = np.floor((y + radius) / (2 * radius) * size).astype(np.int64)
     inside = mask & (ix >= 0) & (ix < size) & (iy >= 0) & (iy < size)
     jet = np.broadcast_to(np.arange(n)[:, None], w.shape)
-    flat = (jet * size + iy) * size + ix
-    img = np.bincount(flat[inside], weights=w[inside], minlength=n * size * size).reshape(n, size, size)
-    if normalize:
-        tot = img.sum((1, 2), keepdims=True)
-        img = np.divide(img, tot, out=np.zeros_like(img), where=tot > 0)
-    return img.astype(np.float32)
+    flat = ((jet * size + iy) * size + ix)[inside]
+
+    def binned(v: np.ndarray) -> np.ndarray:
+        return np.bincount(flat, weights=v[inside], minlength=n * size * size).reshape(n, size, size)
+
+    tot = binned(w).sum((1, 2), keepdims=True) if normalize else None
+    out = np.empty((n, len(names), size, size), dtype=np.float32)
+    for k, (name, v) in enumerate(zip(names, weights, strict=True)):
+        img = binned(v)
+        if tot is not None and _is_pt(name):
+            img = np.divide(img, tot, out=np.zeros_like(img), where=tot > 0)
+        out[:, k] = img
+    return out[:, 0] if channels is None else out
 
 
 def jet_images(table, *, size: int = 16, radius: float = 0.8, n_particles: int | None = None,
                center: str = "centroid", rotate: bool = True, flip: bool = True,
-               normalize: bool = True) -> np.ndarray:
-    """Jet images ``[n, size, size]`` of ``table``'s particles (see :func:`jet_image_arrays`)."""
+               normalize: bool = True, channels: Sequence[str] | None = None) -> np.ndarray:
+    """Jet images of ``table``'s particles, ``[n, size, size]`` or with ``channels``
+    ``[n, len(channels), size, size]`` (see :func:`jet_image_arrays`)."""
     pt, eta, phi = (_field(table, f) for f in ("pt", "eta_rel", "phi_rel"))
     mask = table.particle_mask
     P = mask.shape[1] if n_particles is None else int(n_particles)
     sl = (slice(None), slice(0, P))
+    names = PT_CHANNELS if channels is None else tuple(channels)
+    charge = None
+    if any(c.startswith(("charged", "neutral")) for c in names):
+        charge = _field(table, "charge", False)
+        charge = None if charge is None else charge[sl]
     return jet_image_arrays(eta[sl], phi[sl], pt[sl], mask[sl], size=size, radius=radius, center=center,
-                            rotate=rotate, flip=flip, normalize=normalize)
+                            rotate=rotate, flip=flip, normalize=normalize, channels=channels, charge=charge)
 
+
+def image_inputs(table, *, size: int, radius: float, n_particles: int,
+                 channels: Sequence[str] = PT_CHANNELS) -> np.ndarray:
+    """The image networks' input ``[n, len(channels), size, size]`` (float32): the leading
+    ``n_particles`` particles (at most those stored), pT channels as unit-sum images times ``size``
+    (O(1) pixel values: a 16 x 16 image sums to 16), count channels as counts (one per particle).
+    The one input of ``cnn_image``, ``snn_image``, ``ann_particles`` (model ``cnn``) and their model
+    files (``arch["image"]``: size, radius, n_particles, channels)."""
+    n_p = min(int(n_particles), table.particle_mask.shape[1])
+    img = jet_images(table, size=size, radius=radius, n_particles=n_p, channels=tuple(channels))
+    for k, name in enumerate(channels):
+        if _is_pt(name):
+            img[:, k] *= np.float32(size)
+    return img
+
+
+def recipe_images(table, recipe: Mapping[str, Any]) -> np.ndarray:
+    """:func:`image_inputs` of an image recipe (a model file's ``arch["image"]``: size, radius,
+    n_particles, channels; a recipe without channels, as written before colour images: ``["pt"]``)."""
+    return image_inputs(table, size=int(recipe["size"]), radius=float(recipe["radius"]),
+                        n_particles=int(recipe["n_particles"]), channels=tuple(recipe.get("channels", PT_CHANNELS)))
+
+
+def _is_pt(name: str) -> bool:
+    return name == "pt" or name.endswith("_pt")

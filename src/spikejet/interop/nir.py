@@ -969,7 +969,8 @@ def _cnn_graph_metadata(net: Any, dt: float, class_names: Sequence[str], names: 
             "meta": {"source": "spiking_cnn", "arch": net.arch()}}
     return {"spikejet_format": FORMAT, "spikejet_format_version": FORMAT_VERSION, "dt": dt,
             "discretization": CNN_LOOP_DISCRETIZATION if loops else DISCRETIZATION,
-            "input": "the jet image [1, S, S] (unit sum x S), constant every step",
+            "input": (f"the jet image [{net.in_channels}, S, S] (pT channels: unit sum x S; count channels: "
+                      "particles per pixel), constant every step"),
             "output": "input current of the non-spiking read-out layer, every step",
             "readout": json.dumps({"kind": "membrane"}),
             "initial_state": (f"membranes start at v_init = {net.v_init:g} (threshold 1); the graph holds the voltage "
@@ -982,7 +983,7 @@ def _cnn_graph_metadata(net: Any, dt: float, class_names: Sequence[str], names: 
 def cnn_to_nir(net: Any, *, class_names: Sequence[str] = (), allow_reset_change: bool = False) -> Any:
     """A ``nir.NIRGraph`` of a :class:`~spikejet.snn.image.SpikingCNN`: ``Conv2d -> neurons -> SumPool2d``
     per convolution, ``Flatten``, ``Affine -> neurons`` per hidden dense layer, the read-out ``Affine``.
-    Input: the image ``[1, S, S]`` every step (constant current); output: the read-out's input current.
+    Input: the image ``[C, S, S]`` every step (constant current); output: the read-out's input current.
 
     The neurons of a layer (:func:`_cnn_neurons`): reset to zero is one ``IF`` node; reset by subtraction
     (spikejet's default) is written exactly as ``I -> Threshold`` with a recurrent ``Scale(-1)`` from the
@@ -996,7 +997,7 @@ def cnn_to_nir(net: Any, *, class_names: Sequence[str] = (), allow_reset_change:
     nir = _nir()
     dt = float(DEFAULT_DT)
     S = net.size
-    nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array([1, S, S])})}
+    nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array([net.in_channels, S, S])})}
     edges: list[tuple[str, str]] = []
     names: list[str] = []
     shapes = net.neuron_shapes()
@@ -1203,7 +1204,7 @@ def cnn_from_nir(graph: Any, *, dt: float | None = None) -> Any:
             w[li + 1] = w[li + 1] * gains[li]
     v_init, reset = _cnn_v_init(v_inits, resets, _spikejet_spec(meta))
     net = SpikingCNN(size, [x.shape[0] for x in w[:n_conv]], [a.shape[0] for a in w[n_conv:-1]], w[-1].shape[0],
-                     reset=reset, v_init=v_init)
+                     reset=reset, v_init=v_init, in_channels=w[0].shape[1])
     net.meta = {"imported_from": "nir", "reset_changes": sorted(changes),
                 "semantic_changes": _meta_value(meta, "semantic_changes") or "none"}
     with torch.no_grad():

@@ -158,7 +158,7 @@ class ModelBundle:
 
     def predict_table(self, table: Any) -> np.ndarray:
         """Class probabilities for the jets of a JetTable: its raw features; for an image model the
-        images of its particles (``arch["image"]``: size, radius, particles), scored by the model's
+        images of its particles (``arch["image"]``: size, radius, particles, channels), scored by the model's
         ``predict_images(images, **arch["predict"])``; for a particle model its particles' inputs
         (``arch["particles"]``), scored by ``predict_particles(inputs, **arch["predict"])``."""
         if not self.needs_particles:
@@ -176,12 +176,9 @@ class ModelBundle:
         return class_probabilities(self.model.predict_particles(self._particle_inputs(table), **predict))
 
     def _images(self, table: Any) -> np.ndarray:
-        from ..data.particles import jet_images
+        from ..data.particles import recipe_images
 
-        im = self.arch["image"]
-        n_p = min(int(im["n_particles"]), table.particle_mask.shape[1])
-        img = jet_images(table, size=int(im["size"]), radius=float(im["radius"]), n_particles=n_p)
-        return img * np.float32(im["size"])
+        return recipe_images(table, self.arch["image"])
 
     def _particle_inputs(self, table: Any) -> list[np.ndarray]:
         from ..ann.particle import ParticleScaler, particle_model_inputs

@@ -41,7 +41,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError, DataError, ModelError
+from ..ann.particle import image_batch
+from ..errors import ConfigError, ModelError
 from .convert.common import HALF_THRESHOLD
 from .convert.qcfs import QCFS
 
@@ -112,16 +113,19 @@ class SpikingCNN(nn.Module):
     :func:`build`)."""
 
     def __init__(self, size: int, channels: Sequence[int], dense: Sequence[int], n_classes: int, *,
-                 reset: str = "zero", v_init: float = HALF_THRESHOLD) -> None:
+                 reset: str = "zero", v_init: float = HALF_THRESHOLD, in_channels: int = 1) -> None:
         super().__init__()
         if reset not in ("zero", "subtract"):
             raise ConfigError(f"reset must be 'zero' or 'subtract', got {reset!r}")
         self.size = int(size)
         self.channels = tuple(int(c) for c in channels)
+        self.in_channels = int(in_channels)
         if not self.channels or self.size % (POOL ** len(self.channels)):
             raise ConfigError(f"image size {size} must be divisible by {POOL}^{len(self.channels)}")
+        if self.in_channels < 1:
+            raise ConfigError(f"in_channels must be at least 1, got {in_channels}")
         self.reset, self.v_init = reset, float(v_init)
-        cins = (1, *self.channels[:-1])
+        cins = (self.in_channels, *self.channels[:-1])
         self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, padding=1) for a, b in zip(cins, self.channels, strict=True))
         side = self.size // POOL ** len(self.channels)
         self.dense_sizes = (self.channels[-1] * side * side, *(int(d) for d in dense), int(n_classes))
@@ -135,7 +139,7 @@ class SpikingCNN(nn.Module):
     def arch(self) -> dict[str, Any]:
         return {"type": "spiking_cnn", "size": self.size, "channels": list(self.channels),
                 "dense": list(self.dense_sizes[1:-1]), "n_classes": self.dense_sizes[-1], "reset": self.reset,
-                "v_init": self.v_init}
+                "v_init": self.v_init, "in_channels": self.in_channels}
 
     def neuron_shapes(self) -> list[tuple[int, ...]]:
         side, out = self.size, []
@@ -181,10 +185,9 @@ class SpikingCNN(nn.Module):
         T = int(T)
         if T < 1:
             raise ConfigError(f"T must be >= 1, got {T}")
-        if img.ndim != 3 or img.shape[1:] != (self.size, self.size):
-            raise DataError(f"images must be [n, {self.size}, {self.size}], got shape {tuple(img.shape)}")
+        img = image_batch(img, self.in_channels, self.size)
         B = img.shape[0]
-        z0 = self.convs[0](img.unsqueeze(1))
+        z0 = self.convs[0](img)
         shapes = self.neuron_shapes()[:-1]
         vs = [img.new_full((B, *s), self.v_init) for s in shapes]
         counts = [img.new_zeros((B, *s)) for s in shapes]
@@ -216,7 +219,8 @@ class SpikingCNN(nn.Module):
         lins = [m for m in q.head if isinstance(m, nn.Linear)]
         if len(lam) != len(convs) + len(lins) - 1:
             raise ModelError("from_qcfs needs a QCFS CNN (see qcfs_cnn)")
-        net = cls(q.size, q.channels, [lin.out_features for lin in lins[:-1]], lins[-1].out_features, reset=reset)
+        net = cls(q.size, q.channels, [lin.out_features for lin in lins[:-1]], lins[-1].out_features, reset=reset,
+                  in_channels=convs[0].in_channels)
         pool = 1.0 / (POOL * POOL)
         with torch.no_grad():
             for k, (dst, src) in enumerate(zip([*net.convs, *net.linears], [*convs, *lins], strict=True)):
@@ -229,14 +233,15 @@ class SpikingCNN(nn.Module):
 
 
 def build(arch: dict[str, Any]) -> SpikingCNN:
-    """The model-file builder of ``arch["type"] == "spiking_cnn"``."""
+    """The model-file builder of ``arch["type"] == "spiking_cnn"`` (files without ``in_channels``: 1)."""
     return SpikingCNN(arch["size"], arch["channels"], arch["dense"], arch["n_classes"], reset=arch["reset"],
-                      v_init=arch["v_init"])
+                      v_init=arch["v_init"], in_channels=arch.get("in_channels", 1))
 
 
 @torch.no_grad()
 def evaluate_spiking_cnn(net: SpikingCNN, images: np.ndarray, T: int, *, batch_size: int = 1024) -> CnnRun:
-    """Run ``net`` for ``T`` steps on ``images [n, S, S]``; logits, synops, spikes and per-layer spikes."""
+    """Run ``net`` for ``T`` steps on ``images [n, in_channels, S, S]`` (``[n, S, S]`` for one channel);
+    logits, synops, spikes and per-layer spikes."""
     net.eval()
     fans = net.fanouts()
     x = torch.as_tensor(np.asarray(images, dtype=np.float32))
@@ -267,14 +272,15 @@ def _dense_of(fn, shape_in: tuple[int, ...]) -> np.ndarray:
 @torch.no_grad()
 def unrolled_network(net: SpikingCNN, *, class_names: Sequence[str] = (), meta: dict | None = None) -> Any:
     """The same network as a dense :class:`~spikejet.snn.network.SpikingNetwork` (each convolution
-    and the sum pooling before it written out as its full weight matrix; flattened images in)."""
+    and the sum pooling before it written out as its full weight matrix; flattened images
+    ``[n, in_channels * S * S]`` in, channel-major as torch's flatten)."""
     from .encoding import Encoding
     from .network import Layer, SpikingNetwork
     from .neurons import IFParams
     from .readout import Readout
 
     neuron = IFParams(threshold=1.0, reset=net.reset, v_init=net.v_init)
-    layers, shape = [], (1, net.size, net.size)
+    layers, shape = [], (net.in_channels, net.size, net.size)
     pool = lambda t: F.avg_pool2d(t, POOL) * (POOL * POOL)  # noqa: E731
     for i, conv in enumerate(net.convs):
         pre = (lambda t: t) if i == 0 else pool

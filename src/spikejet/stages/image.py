@@ -1,9 +1,9 @@
-"""The ``cnn_image`` and ``snn_image`` stages: a CNN and a spiking CNN on jet pT images.
+"""The ``cnn_image`` and ``snn_image`` stages: a CNN and a spiking CNN on jet images.
 
 ``cnn_image`` (section :class:`~spikejet.config.sections.CnnImageConfig`) trains
-:class:`~spikejet.ann.particle.JetCNN` on ``image_size`` x ``image_size`` pT images of the run's
-split (:func:`spikejet.data.particles.jet_images`, pixel values = unit-sum image x image_size) and
-writes ``metrics.json["cnn_image"]`` with ``macs``. ``snn_image``
+:class:`~spikejet.ann.particle.JetCNN` on ``image_size`` x ``image_size`` images of the run's split
+with the channels ``image_channels`` (:func:`spikejet.data.particles.image_inputs`: pT channels =
+unit-sum image x image_size, count channels = particles per pixel) and writes ``metrics.json["cnn_image"]`` with ``macs``. ``snn_image``
 (:class:`~spikejet.config.sections.SnnImageConfig`) fine-tunes a QCFS copy of it at ``timesteps``
 levels, converts it to :class:`~spikejet.snn.image.SpikingCNN` and measures it: the float spiking
 network (``timesteps``, ``synops_per_inference``, per-layer spikes), its Loihi 2 integer model
@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..config.sections import CnnImageConfig, SnnImageConfig
+from ..data.particles import recipe_images
 from ..errors import ConfigError
 from ..evaluate.metrics import class_probabilities
 from ..io import write_bytes
@@ -25,18 +26,10 @@ from ..run.context import StageContext, StageResult
 from ..runtime import seeded_rows, single_thread
 from .particles import _train_rows, bundle_test_scores, commit_model, model_bundle, particle_table
 
-__all__ = ["cnn_image_stage", "snn_image_stage", "image_bundle", "image_inputs", "NIR_FILE"]
+__all__ = ["cnn_image_stage", "snn_image_stage", "image_bundle", "NIR_FILE"]
 
 #: The spiking CNN's NIR graph in the run directory.
 NIR_FILE = "snn_image.nir"
-
-
-def image_inputs(table: Any, size: int, radius: float, n_particles: int) -> np.ndarray:
-    """The network input: unit-sum pT images times ``size`` (O(1) pixel values), ``[n, size, size]``."""
-    from ..data.particles import jet_images
-
-    n_p = min(int(n_particles), table.particle_mask.shape[1])
-    return jet_images(table, size=size, radius=radius, n_particles=n_p) * np.float32(size)
 
 
 def image_bundle(ctx: StageContext, model: Any, kind: str, image: dict[str, Any], table: Any,
@@ -68,23 +61,26 @@ def cnn_image_stage(ctx: StageContext, cfg: CnnImageConfig) -> StageResult:
     rows = _train_rows(ctx, "cnn_image", cfg.max_train_jets)
     seed = ctx.seed_for("cnn_image")
     sp = ctx.data.split
+    image = {"size": cfg.image_size, "radius": cfg.image_radius, "n_particles": cfg.n_particles,
+             "channels": list(cfg.image_channels)}
     with single_thread():
-        img = image_inputs(table, cfg.image_size, cfg.image_radius, cfg.n_particles)
+        img = recipe_images(table, image)
         torch.manual_seed(seed)
-        model = JetCNN(cfg.image_size, cfg.channels, cfg.dense, n_classes=len(classes))
+        model = JetCNN(cfg.image_size, cfg.channels, cfg.dense, n_classes=len(classes),
+                       in_channels=len(cfg.image_channels))
         hist = train_particle_model(model, [img[rows]], table.y[rows], [img[sp.val]], ctx.y["val"],
                                     _training(cfg, cfg.epochs, seed), progress=ctx.progress, desc="train image CNN")
-        image = {"size": cfg.image_size, "radius": cfg.image_radius, "n_particles": cfg.n_particles}
         bundle = image_bundle(ctx, model, "cnn_image", image, table, meta={"epochs": hist.epochs})
         scores = bundle_test_scores(ctx, bundle, table)
     macs = model.macs()
     updates = float(cfg.image_size ** 2 * sum(c / 4 ** i for i, c in enumerate(cfg.channels)) + cfg.dense)
-    extra = {"model": "cnn", "image_size": cfg.image_size, "channels": list(cfg.channels), "dense": cfg.dense,
+    extra = {"model": "cnn", "image_size": cfg.image_size, "image_channels": list(cfg.image_channels),
+             "channels": list(cfg.channels), "dense": cfg.dense,
              "macs": macs, "macs_per_inference": macs, "train_jets": int(len(rows)), "epochs": hist.epochs,
              "best_epoch": hist.best_epoch,
              "energy_per_inference_j": energy_estimate(OpCounts(synops=macs, neuron_updates=updates, kind="ann"))}
     m = commit_model(ctx, "cnn_image", bundle, hist, scores, classes, extra)
-    ctx.log(f"cnn_image ({cfg.image_size}x{cfg.image_size}): test accuracy {m['accuracy'] * 100:.2f} %, "
+    ctx.log(f"cnn_image ({cfg.image_size}x{cfg.image_size}, {'+'.join(cfg.image_channels)}): test accuracy {m['accuracy'] * 100:.2f} %, "
             f"{macs:.0f} MACs per jet, {hist.epochs} epochs on {len(rows)} jets")
     return ctx.result
 
@@ -160,7 +156,7 @@ def snn_image_stage(ctx: StageContext, cfg: SnnImageConfig) -> StageResult:
     sp, T = ctx.data.split, cfg.timesteps
     image = src.arch["image"]
     with single_thread():
-        img = image_inputs(table, image["size"], image["radius"], image["n_particles"])
+        img = recipe_images(table, image)
         torch.manual_seed(seed)
         q = qcfs_cnn(src.model, img[rows], levels=T, percentile=cfg.percentile)
         hist = train_particle_model(q, [img[rows]], table.y[rows], [img[sp.val]], ctx.y["val"],

@@ -108,13 +108,12 @@ def _inputs(ctx: StageContext, table: Any, kind: str, n_particles: int, jet_feat
             scaler: Any, train_rows: np.ndarray, cfg: Any = None) -> tuple[dict[str, list[np.ndarray]], Any]:
     """Model inputs per split (train rows, val, test) and the fitted particle scaler."""
     from ..ann.particle import ParticleScaler, particle_model_inputs
-    from ..data.particles import jet_images, particle_inputs
+    from ..data.particles import particle_inputs, recipe_images
 
     sp = ctx.data.split
     rows = {"train": train_rows, "val": sp.val, "test": sp.test}
     if kind == "cnn":
-        img = jet_images(table, size=cfg.image_size, radius=cfg.image_radius, n_particles=n_particles)
-        img *= float(cfg.image_size)  # unit-sum images -> O(1) pixel values
+        img = recipe_images(table, _recipe(cfg, None)["image"])  # the pT image, as its model file makes it
         return {k: [img[r]] for k, r in rows.items()}, None
     x, m = particle_inputs(table, n_particles)
     if scaler is None:
