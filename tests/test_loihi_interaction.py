@@ -119,3 +119,31 @@ def test_refuses_what_it_cannot_map(tiny):
         other = SpikingInteractionNet((2 * F_IN, 4), (F_IN + 4, 4), (4, 5), options=opts)
         with pytest.raises(HardwareError, match="IF neurons that reset by subtraction"):
             map_interaction(other, n_particles=P, T=4)
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_stage_helpers_score_the_integer_model_and_the_nir_read_back(tiny):
+    """``interaction_loihi_entry`` and ``interaction_nir_export`` (what ``snn_interaction`` calls): the
+    entries of ``snn_particles`` for the interaction network, on a context with the run's one score."""
+    from types import SimpleNamespace
+
+    from spikejet.config import RunConfig
+    from spikejet.stages.particles import interaction_loihi_entry, interaction_nir_export
+
+    pytest.importorskip("nir")
+    net, inputs = tiny
+    y = np.random.default_rng(5).integers(0, 5, B)
+    logs: list[str] = []
+    ctx = SimpleNamespace(y={"test": y}, config=RunConfig(), rng=lambda name: np.random.default_rng(len(name)),
+                          log=logs.append)
+    cfg = SimpleNamespace(timesteps=4, loihi_max_jets=50)
+    logits = evaluate_spiking_particles(net, inputs, 4)["logits"]
+    out = interaction_loihi_entry(ctx, cfg, net, inputs, logits, P, ("g", "q", "w", "z", "t"))
+    lo = out["loihi"]
+    assert lo["jets"] == 50 and out["loihi_accuracy"] == lo["accuracy"] and lo["agreement_with_float"] >= 0.85
+    assert lo["resources"]["pairs"] == P * (P - 1) and min(lo["energy_per_inference_j"].values()) > 0
+    assert logs and logs[0].startswith("snn_interaction on Loihi 2's integer model")
+    data, extra = interaction_nir_export(net, P, ("g", "q", "w", "z", "t"), inputs, y, logits, 4)
+    assert data[:4] == b"\x89HDF" and extra["nir_file"] == "snn_interaction.nir"
+    assert extra["nir_agreement"] == 1.0 and extra["nir_max_abs_logit_diff"] == 0.0
+    assert "nir_interaction.interaction_from_nir" in extra["nir_read_back"]
