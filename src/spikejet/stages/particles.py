@@ -283,7 +283,8 @@ def _loihi_entry(ctx: StageContext, cfg: Any, net: Any, test: list[np.ndarray],
     if cfg.loihi_max_jets is not None and len(y) > cfg.loihi_max_jets:
         rows = np.sort(seeded_rows(len(y), cfg.loihi_max_jets, ctx.rng(f"{key}_loihi")))
     mp = map_fn(net, n_particles=n_particles, T=T)
-    q = simulate(mp, *(a[rows] for a in test), T)
+    x, mask, *g = (a[rows] for a in test)
+    q = simulate(mp, x, mask, g[0] if g else None, T)  # g: the jet-level inputs, if any
     e = score(y[rows], class_probabilities(q["logits"]), class_names=classes, config=ctx.config).entry
     same = score(y[rows], class_probabilities(float_logits[rows]), class_names=classes, config=ctx.config).entry
     n_real = test[1][rows].sum(1).astype(np.float64)
