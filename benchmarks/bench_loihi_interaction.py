@@ -12,7 +12,9 @@ only). Either way (``split.npz`` beside the file, the particles from the run's d
 seeded subset of the test jets, the float network's accuracy, the integer model's
 (``hardware.loihi.interaction``) for every (input bits, clip) setting, the fraction of jets with the
 float network's class, the largest logit difference, synops and resources; then the NIR graph's
-size and the read-back's largest logit difference (``interop.nir_interaction``).
+size and the read-back's largest logit difference (``interop.nir_interaction``). ``--sensitivity``: how
+many of the float network's decisions move with its inputs on the chip's grid or its weights x (1 +
+0.1 % / 1 % noise) (docs/particles.md, "Loihi 2 and NIR for the spiking interaction network").
 """
 
 from __future__ import annotations
@@ -51,6 +53,28 @@ def _network(args, np):
     return net, b, table, split, args.T
 
 
+def _sensitivity(net, inputs, logits, mp, T, np, torch) -> None:
+    """How many float decisions move with the inputs on the chip's grid, or the weights perturbed."""
+    import copy
+
+    from spikejet.snn.interaction import evaluate_spiking_interaction
+
+    x = inputs[0]
+    xq = (mp.input.quantize(x.reshape(-1, x.shape[-1])) * mp.input.step).reshape(x.shape).astype(np.float32)
+    fq = evaluate_spiking_interaction(net, [xq, *inputs[1:]], T)["logits"]
+    print(f"float, inputs on the {mp.input.bits}-bit grid clipped at {mp.input.clip:g}: same class "
+          f"{np.mean(fq.argmax(1) == logits.argmax(1)) * 100:.2f} %")
+    for eps in (1e-3, 1e-2):
+        other = copy.deepcopy(net)
+        gen = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            for name, w in other.named_parameters():
+                if name.endswith("weight"):
+                    w.mul_(1 + eps * torch.randn(w.shape, generator=gen))
+        fp = evaluate_spiking_interaction(other, inputs, T)["logits"]
+        print(f"float, weights x (1 + {eps:g} N(0, 1)): same class {np.mean(fp.argmax(1) == logits.argmax(1)) * 100:.2f} %")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     src = ap.add_mutually_exclusive_group(required=True)
@@ -62,6 +86,8 @@ def main(argv=None) -> int:
     ap.add_argument("--jets", type=int, default=2000, help="seeded subset of the test jets")
     ap.add_argument("--settings", nargs="+", default=["10:8", "12:8"], help="input bits:clip pairs")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sensitivity", action="store_true",
+                    help="also: the float network with its inputs on the chip's grid, or its weights perturbed")
     args = ap.parse_args(argv)
 
     import numpy as np
@@ -97,6 +123,8 @@ def main(argv=None) -> int:
               f"{np.abs(q['logits'] - f['logits']).max():.3f}, synops {q['synops'].mean():.0f} (float "
               f"{f['synops'].mean():.0f}), input synops {q['input_synops'].mean():.0f}, limited_by "
               f"{[r.limited_by for r in mp.quantization]} ({time.perf_counter() - t0:.1f} s)", flush=True)
+    if args.sensitivity:
+        _sensitivity(net, inputs, f["logits"], mp, T, np, torch)
     print(f"resources: {res['compartments']} compartments, {res['cores']} cores, {res['synapses']} synapses "
           f"({res['synapses_shared']} shared)")
     t0 = time.perf_counter()
