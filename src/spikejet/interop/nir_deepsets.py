@@ -109,40 +109,50 @@ def _neuron_keys(name: str, reset: str) -> tuple[str, ...]:
     return (f"{name}_if", f"{name}_if")
 
 
+def spiking_structure(keys: list[str], edges: list[tuple[str, str]], name: str, source: str, reset: str) -> str:
+    """The node keys and edges of spiking layer ``name`` fed by ``source`` (into ``keys``, ``edges``);
+    returns the key of its spikes."""
+    ks = _neuron_keys(name, reset)
+    keys.extend(dict.fromkeys(ks))
+    edges.append((source, ks[0]))
+    if reset == "subtract":
+        edges.extend([(ks[0], ks[1]), (ks[1], ks[2]), (ks[2], ks[0])])
+    return ks[1]
+
+
+def readout_structure(keys: list[str], edges: list[tuple[str, str]], prev: str, n_layers: int, reset: str,
+                      has_jet: bool, prefix: str = "rho") -> None:
+    """The sum over particles of the spikes ``prev`` (``pool_flatten``), the read-out MLP of ``n_layers``
+    layers named ``{prefix}{j}`` with the jet-level inputs into its first layer, and ``output``."""
+    hidden = [f"{prefix}{j}" for j in range(n_layers - 1)]
+    keys += ["pool_flatten", f"{prefix}0_affine"]
+    edges += [(prev, "pool_flatten"), ("pool_flatten", f"{prefix}0_affine")]
+    target = _neuron_keys(hidden[0], reset)[0] if hidden else "output"
+    if has_jet:
+        edges += [("jet", "jet_affine"), ("jet_affine", target)]
+    src = f"{prefix}0_affine"
+    for j, name in enumerate(hidden):
+        prev = spiking_structure(keys, edges, name, src, reset)
+        src = f"{prefix}{j + 1}_affine"
+        keys.append(src)
+        edges.append((prev, src))
+    edges.append((src, "output"))
+    keys.append("output")
+
+
 def _structure(n_phi: int, n_rho: int, reset: str, has_jet: bool) -> tuple[list[str], list[tuple[str, str]]]:
     """(node keys, edges) of the graph of ``n_phi`` per-particle and ``n_rho`` read-out layers."""
-    phi, rho = _layer_names(n_phi, n_rho - 1)
+    phi, _ = _layer_names(n_phi, n_rho - 1)
     keys = ["particles", "padding"] + (["jet", "jet_affine"] if has_jet else [])
     edges: list[tuple[str, str]] = []
-
-    def spiking(name: str, source: str) -> str:
-        ks = _neuron_keys(name, reset)
-        keys.extend(dict.fromkeys(ks))
-        edges.append((source, ks[0]))
-        if reset == "subtract":
-            edges.extend([(ks[0], ks[1]), (ks[1], ks[2]), (ks[2], ks[0])])
-        return ks[1]
-
     prev = "particles"
     for name in phi:
         keys += [f"{name}_affine", f"{name}_pad"]
         edges.append((prev, f"{name}_affine"))
         edges.append(("padding", f"{name}_pad"))
-        prev = spiking(name, f"{name}_affine")
+        prev = spiking_structure(keys, edges, name, f"{name}_affine", reset)
         edges.append((f"{name}_pad", _neuron_keys(name, reset)[0]))
-    keys += ["pool_flatten", "rho0_affine"]
-    edges += [(prev, "pool_flatten"), ("pool_flatten", "rho0_affine")]
-    target = _neuron_keys(rho[0], reset)[0] if rho else "output"
-    if has_jet:
-        edges += [("jet", "jet_affine"), ("jet_affine", target)]
-    src = "rho0_affine"
-    for j, name in enumerate(rho):
-        prev = spiking(name, src)
-        src = f"rho{j + 1}_affine"
-        keys.append(src)
-        edges.append((prev, src))
-    edges.append((src, "output"))
-    keys.append("output")
+    readout_structure(keys, edges, prev, n_rho, reset, has_jet)
     return keys, edges
 
 
@@ -154,16 +164,21 @@ def padding_weight(bias: np.ndarray, threshold: float) -> np.float32:
     return _F32(-2.0 * (max(0.0, float(np.max(bias))) + float(threshold)))
 
 
+def check_options(net: Any, what: str = "spiking deep-sets network", section: str = "snn_particles") -> None:
+    """IF neurons that reset by subtraction or to zero (the neurons the graphs write), else ConfigError."""
+    if net.options.neuron != "if":
+        raise ConfigError(f"the NIR export of a {what} supports IF neurons only, got "
+                          f"{net.options.neuron!r} (set {section}.neuron = 'if')")
+    if net.options.reset not in ("subtract", "zero"):
+        raise ConfigError(f"the NIR export supports reset 'subtract' or 'zero', got {net.options.reset!r}")
+
+
 def _check_net(net: Any) -> None:
     from ..snn.particle import SpikingDeepSets
 
     if not isinstance(net, SpikingDeepSets):
         raise ModelError(f"expected a SpikingDeepSets, got {type(net).__name__}")
-    if net.options.neuron != "if":
-        raise ConfigError(f"the NIR export of a spiking deep-sets network supports IF neurons only, got "
-                          f"{net.options.neuron!r} (set snn_particles.neuron = 'if')")
-    if net.options.reset not in ("subtract", "zero"):
-        raise ConfigError(f"the NIR export supports reset 'subtract' or 'zero', got {net.options.reset!r}")
+    check_options(net)
 
 
 def _neuron_nodes(nodes: dict[str, Any], name: str, th: np.float32, v0: np.float32, reset: str, v_init: float,
@@ -186,10 +201,17 @@ def _neuron_nodes(nodes: dict[str, Any], name: str, th: np.float32, v0: np.float
         nodes[f"{name}_if"] = nir.IF(r=r, v_threshold=thr, v_reset=np.full(shape, -v0, _F32), metadata=meta)
 
 
-def _graph_metadata(net: Any, P: int, class_names: Sequence[str], names: list[str], dt: float) -> dict[str, Any]:
-    """The graph's metadata: format, time step, inputs, read-out, the initial state and the spec."""
+def _graph_metadata(net: Any, P: int, class_names: Sequence[str], names: list[str], dt: float, *,
+                    source: str = SOURCE, inputs: str | None = None) -> dict[str, Any]:
+    """The graph's metadata: format, time step, inputs (``inputs``: their description; default the deep
+    sets'), read-out, the initial state and the spec (``source``: the exporter's name)."""
     o = net.options
-    F_in, G = net.phi_sizes[0], net.n_global
+    G = net.n_global
+    if inputs is None:
+        F_in = net.phi_sizes[0]
+        inputs = (f"particles [{P}, {F_in}]: standardized particle features (zero in padded slots), padding "
+                  f"[{P}, 1]: 1 for a padded slot, 0 for a real particle"
+                  + (f", jet [{G}]: standardized jet-level features" if G else "") + "; constant every step")
     spec = {
         "encoding": {"kind": "current", "scale": 1.0},
         "readout": {"kind": "membrane"},
@@ -198,16 +220,14 @@ def _graph_metadata(net: Any, P: int, class_names: Sequence[str], names: list[st
         "n_particles": P,
         "v_init": float(o.v_init),
         "reset": o.reset,
-        "meta": {"source": SOURCE, "arch": net.arch()},
+        "meta": {"source": source, "arch": net.arch()},
     }
     return {
         "spikejet_format": FORMAT,
         "spikejet_format_version": FORMAT_VERSION,
         "dt": dt,
         "discretization": _DISCRETIZATION,
-        "input": (f"particles [{P}, {F_in}]: standardized particle features (zero in padded slots), padding "
-                  f"[{P}, 1]: 1 for a padded slot, 0 for a real particle"
-                  + (f", jet [{G}]: standardized jet-level features" if G else "") + "; constant every step"),
+        "input": inputs,
         "output": "input current of the non-spiking read-out layer, every step (logits: its mean over the T steps)",
         "readout": json.dumps({"kind": "membrane"}),
         "initial_state": (f"membranes start at v_init * threshold (v_init = {o.v_init:g}); the graph holds the "
@@ -216,6 +236,32 @@ def _graph_metadata(net: Any, P: int, class_names: Sequence[str], names: list[st
         "semantic_changes": "none",
         "spikejet_spec": json.dumps(spec, sort_keys=True),
     }
+
+
+def _f32_weights(lin: Any) -> tuple[np.ndarray, np.ndarray]:
+    return lin.weight.detach().numpy().astype(_F32), lin.bias.detach().numpy().astype(_F32)
+
+
+def readout_nodes(nodes: dict[str, Any], lins: Sequence[Any], P: int, n_pool: int, G: int, ths: Sequence[np.float32],
+                  v0s: Sequence[np.float32], reset: str, v_init: float, dt: float, prefix: str = "rho") -> None:
+    """The nodes of the sum over ``P`` particle slots (``pool_flatten``, the first read-out layer's pooled
+    columns tiled ``P`` times), the jet-level inputs (``G``), the read-out MLP ``lins`` (hidden layers
+    spiking, thresholds ``ths``, initial membranes ``v0s``) and ``output`` (:func:`readout_structure`)."""
+    nir = _nir()
+    nodes["pool_flatten"] = nir.Flatten(input_type={"input": np.array([P, n_pool])}, start_dim=0, end_dim=-1)
+    w0, b0 = _f32_weights(lins[0])
+    nodes[f"{prefix}0_affine"] = nir.Affine(weight=np.tile(w0[:, :n_pool], (1, P)), bias=b0,
+                                            metadata={"spikejet_layer": f"{prefix}0", "spikejet_pooling": "sum",
+                                                      "n_particles": P})
+    if G:
+        nodes["jet"] = nir.Input(input_type={"input": np.array([G])})
+        nodes["jet_affine"] = nir.Affine(weight=w0[:, n_pool:].copy(), bias=np.zeros(w0.shape[0], _F32),
+                                         metadata={"spikejet_layer": f"{prefix}0"})
+    for j in range(len(lins) - 1):
+        _neuron_nodes(nodes, f"{prefix}{j}", ths[j], v0s[j], reset, v_init, (), lins[j].out_features, dt)
+        wj, bj = _f32_weights(lins[j + 1])
+        nodes[f"{prefix}{j + 1}_affine"] = nir.Affine(weight=wj, bias=bj, metadata={"spikejet_layer": f"{prefix}{j + 1}"})
+    nodes["output"] = nir.Output(output_type={"output": np.array([lins[-1].out_features])})
 
 
 def deepsets_to_nir(net: Any, n_particles: int, *, class_names: Sequence[str] = ()) -> Any:
@@ -264,19 +310,7 @@ def deepsets_to_nir(net: Any, n_particles: int, *, class_names: Sequence[str] = 
         nodes[f"{name}_pad"] = nir.Affine(weight=np.full((P, n, 1), pad, _F32), bias=np.zeros((P, n), _F32),
                                           metadata={"spikejet_layer": name, "spikejet_padding": True})
         _neuron_nodes(nodes, name, ths[i], v0s[i], reset, o.v_init, (P,), n, dt)
-    nodes["pool_flatten"] = nir.Flatten(input_type={"input": np.array([P, n_pool])}, start_dim=0, end_dim=-1)
-    w0 = w(net.rho[0])
-    nodes["rho0_affine"] = nir.Affine(weight=np.tile(w0[:, :n_pool], (1, P)), bias=b(net.rho[0]),
-                                      metadata={"spikejet_layer": "rho0", "spikejet_pooling": "sum", "n_particles": P})
-    if G:
-        nodes["jet"] = nir.Input(input_type={"input": np.array([G])})
-        nodes["jet_affine"] = nir.Affine(weight=w0[:, n_pool:].copy(), bias=np.zeros(w0.shape[0], _F32),
-                                         metadata={"spikejet_layer": "rho0"})
-    for j, name in enumerate(rho_names):
-        _neuron_nodes(nodes, name, ths[n_phi + j], v0s[n_phi + j], reset, o.v_init, (), net.rho[j].out_features, dt)
-        lin = net.rho[j + 1]
-        nodes[f"rho{j + 1}_affine"] = nir.Affine(weight=w(lin), bias=b(lin), metadata={"spikejet_layer": f"rho{j + 1}"})
-    nodes["output"] = nir.Output(output_type={"output": np.array([net.rho_sizes[-1]])})
+    readout_nodes(nodes, net.rho, P, n_pool, G, ths[n_phi:], v0s[n_phi:], reset, o.v_init, dt)
     keys, edges = _structure(n_phi, n_rho, reset, bool(G))
     assert sorted(keys) == sorted(nodes), (sorted(keys), sorted(nodes))
     meta = _graph_metadata(net, P, class_names, [*phi_names, *rho_names, f"rho{n_rho - 1}"], dt)
@@ -328,15 +362,22 @@ def _one(a: np.ndarray, key: str, field: str) -> float:
     return float(a.flat[0])
 
 
-def _shared(a: np.ndarray, P: int, tail: tuple[int, ...], key: str, field: str) -> np.ndarray:
-    """The one ``tail``-shaped block of ``a`` (``[P, *tail]``, every slot's copy equal; ``tail`` broadcasts)."""
+def _lead(P: int | tuple[int, ...]) -> tuple[int, ...]:
+    """The leading (slot) axes of a per-copy node: ``P`` particle slots, or a tuple (the pairs' ``(P, P - 1)``)."""
+    return tuple(int(p) for p in P) if isinstance(P, tuple) else (int(P),)
+
+
+def _shared(a: np.ndarray, P: int | tuple[int, ...], tail: tuple[int, ...], key: str, field: str) -> np.ndarray:
+    """The one ``tail``-shaped block of ``a`` (``[*lead, *tail]``, every slot's copy equal; ``tail`` broadcasts)."""
+    lead = _lead(P)
     if a.shape == tail:
         return a
-    if a.shape != (P, *tail):
-        raise _bad(f"node {key!r}: {field} has shape {a.shape}, expected {(P, *tail)}")
-    if not np.all(a == a[:1]):
+    if a.shape != (*lead, *tail):
+        raise _bad(f"node {key!r}: {field} has shape {a.shape}, expected {(*lead, *tail)}")
+    flat = a.reshape(-1, *tail)
+    if not np.all(flat == flat[:1]):
         raise _bad(f"node {key!r}: {field} differs between particle slots (the weights must be shared)")
-    return a[0]
+    return flat[0]
 
 
 def _input_shape(nodes: dict[str, Any], key: str) -> tuple[int, ...]:
@@ -348,8 +389,10 @@ def _input_shape(nodes: dict[str, Any], key: str) -> tuple[int, ...]:
     return tuple(int(x) for x in np.asarray(v).reshape(-1))
 
 
-def _affine(nodes: dict[str, Any], key: str, P: int | None, n_out: int | None, n_in: int) -> tuple[np.ndarray, np.ndarray]:
-    """(weight [out, in], bias [out]) of an Affine node; ``P``: per-particle (``[P, out, in]``, copies equal)."""
+def _affine(nodes: dict[str, Any], key: str, P: int | tuple[int, ...] | None, n_out: int | None,
+            n_in: int) -> tuple[np.ndarray, np.ndarray]:
+    """(weight [out, in], bias [out]) of an Affine node; ``P``: per-particle (``[P, out, in]``, copies equal;
+    a tuple of leading axes for other copies)."""
     node = _node(nodes, key, "Affine")
     wt, bs = _f64(node, "weight", key), _f64(node, "bias", key)
     out = wt.shape[-2] if n_out is None and wt.ndim >= 2 else n_out
@@ -359,9 +402,10 @@ def _affine(nodes: dict[str, Any], key: str, P: int | None, n_out: int | None, n
         if bs.shape != (wt.shape[0],):
             raise _bad(f"node {key!r}: bias has shape {bs.shape} for {wt.shape[0]} outputs")
         return wt, bs
-    if wt.ndim != 3 or wt.shape[2] != n_in or (out is not None and wt.shape[1] != out):
-        raise _bad(f"node {key!r}: weight has shape {wt.shape}, expected [{P}, out, {n_in}]")
-    wt = _shared(wt, P, wt.shape[1:], key, "weight")
+    lead = _lead(P)
+    if wt.ndim != len(lead) + 2 or wt.shape[-1] != n_in or (out is not None and wt.shape[-2] != out):
+        raise _bad(f"node {key!r}: weight has shape {wt.shape}, expected [{', '.join(map(str, lead))}, out, {n_in}]")
+    wt = _shared(wt, lead, wt.shape[-2:], key, "weight")
     return wt, _shared(bs, P, (wt.shape[0],), key, "bias")
 
 
@@ -381,7 +425,7 @@ def _neurons(nodes: dict[str, Any], name: str, reset: str, lead: tuple[int, ...]
         integ = _node(nodes, ks[0], "I")
         gain = dt * _one(params(integ, ks[0], "r"), ks[0], "r")
         thr_raw = _one(params(_node(nodes, ks[1], "Threshold"), ks[1], "threshold"), ks[1], "threshold")
-        w_r, b_r = _affine(nodes, ks[2], lead[0] if lead else None, n, n)
+        w_r, b_r = _affine(nodes, ks[2], tuple(lead) if lead else None, n, n)
         th = -float(w_r[0, 0])
         if not (th > 0 and np.array_equal(w_r, -th * np.eye(n)) and not b_r.any()):
             raise _bad(f"node {ks[2]!r} must be -threshold * identity with bias 0 (reset by subtraction)")
@@ -472,11 +516,24 @@ def _read_inputs(nodes: dict[str, Any], has_jet: bool) -> tuple[int, int, int]:
     return P, F_in, G
 
 
+def padded_neurons(nodes: dict[str, Any], name: str, reset: str, lead: tuple[int, ...], bias: np.ndarray,
+                   step: float) -> tuple[np.float32, float]:
+    """(threshold, v_init) of a per-copy spiking layer (:func:`_neurons`) whose ``{name}_pad`` inhibition is
+    checked against the layer's ``bias`` (a padded copy must never spike)."""
+    n = bias.shape[0]
+    wp, bp = _affine(nodes, f"{name}_pad", lead, n, 1)
+    th, vi = _neurons(nodes, name, reset, lead, n, step)
+    if bp.any() or not np.all(bias + wp[:, 0] <= 0):
+        raise _bad(f"node {name + '_pad'!r}: the padding weights must be <= -bias (bias 0), else a padded slot "
+                   "can spike")
+    return th, vi
+
+
 def _read_layers(nodes: dict[str, Any], reset: str, n_phi: int, n_rho: int, P: int, F_in: int, G: int,
                  step: float) -> tuple[list[int], list[int], list[tuple[np.ndarray, np.ndarray]], list[np.float32],
                                        list[float]]:
     """(phi sizes, rho sizes, per-layer (weight, bias), thresholds, v_init fractions) from the layers' nodes."""
-    phi_names, rho_names = _layer_names(n_phi, n_rho - 1)
+    phi_names, _ = _layer_names(n_phi, n_rho - 1)
     weights: list[tuple[np.ndarray, np.ndarray]] = []
     ths: list[np.float32] = []
     v_inits: list[float] = []
@@ -484,26 +541,31 @@ def _read_layers(nodes: dict[str, Any], reset: str, n_phi: int, n_rho: int, P: i
     for name in phi_names:
         wt, bs = _affine(nodes, f"{name}_affine", P, None, sizes[-1])
         n = wt.shape[0]
-        wp, bp = _affine(nodes, f"{name}_pad", P, n, 1)
-        th, vi = _neurons(nodes, name, reset, (P,), n, step)
-        if bp.any() or not np.all(bs + wp[:, 0] <= 0):
-            raise _bad(f"node {name + '_pad'!r}: the padding weights must be <= -bias (bias 0), else a padded slot "
-                       "can spike")
+        th, vi = padded_neurons(nodes, name, reset, (P,), bs, step)
         weights.append((wt, bs))
         ths.append(th)
         v_inits.append(vi)
         sizes.append(n)
-    phi_sizes = sizes
-    n_pool = phi_sizes[-1]
+    rho_sizes, rho_w, rho_ths, rho_v = read_readout(nodes, reset, n_rho, P, sizes[-1], G, step)
+    return sizes, rho_sizes, [*weights, *rho_w], [*ths, *rho_ths], [*v_inits, *rho_v]
+
+
+def read_readout(nodes: dict[str, Any], reset: str, n_rho: int, P: int, n_pool: int, G: int, step: float,
+                 prefix: str = "rho") -> tuple[list[int], list[tuple[np.ndarray, np.ndarray]], list[np.float32],
+                                                list[float]]:
+    """(read-out sizes, per-layer (weight, bias), thresholds, v_init fractions) of :func:`readout_nodes`'
+    nodes, the tiled pooling and the output's shape checked."""
+    ths: list[np.float32] = []
+    v_inits: list[float] = []
     fl = _node(nodes, "pool_flatten", "Flatten")
     fin = tuple(int(x) for x in np.asarray((fl.input_type or {}).get("input", ())).reshape(-1))
     if fin != (P, n_pool) or int(fl.start_dim) != 0 or int(fl.end_dim) not in (-1, 1):
         raise _bad(f"node 'pool_flatten' must flatten [{P}, {n_pool}] from dim 0 to -1, got {fin} "
                    f"{fl.start_dim}..{fl.end_dim}")
-    wt, b0 = _affine(nodes, "rho0_affine", None, None, P * n_pool)
+    wt, b0 = _affine(nodes, f"{prefix}0_affine", None, None, P * n_pool)
     blocks = wt.reshape(wt.shape[0], P, n_pool)
     if not np.all(blocks == blocks[:, :1]):
-        raise _bad("node 'rho0_affine': its weight is not one [out, n] block tiled over the particle slots "
+        raise _bad(f"node '{prefix}0_affine': its weight is not one [out, n] block tiled over the particle slots "
                    "(sum pooling)")
     w_rho0 = blocks[:, 0]
     h0 = w_rho0.shape[0]
@@ -513,18 +575,17 @@ def _read_layers(nodes: dict[str, Any], reset: str, n_phi: int, n_rho: int, P: i
         b0 = b0 + bu
     rho_w = [(w_rho0, b0)]
     rho_sizes = [n_pool + G, h0]
-    for j, name in enumerate(rho_names):
-        th, vi = _neurons(nodes, name, reset, (), rho_sizes[-1], step)
+    for j in range(n_rho - 1):
+        th, vi = _neurons(nodes, f"{prefix}{j}", reset, (), rho_sizes[-1], step)
         ths.append(th)
         v_inits.append(vi)
-        wt, bs = _affine(nodes, f"rho{j + 1}_affine", None, None, rho_sizes[-1])
+        wt, bs = _affine(nodes, f"{prefix}{j + 1}_affine", None, None, rho_sizes[-1])
         rho_w.append((wt, bs))
         rho_sizes.append(wt.shape[0])
     out_t = (_node(nodes, "output", "Output").output_type or {}).get("output")
     if out_t is not None and tuple(int(x) for x in np.asarray(out_t).reshape(-1)) != (rho_sizes[-1],):
         raise _bad(f"Output has shape {tuple(np.asarray(out_t).reshape(-1))}, the read-out layer {rho_sizes[-1]}")
-
-    return phi_sizes, rho_sizes, [*weights, *rho_w], ths, v_inits
+    return rho_sizes, rho_w, ths, v_inits
 
 
 def _read_v_init(v_inits: list[float], spec: dict[str, Any]) -> float:

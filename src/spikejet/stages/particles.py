@@ -29,7 +29,7 @@ from ..run.rundir import model_file
 from ..runtime import seeded_rows, single_thread
 
 __all__ = ["ann_particles_stage", "snn_particles_stage", "particle_table", "model_bundle", "particle_recipe",
-           "bundle_test_scores", "commit_model"]
+           "bundle_test_scores", "commit_model", "interaction_loihi_entry", "interaction_nir_export"]
 
 
 def model_bundle(ctx: StageContext, model: Any, kind: str, table: Any, inputs: dict[str, Any],
@@ -214,23 +214,42 @@ NIR_FILE = "snn_particles.nir"
 
 
 def _nir_export(net: Any, n_particles: int, classes: Any, test: list[np.ndarray], y: np.ndarray,
-                logits: np.ndarray, T: int) -> tuple[bytes, dict[str, Any]]:
-    """The ``.nir`` bytes of ``net`` and the read-back check: the bytes read by spikejet
-    (:func:`~spikejet.interop.nir_deepsets.deepsets_from_nir`) and simulated at ``T`` on the test
-    jets; ``nir_accuracy`` and the fraction of jets whose decision is the model's."""
+                logits: np.ndarray, T: int, *, to_nir: Any = None, from_nir: Any = None,
+                file: str = NIR_FILE) -> tuple[bytes, dict[str, Any]]:
+    """The ``.nir`` bytes of ``net`` (``to_nir``; default the deep sets'
+    :func:`~spikejet.interop.nir_deepsets.deepsets_to_nir`) and the read-back check: the bytes read by
+    spikejet (``from_nir``; default :func:`~spikejet.interop.nir_deepsets.deepsets_from_nir`) and
+    simulated at ``T`` on the test jets; ``nir_accuracy`` and the fraction of jets whose decision is
+    the model's. ``file``: the run directory's name of the bytes."""
+    from ..interop import nir_deepsets
     from ..interop.nir import graph_bytes, graph_from_bytes
-    from ..interop.nir_deepsets import deepsets_from_nir, deepsets_to_nir
-    from ..snn.particle import evaluate_spiking_deepsets
+    from ..snn.particle import evaluate_spiking_particles
 
-    data = graph_bytes(deepsets_to_nir(net, n_particles, class_names=classes))
-    back = evaluate_spiking_deepsets(deepsets_from_nir(graph_from_bytes(data)), test, T)["logits"]
+    to_nir = to_nir or nir_deepsets.deepsets_to_nir
+    from_nir = from_nir or nir_deepsets.deepsets_from_nir
+    data = graph_bytes(to_nir(net, n_particles, class_names=classes))
+    back = evaluate_spiking_particles(from_nir(graph_from_bytes(data)), test, T)["logits"]
     return data, {
-        "nir_file": NIR_FILE, "nir_semantic_changes": "none", "nir_accuracy": float(np.mean(back.argmax(1) == y)),
+        "nir_file": file, "nir_semantic_changes": "none", "nir_accuracy": float(np.mean(back.argmax(1) == y)),
         "nir_agreement": float(np.mean(back.argmax(1) == logits.argmax(1))),
         "nir_max_abs_logit_diff": float(np.max(np.abs(back - logits))),
-        "nir_read_back": f"the written {NIR_FILE} bytes read by spikejet.interop.nir_deepsets.deepsets_from_nir, "
+        "nir_read_back": f"the written {file} bytes read by {from_nir.__module__}.{from_nir.__name__}, "
                          "simulated at T (spikejet.snn.particle, float) on the same test jets",
     }
+
+
+#: The spiking interaction network's NIR graph (:mod:`spikejet.interop.nir_interaction`), in the run directory.
+INTERACTION_NIR_FILE = "snn_interaction.nir"
+
+
+def interaction_nir_export(net: Any, n_particles: int, classes: Any, test: list[np.ndarray], y: np.ndarray,
+                           logits: np.ndarray, T: int) -> tuple[bytes, dict[str, Any]]:
+    """:func:`_nir_export` of a spiking interaction network (``snn_interaction.nir``, read back by
+    :func:`~spikejet.interop.nir_interaction.interaction_from_nir`): the bytes and ``nir_*`` metrics."""
+    from ..interop.nir_interaction import interaction_from_nir, interaction_to_nir
+
+    return _nir_export(net, n_particles, classes, test, y, logits, T, to_nir=interaction_to_nir,
+                       from_nir=interaction_from_nir, file=INTERACTION_NIR_FILE)
 
 
 def _teacher_logits(ann: Any, cfg: SnnParticlesConfig, train: list[np.ndarray]) -> np.ndarray:
@@ -243,27 +262,34 @@ def _teacher_logits(ann: Any, cfg: SnnParticlesConfig, train: list[np.ndarray]) 
     return predict_logits(ann.model, train)
 
 
-def _loihi_entry(ctx: StageContext, cfg: SnnParticlesConfig, net: Any, test: list[np.ndarray],
-                 float_logits: np.ndarray, n_particles: int, classes: tuple[str, ...]) -> dict[str, Any]:
+def _loihi_entry(ctx: StageContext, cfg: Any, net: Any, test: list[np.ndarray],
+                 float_logits: np.ndarray, n_particles: int, classes: tuple[str, ...], *, key: str = "snn_particles",
+                 hw: tuple[Any, Any, Any] | None = None) -> dict[str, Any]:
     """``loihi_accuracy`` and ``loihi``: Loihi 2's integer model of ``net`` scored on (a seeded subset
-    of) the test jets with the run's one score, its op counts, energy and resources."""
+    of) the test jets with the run's one score, its op counts, energy and resources. ``hw``: the
+    (map, simulate, resources) functions of the network's integer model (default the deep sets');
+    ``key``: the stage (its seeded subset ``{key}_loihi`` and its log line); ``cfg``: the stage's
+    section (``timesteps``, ``loihi_max_jets``)."""
     from ..hardware.energy import energy_estimate, snn_counts
-    from ..hardware.loihi.deepsets import deepsets_resources, map_deepsets, simulate_deepsets
+    from ..hardware.loihi import deepsets
     from ..run.score import score
 
+    map_fn, simulate, resources = hw or (deepsets.map_deepsets, deepsets.simulate_deepsets,
+                                         deepsets.deepsets_resources)
     T = cfg.timesteps
     y = ctx.y["test"]
     rows = np.arange(len(y))
     if cfg.loihi_max_jets is not None and len(y) > cfg.loihi_max_jets:
-        rows = np.sort(seeded_rows(len(y), cfg.loihi_max_jets, ctx.rng("snn_particles_loihi")))
-    mp = map_deepsets(net, n_particles=n_particles, T=T)
-    q = simulate_deepsets(mp, *(a[rows] for a in test), T)
+        rows = np.sort(seeded_rows(len(y), cfg.loihi_max_jets, ctx.rng(f"{key}_loihi")))
+    mp = map_fn(net, n_particles=n_particles, T=T)
+    x, mask, *g = (a[rows] for a in test)
+    q = simulate(mp, x, mask, g[0] if g else None, T)  # g: the jet-level inputs, if any
     e = score(y[rows], class_probabilities(q["logits"]), class_names=classes, config=ctx.config).entry
     same = score(y[rows], class_probabilities(float_logits[rows]), class_names=classes, config=ctx.config).entry
     n_real = test[1][rows].sum(1).astype(np.float64)
     updates = float(np.mean(net.neuron_updates(n_real, T)))
     synops = float(q["synops"].mean())
-    res = deepsets_resources(mp, n_particles)
+    res = resources(mp, n_particles)
     res.pop("layers")
     loihi = {
         "profile": mp.profile.name, "jets": int(len(rows)), "accuracy": e["accuracy"],
@@ -279,10 +305,21 @@ def _loihi_entry(ctx: StageContext, cfg: SnnParticlesConfig, net: Any, test: lis
                                                                           "weight_rel_rms_err", "limited_by")}
                          for qd in mp.quantization],
     }
-    ctx.log(f"snn_particles on Loihi 2's integer model: accuracy {e['accuracy'] * 100:.2f} % on {len(rows)} test "
+    ctx.log(f"{key} on Loihi 2's integer model: accuracy {e['accuracy'] * 100:.2f} % on {len(rows)} test "
             f"jets (float {same['accuracy'] * 100:.2f} % on the same), {synops:.0f} synops per jet, "
             f"{res['cores']} cores, {res['synapses']} synapses ({res['synapses_shared']} shared)")
     return {"loihi_accuracy": e["accuracy"], "loihi": loihi}
+
+
+def interaction_loihi_entry(ctx: StageContext, cfg: Any, net: Any, test: list[np.ndarray], float_logits: np.ndarray,
+                            n_particles: int, classes: tuple[str, ...]) -> dict[str, Any]:
+    """:func:`_loihi_entry` of a spiking interaction network (:mod:`spikejet.hardware.loihi.interaction`;
+    ``cfg``: the ``snn_interaction`` section, with ``timesteps`` and ``loihi_max_jets``)."""
+    from ..hardware.loihi import interaction
+
+    return _loihi_entry(ctx, cfg, net, test, float_logits, n_particles, classes, key="snn_interaction",
+                        hw=(interaction.map_interaction, interaction.simulate_interaction,
+                            interaction.interaction_resources))
 
 
 def snn_particles_stage(ctx: StageContext, cfg: SnnParticlesConfig) -> StageResult:

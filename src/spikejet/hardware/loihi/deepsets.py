@@ -97,18 +97,12 @@ def _neuron(threshold: float, v_init: float) -> SimpleNamespace:
 def map_deepsets(net: Any, *, n_particles: int, T: int, profile: str | LoihiProfile = "loihi2",
                  input_bits: int = DEFAULT_INPUT_BITS, input_clip: float = DEFAULT_INPUT_CLIP) -> DeepSetsMapping:
     """Map the float spiking deep sets ``net`` onto Loihi integers (see the module docstring)."""
-    prof = get_profile(profile)
+    prof = check_mappable(net, profile, "spiking deep sets")
     o = net.options
-    if o.neuron != "if" or o.reset != "subtract":
-        raise HardwareError(f"the Loihi model of the spiking deep sets maps IF neurons that reset by subtraction; "
-                            f"this network has {o.neuron} neurons with reset {o.reset!r}")
-    if not prof.graded_spikes:
-        raise HardwareError(f"the particles enter the chip as graded spikes, which {prof.name} does not have; "
-                            "use the loihi2 profile")
     ths = [float(t) for t in _to_numpy(net.thresholds())]
     iq = InputQuantization(bits=input_bits, clip=input_clip, mode="graded_once")
     gq = InputQuantization(bits=input_bits, clip=input_clip, mode="graded_every_step") if net.n_global else None
-    phi, rho, reports = [], [], []
+    phi, reports = [], []
     for i, lin in enumerate(net.phi):
         w = _to_numpy(lin.weight).astype(np.float64)
         layer = FloatLayer(weight=w * iq.step if i == 0 else w, bias=_to_numpy(lin.bias),
@@ -118,24 +112,60 @@ def map_deepsets(net: Any, *, n_particles: int, T: int, profile: str | LoihiProf
         phi.append(chip)
         reports.append(q)
     n_pool = net.phi_sizes[-1]
-    n_phi = len(net.phi)
-    g_exp, g_err = None, 0.0
-    for j, lin in enumerate(net.rho):
-        w = _to_numpy(lin.weight).astype(np.float64)
-        last = j == len(net.rho) - 1
-        neuron = None if last else _neuron(ths[n_phi + j], o.v_init)
-        layer = FloatLayer(weight=w, bias=_to_numpy(lin.bias), neuron=neuron, name=f"rho{j}")
-        if j == 0:
-            chip, q = _map_pooling_layer(layer, n_pool, int(n_particles), gq, prof, int(T))
-            if gq is not None:
-                chip, g_exp, g_err = _own_group(chip, w[:, n_pool:] * gq.step, n_pool, q.scale)
-        else:
-            chip, q = map_layer(layer, profile=prof, axon_delay=0, n_steps=int(T))
-        rho.append(chip)
-        reports.append(q)
+    rho, rho_reports, g_exp, g_err = map_readout(net.rho, ths[len(net.phi):], o.v_init, n_pool, int(n_particles),
+                                                 gq, prof, int(T), "rho")
+    reports += rho_reports
     return DeepSetsMapping(phi=tuple(phi), rho=tuple(rho), quantization=tuple(reports), input=iq, global_input=gq,
                            n_pooled=n_pool, profile=prof, readout_scale=reports[-1].scale,
                            global_weight_exp=g_exp, global_weight_rel_rms_err=g_err)
+
+
+def check_mappable(net: Any, profile: str | LoihiProfile, what: str) -> LoihiProfile:
+    """The profile of a spiking particle network's Loihi model (graded input spikes, IF neurons that
+    reset by subtraction); else :class:`HardwareError`."""
+    prof = get_profile(profile)
+    o = net.options
+    if o.neuron != "if" or o.reset != "subtract":
+        raise HardwareError(f"the Loihi model of the {what} maps IF neurons that reset by subtraction; "
+                            f"this network has {o.neuron} neurons with reset {o.reset!r}")
+    if not prof.graded_spikes:
+        raise HardwareError(f"the particles enter the chip as graded spikes, which {prof.name} does not have; "
+                            "use the loihi2 profile")
+    return prof
+
+
+def map_gathering_layer(layer: FloatLayer, n_pool: int, n_slots: int, gq: InputQuantization | None,
+                        prof: LoihiProfile, T: int) -> tuple[LoihiLayer, LayerQuantization, int | None, float]:
+    """A layer fed by spike counts summed over ``n_slots`` copies (columns ``:n_pool``) and, with
+    ``gq``, graded inputs every step through a synapse group of their own (columns ``n_pool:``):
+    the deep sets' ``rho[0]`` (pooling over particles + jet features), the interaction network's
+    first node layer (aggregation over senders + the particle's features) and first classifier
+    layer. Returns (layer, report, the own group's weight exponent or None, its relative rms error)."""
+    chip, q = _map_pooling_layer(layer, n_pool, n_slots, gq, prof, T)
+    if gq is None:
+        return chip, q, None, 0.0
+    chip, g_exp, g_err = _own_group(chip, layer.weight[:, n_pool:] * gq.step, n_pool, q.scale)
+    return chip, q, g_exp, g_err
+
+
+def map_readout(lins: Any, ths: list[float], v_init: float, n_pool: int, n_slots: int,
+                gq: InputQuantization | None, prof: LoihiProfile, T: int,
+                prefix: str) -> tuple[list[LoihiLayer], list[LayerQuantization], int | None, float]:
+    """The read-out MLP after a sum over ``n_slots`` copies (the deep sets' ``rho``, the interaction
+    network's classifier): its first layer through :func:`map_gathering_layer`, spiking hidden
+    layers (thresholds ``ths``), a non-spiking output. Returns (layers, reports, own group's exponent, error)."""
+    layers, reports, g_exp, g_err = [], [], None, 0.0
+    for j, lin in enumerate(lins):
+        w = _to_numpy(lin.weight).astype(np.float64)
+        neuron = None if j == len(lins) - 1 else _neuron(ths[j], v_init)
+        layer = FloatLayer(weight=w, bias=_to_numpy(lin.bias), neuron=neuron, name=f"{prefix}{j}")
+        if j == 0:
+            chip, q, g_exp, g_err = map_gathering_layer(layer, n_pool, n_slots, gq, prof, T)
+        else:
+            chip, q = map_layer(layer, profile=prof, axon_delay=0, n_steps=T)
+        layers.append(chip)
+        reports.append(q)
+    return layers, reports, g_exp, g_err
 
 
 def _own_group(chip: LoihiLayer, w: np.ndarray, n_pool: int, s: float) -> tuple[LoihiLayer, int, float]:
@@ -219,25 +249,38 @@ def simulate_deepsets(mp: DeepSetsMapping, x: np.ndarray, mask: np.ndarray, g: n
             ev = s.reshape(B, P, -1).sum(1)  # pooled spike counts
             if qg is not None:
                 inp = inp + (qg != 0) @ mp.rho[0].fan_out_per_input[mp.n_pooled:]
-            for j, L in enumerate(mp.rho):
-                if j == 0:  # the pooled counts' synapse group, + the jet features' own group
-                    a = synaptic_input(ev, L.weight_mant[:, :mp.n_pooled], L.weight_exp)
-                    if qg is not None:
-                        a = a + synaptic_input(qg, L.weight_mant[:, mp.n_pooled:], mp.global_weight_exp,
-                                               max_payload=mp.global_input.max_payload)
-                else:
-                    a = synaptic_input(ev, L.weight_mant, L.weight_exp)
-                s2, st_rho[j] = compartment_step(a, st_rho[j], L.compartment)
-                if j < len(mp.rho) - 1:
-                    syn += s2 @ fans[len(mp.phi) + j]
-                    spk += s2.sum(1)
-                ev = s2
+            readout_step(mp.rho, st_rho, ev, qg, mp.n_pooled, mp.global_input, mp.global_weight_exp,
+                         fans[len(mp.phi):], syn, spk)
         logits.append(st_rho[-1].v / (mp.readout_scale * T))
         synops.append(syn)
         spikes.append(spk)
         in_ops.append(inp)
     return {"logits": np.concatenate(logits), "synops": np.concatenate(synops), "spikes": np.concatenate(spikes),
             "input_synops": np.concatenate(in_ops)}
+
+
+def gathered_input(L: LoihiLayer, ev: np.ndarray, qg: np.ndarray | None, n_pool: int, gq: InputQuantization | None,
+                   g_exp: int | None) -> np.ndarray:
+    """The dendritic sum of a :func:`map_gathering_layer` layer: the counts ``ev`` through the pooled
+    columns' synapse group, + the graded inputs ``qg`` through their own group (exponent ``g_exp``)."""
+    a = synaptic_input(ev, L.weight_mant[:, :n_pool], L.weight_exp)
+    if qg is not None:
+        a = a + synaptic_input(qg, L.weight_mant[:, n_pool:], g_exp, max_payload=gq.max_payload)
+    return a
+
+
+def readout_step(layers: Any, states: list[Any], ev: np.ndarray, qg: np.ndarray | None, n_pool: int,
+                 gq: InputQuantization | None, g_exp: int | None, fans: list[np.ndarray], syn: np.ndarray,
+                 spk: np.ndarray) -> None:
+    """One step of a :func:`map_readout` read-out on the pooled counts ``ev`` (states updated in place;
+    the hidden layers' synops and spikes added to ``syn``, ``spk``)."""
+    for j, L in enumerate(layers):
+        a = gathered_input(L, ev, qg, n_pool, gq, g_exp) if j == 0 else synaptic_input(ev, L.weight_mant, L.weight_exp)
+        s2, states[j] = compartment_step(a, states[j], L.compartment)
+        if j < len(layers) - 1:
+            syn += s2 @ fans[j]
+            spk += s2.sum(1)
+        ev = s2
 
 
 def deepsets_resources(mp: DeepSetsMapping, n_particles: int) -> dict[str, Any]:
