@@ -217,6 +217,11 @@ def interaction_run(tmp_path_factory):
     return out, test, data
 
 
+def out_test_y(out):
+    """The run's test labels (its stored predictions)."""
+    return np.load(out / "predictions" / "snn_interaction_test.npz")["y_true"]
+
+
 def test_stages_write_their_metrics_and_model_files(interaction_run):
     import json
 
@@ -232,6 +237,13 @@ def test_stages_write_their_metrics_and_model_files(interaction_run):
     # the spiking network inherits the conventional one's particles and jet features
     assert a["n_particles"] == s["n_particles"] == 6 and s["jet_features"] and s["timesteps"] == 4
     assert (out / "ann_interaction.pt").is_file() and (out / "snn_interaction.pt").is_file()
+    # the NIR graph read back is the evaluated network; Loihi 2's integer model scored beside it
+    assert (out / "snn_interaction.nir").is_file() and s["nir_file"] == "snn_interaction.nir"
+    assert s["nir_accuracy"] == s["accuracy"] and s["nir_agreement"] == 1.0
+    lo = s["loihi"]
+    assert s["loihi_accuracy"] == lo["accuracy"] and lo["jets"] == len(out_test_y(out))
+    assert 0.0 <= lo["agreement_with_float"] <= 1.0 and lo["synops_per_inference"] > 0
+    assert lo["resources"]["cores"] >= 1 and "loihi" in lo["energy_per_inference_j"]
 
 
 @pytest.mark.parametrize("key", ["ann_interaction", "snn_interaction"])
@@ -264,6 +276,7 @@ def test_same_seed_same_metrics_and_bad_settings_are_refused_by_name(interaction
     assert (tmp_path / "again" / "metrics.json").read_bytes() == (out / "metrics.json").read_bytes()
     for section, bad, match in (("snn_interaction", {"timesteps": 0}, "snn_interaction.timesteps"),
                                 ("snn_interaction", {"init": "nope"}, "snn_interaction.init"),
+                                ("snn_interaction", {"loihi_max_jets": 3}, "snn_interaction.loihi_max_jets"),
                                 ("ann_interaction", {"n_particles": 500}, "ann_interaction.n_particles"),
                                 ("ann_interaction", {"edge": []}, "ann_interaction.edge")):
         with pytest.raises(ConfigError, match=match):

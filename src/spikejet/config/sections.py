@@ -686,9 +686,16 @@ class SnnInteractionConfig:
     learning_rate: float = 1e-2
     batch_size: int = 256
     patience: int = 4
+    #: Score Loihi 2's integer model of the trained network (``snn_interaction["loihi"]``,
+    #: ``hardware.loihi.interaction``) on a seeded subset of at most ``loihi_max_jets`` test jets
+    #: (null: all; the pair layers make the integer simulation slow, so 5,000 by default).
+    loihi: bool = True
+    loihi_max_jets: int | None = 5000
 
     def __post_init__(self) -> None:
         s = "snn_interaction"
+        check(self.loihi_max_jets is None or self.loihi_max_jets >= 10, f"{s}.loihi_max_jets",
+              f"must be null or >= 10, got {self.loihi_max_jets}")
         _spiking_particle_net(s, self)
         _interaction_sizes(s, self)
         _train_recipe(s, self)

@@ -8,7 +8,9 @@ features) and writes ``metrics.json["ann_interaction"]`` with ``macs``; ``snn_in
 particle networks' one loop and writes ``metrics.json["snn_interaction"]`` with ``timesteps``,
 ``synops_per_inference``, ``spikes_per_inference``, ``input_macs_per_inference`` and
 ``neuron_updates_per_inference`` (the runner adds the energy from them, as for every spiking
-entry). Both use the run's split and the particle stages' helpers (:mod:`spikejet.stages.particles`:
+entry), its NIR graph ``snn_interaction.nir`` read back (``nir_accuracy``, ``nir_agreement``;
+:mod:`spikejet.interop.nir_interaction`) and Loihi 2's integer model of it (``loihi_accuracy``,
+``loihi``; :mod:`spikejet.hardware.loihi.interaction`). Both use the run's split and the particle stages' helpers (:mod:`spikejet.stages.particles`:
 inputs, training rows, model files ``ann_interaction.pt`` / ``snn_interaction.pt``).
 """
 
@@ -22,14 +24,18 @@ import numpy as np
 from ..config.sections import InteractionConfig, SnnInteractionConfig
 from ..errors import ConfigError
 from ..evaluate.metrics import class_probabilities
+from ..io import write_bytes
 from ..run.context import StageContext, StageResult
 from ..runtime import single_thread
 from .particles import (
+    INTERACTION_NIR_FILE,
     _ann_recipe,
     _inputs,
     _train_rows,
     bundle_test_scores,
     commit_model,
+    interaction_loihi_entry,
+    interaction_nir_export,
     model_bundle,
     particle_recipe,
     particle_table,
@@ -142,6 +148,8 @@ def snn_interaction_stage(ctx: StageContext, cfg: SnnInteractionConfig) -> Stage
                                          progress=ctx.progress)
         seconds = time.perf_counter() - t0
         r = evaluate_spiking_interaction(net, data["test"], T)
+        nir_data, nir_extra = interaction_nir_export(net, n_particles, classes, data["test"], ctx.y["test"],
+                                                     r["logits"], T)
     # the file's scores are these (predict_particles is evaluate_spiking_interaction on the same inputs
     # and batches; tests/test_particle_model_files.py checks it)
     bundle = model_bundle(ctx, net, "snn_interaction", table, particle_recipe(n_particles, jet_features, scaler),
@@ -156,6 +164,10 @@ def snn_interaction_stage(ctx: StageContext, cfg: SnnInteractionConfig) -> Stage
         "start_val_accuracy": float((start["logits"].argmax(1) == ctx.y["val"]).mean()),
         "train_jets": int(len(rows)), "epochs": hist.epochs, "best_epoch": hist.best_epoch,
     }
+    extra.update(nir_extra)
+    if cfg.loihi:
+        extra.update(interaction_loihi_entry(ctx, cfg, net, data["test"], r["logits"], n_particles, classes))
+    ctx.save(INTERACTION_NIR_FILE, lambda path: write_bytes(path, nir_data))
     m = commit_model(ctx, "snn_interaction", bundle, hist, class_probabilities(r["logits"]), classes, extra)
     ctx.log(f"snn_interaction (T={T}): test accuracy {m['accuracy'] * 100:.2f} %, "
             f"{extra['synops_per_inference']:.0f} synops per jet, {hist.epochs} epochs on {len(rows)} jets "
