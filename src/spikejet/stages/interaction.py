@@ -23,8 +23,6 @@ import numpy as np
 
 from ..config.sections import InteractionConfig, SnnInteractionConfig
 from ..errors import ConfigError
-from ..evaluate.metrics import class_probabilities
-from ..io import write_bytes
 from ..run.context import StageContext, StageResult
 from ..runtime import single_thread
 from .particles import (
@@ -34,6 +32,7 @@ from .particles import (
     _train_rows,
     bundle_test_scores,
     commit_model,
+    commit_spiking,
     interaction_loihi_entry,
     interaction_nir_export,
     model_bundle,
@@ -154,22 +153,9 @@ def snn_interaction_stage(ctx: StageContext, cfg: SnnInteractionConfig) -> Stage
     # and batches; tests/test_particle_model_files.py checks it)
     bundle = model_bundle(ctx, net, "snn_interaction", table, particle_recipe(n_particles, jet_features, scaler),
                           predict={"T": T}, meta={"init": cfg.init, "epochs": hist.epochs})
-    n_real = data["test"][1].sum(1).astype(np.float64)
-    extra = {
-        "model": "spiking_interaction_net", "neuron": cfg.neuron, "reset": cfg.reset, "timesteps": T,
-        "n_particles": n_particles, "jet_features": jet_features, "init": cfg.init,
-        "synops_per_inference": float(r["synops"].mean()), "spikes_per_inference": float(r["spikes"].mean()),
-        "neuron_updates_per_inference": float(np.mean(net.neuron_updates(n_real, T))),
-        "input_macs_per_inference": float(np.mean(net.input_macs(n_real))),
-        "start_val_accuracy": float((start["logits"].argmax(1) == ctx.y["val"]).mean()),
-        "train_jets": int(len(rows)), "epochs": hist.epochs, "best_epoch": hist.best_epoch,
-    }
-    extra.update(nir_extra)
-    if cfg.loihi:
-        extra.update(interaction_loihi_entry(ctx, cfg, net, data["test"], r["logits"], n_particles, classes))
-    ctx.save(INTERACTION_NIR_FILE, lambda path: write_bytes(path, nir_data))
-    m = commit_model(ctx, "snn_interaction", bundle, hist, class_probabilities(r["logits"]), classes, extra)
-    ctx.log(f"snn_interaction (T={T}): test accuracy {m['accuracy'] * 100:.2f} %, "
-            f"{extra['synops_per_inference']:.0f} synops per jet, {hist.epochs} epochs on {len(rows)} jets "
-            f"in {seconds:.1f} s")
+    extra = {"model": "spiking_interaction_net", "neuron": cfg.neuron, "reset": cfg.reset, "timesteps": T,
+             "n_particles": n_particles, "jet_features": jet_features, "init": cfg.init}
+    commit_spiking(ctx, "snn_interaction", cfg, net, bundle, hist, data, r, start, extra,
+                   nir=(INTERACTION_NIR_FILE, nir_data, nir_extra), loihi=interaction_loihi_entry if cfg.loihi else None,
+                   n_train=len(rows), seconds=seconds)
     return ctx.result

@@ -29,7 +29,7 @@ from ..run.rundir import model_file
 from ..runtime import seeded_rows, single_thread
 
 __all__ = ["ann_particles_stage", "snn_particles_stage", "particle_table", "model_bundle", "particle_recipe",
-           "bundle_test_scores", "commit_model", "interaction_loihi_entry", "interaction_nir_export"]
+           "bundle_test_scores", "commit_model", "commit_spiking", "interaction_loihi_entry", "interaction_nir_export"]
 
 
 def model_bundle(ctx: StageContext, model: Any, kind: str, table: Any, inputs: dict[str, Any],
@@ -322,6 +322,33 @@ def interaction_loihi_entry(ctx: StageContext, cfg: Any, net: Any, test: list[np
                             interaction.interaction_resources))
 
 
+def commit_spiking(ctx: StageContext, key: str, cfg: Any, net: Any, bundle: Any, hist: Any, data: dict[str, Any],
+                   r: dict[str, np.ndarray], start: dict[str, np.ndarray], extra: dict[str, Any], *,
+                   nir: tuple[str, bytes, dict[str, Any]], loihi: Any, n_train: int, seconds: float) -> dict[str, Any]:
+    """The end of a spiking particle stage (``snn_particles``, ``snn_interaction``): ``extra`` + the op
+    counts of ``r`` (the test jets' simulation) and the start's validation accuracy, the NIR read-back
+    entries, with ``loihi`` (an :func:`_loihi_entry`-like function, or None) the integer model's; the NIR
+    file ``nir[0]`` written, the metrics entry and model file committed, one log line."""
+    T = extra["timesteps"]
+    n_real = data["test"][1].sum(1).astype(np.float64)
+    extra = {
+        **extra,
+        "synops_per_inference": float(r["synops"].mean()), "spikes_per_inference": float(r["spikes"].mean()),
+        "neuron_updates_per_inference": float(np.mean(net.neuron_updates(n_real, T))),
+        "input_macs_per_inference": float(np.mean(net.input_macs(n_real))),
+        "start_val_accuracy": float((start["logits"].argmax(1) == ctx.y["val"]).mean()),
+        "train_jets": int(n_train), "epochs": hist.epochs, "best_epoch": hist.best_epoch,
+        **nir[2],
+    }
+    if loihi is not None:
+        extra.update(loihi(ctx, cfg, net, data["test"], r["logits"], extra["n_particles"], bundle.class_names))
+    ctx.save(nir[0], lambda path: write_bytes(path, nir[1]))
+    m = commit_model(ctx, key, bundle, hist, class_probabilities(r["logits"]), bundle.class_names, extra)
+    ctx.log(f"{key} (T={T}): test accuracy {m['accuracy'] * 100:.2f} %, {extra['synops_per_inference']:.0f} synops "
+            f"per jet, {hist.epochs} epochs on {n_train} jets in {seconds:.1f} s")
+    return m
+
+
 def snn_particles_stage(ctx: StageContext, cfg: SnnParticlesConfig) -> StageResult:
     """Train the spiking deep-sets network through time and score it at ``timesteps``."""
     import torch
@@ -362,24 +389,10 @@ def snn_particles_stage(ctx: StageContext, cfg: SnnParticlesConfig) -> StageResu
     # batches; a test checks it): the test jets are not simulated twice
     bundle = model_bundle(ctx, net, "snn_particles", table, particle_recipe(n_particles, jet_features, scaler),
                           predict={"T": T}, meta={"init": cfg.init, "epochs": hist.epochs})
-    n_real = data["test"][1].sum(1).astype(np.float64)
-    extra = {
-        "model": "spiking_deepsets", "neuron": cfg.neuron, "reset": cfg.reset, "timesteps": T,
-        "n_particles": n_particles, "jet_features": jet_features, "init": cfg.init,
-        "distill_weight": cfg.distill_weight, "temperature": cfg.temperature,
-        "synops_per_inference": float(r["synops"].mean()),
-        "spikes_per_inference": float(r["spikes"].mean()),
-        "neuron_updates_per_inference": float(np.mean(net.neuron_updates(n_real, T))),
-        "input_macs_per_inference": float(np.mean(net.input_macs(n_real))),
-        "start_val_accuracy": float((start["logits"].argmax(1) == ctx.y["val"]).mean()),
-        "train_jets": int(len(rows)), "epochs": hist.epochs, "best_epoch": hist.best_epoch,
-    }
-    extra.update(nir_extra)
-    if cfg.loihi:
-        extra.update(_loihi_entry(ctx, cfg, net, data["test"], r["logits"], n_particles, classes))
-    ctx.save(NIR_FILE, lambda path: write_bytes(path, nir_data))
-    m = commit_model(ctx, "snn_particles", bundle, hist, class_probabilities(r["logits"]), classes, extra)
-    ctx.log(f"snn_particles (T={T}): test accuracy {m['accuracy'] * 100:.2f} %, "
-            f"{extra['synops_per_inference']:.0f} synops per jet, {hist.epochs} epochs on {len(rows)} jets "
-            f"in {seconds:.1f} s")
+    extra = {"model": "spiking_deepsets", "neuron": cfg.neuron, "reset": cfg.reset, "timesteps": T,
+             "n_particles": n_particles, "jet_features": jet_features, "init": cfg.init,
+             "distill_weight": cfg.distill_weight, "temperature": cfg.temperature}
+    loihi = _loihi_entry if cfg.loihi else None
+    commit_spiking(ctx, "snn_particles", cfg, net, bundle, hist, data, r, start, extra,
+                   nir=(NIR_FILE, nir_data, nir_extra), loihi=loihi, n_train=len(rows), seconds=seconds)
     return ctx.result
