@@ -511,7 +511,7 @@ def _train_recipe(s: str, cfg) -> None:
 
 
 def _spiking_particle_net(s: str, cfg) -> None:
-    """The neuron, time-step and start settings of a spiking particle network's section."""
+    """The neuron, time-step, start and integer-model settings of a spiking particle network's section."""
     for key, allowed in (("neuron", _SURR_NEURONS), ("reset", _RESETS), ("surrogate", _SURROGATES),
                          ("init", ("ann", "random"))):
         check(getattr(cfg, key) in allowed, f"{s}.{key}",
@@ -521,6 +521,8 @@ def _spiking_particle_net(s: str, cfg) -> None:
     check(0.05 <= cfg.leak <= 1.0 - 1e-4, f"{s}.leak", f"must be in [0.05, 0.9999], got {cfg.leak}")
     check(1 <= cfg.timesteps <= MAX_STEPS, f"{s}.timesteps", f"must be in 1..{MAX_STEPS}, got {cfg.timesteps}")
     check(0 < cfg.percentile <= 100, f"{s}.percentile", f"must be in (0, 100], got {cfg.percentile}")
+    check(cfg.loihi_max_jets is None or cfg.loihi_max_jets >= 10, f"{s}.loihi_max_jets",
+          f"must be null or >= 10, got {cfg.loihi_max_jets}")
 
 
 @dataclass(frozen=True)
@@ -609,8 +611,6 @@ class SnnParticlesConfig:
 
     def __post_init__(self) -> None:
         s = "snn_particles"
-        check(self.loihi_max_jets is None or self.loihi_max_jets >= 10, f"{s}.loihi_max_jets",
-              f"must be null or >= 10, got {self.loihi_max_jets}")
         _spiking_particle_net(s, self)
         check(math.isfinite(self.synops_penalty) and self.synops_penalty >= 0, f"{s}.synops_penalty",
               f"must be >= 0, got {self.synops_penalty}")
@@ -694,8 +694,6 @@ class SnnInteractionConfig:
 
     def __post_init__(self) -> None:
         s = "snn_interaction"
-        check(self.loihi_max_jets is None or self.loihi_max_jets >= 10, f"{s}.loihi_max_jets",
-              f"must be null or >= 10, got {self.loihi_max_jets}")
         _spiking_particle_net(s, self)
         _interaction_sizes(s, self)
         _train_recipe(s, self)

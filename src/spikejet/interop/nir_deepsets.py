@@ -602,6 +602,20 @@ def _read_v_init(v_inits: list[float], spec: dict[str, Any]) -> float:
     return v_init
 
 
+def read_header(graph: Any, dt: float | None, source: str) -> tuple[dict[str, Any], float, dict[str, Any]]:
+    """(metadata, time step, ``spikejet_spec``) of a graph that a spikejet exporter of ``source`` wrote:
+    a ``nir.NIRGraph`` whose spec names no other source (one :class:`ModelError` line otherwise)."""
+    if not isinstance(graph, _nir().NIRGraph):
+        raise ModelError(f"expected a nir.NIRGraph, got {type(graph).__name__}")
+    meta = dict(getattr(graph, "metadata", None) or {})
+    step = _graph_dt(meta, dt)
+    spec = _spikejet_spec(meta)
+    named = (spec.get("meta") or {}).get("source")
+    if named is not None and named != source:
+        raise _bad(f"its spikejet_spec says it is a {named!r} export")
+    return meta, step, spec
+
+
 def deepsets_from_nir(graph: Any, *, dt: float | None = None) -> Any:
     """A :class:`~spikejet.snn.particle.SpikingDeepSets` rebuilt from a graph of :func:`deepsets_to_nir`'s
     shape: weights, biases, thresholds and the initial membrane from the nodes (``v_init``: from the
@@ -614,15 +628,7 @@ def deepsets_from_nir(graph: Any, *, dt: float | None = None) -> Any:
 
     from ..snn.particle import SpikingDeepSets, SpikingDeepSetsOptions
 
-    nir = _nir()
-    if not isinstance(graph, nir.NIRGraph):
-        raise ModelError(f"expected a nir.NIRGraph, got {type(graph).__name__}")
-    meta = dict(getattr(graph, "metadata", None) or {})
-    step = _graph_dt(meta, dt)
-    spec = _spikejet_spec(meta)
-    source = (spec.get("meta") or {}).get("source")
-    if source is not None and source != SOURCE:
-        raise _bad(f"its spikejet_spec says it is a {source!r} export")
+    meta, step, spec = read_header(graph, dt, SOURCE)
     nodes, reset, n_phi, n_rho, has_jet = _read_structure(graph, spec)
     P, F_in, G = _read_inputs(nodes, has_jet)
     phi_sizes, rho_sizes, layer_wb, ths, v_inits = _read_layers(nodes, reset, n_phi, n_rho, P, F_in, G, step)

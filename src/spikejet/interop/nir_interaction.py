@@ -50,7 +50,7 @@ import numpy as np
 
 from ..errors import ConfigError, ModelError
 from . import nir_deepsets as nd
-from .nir import _graph_dt, _meta_value, _nir, _spikejet_spec, read_graph, write_nir
+from .nir import _meta_value, _nir, read_graph, write_nir
 
 __all__ = ["SOURCE", "interaction_to_nir", "interaction_from_nir", "write_interaction_nir", "read_interaction_nir",
            "interaction_nir_inputs", "pair_senders"]
@@ -92,38 +92,36 @@ def _names(n_edge: int, n_node: int) -> tuple[list[str], list[str]]:
     return [f"edge{k}" for k in range(n_edge)], [f"node{k}" for k in range(n_node)]
 
 
+
+def _padded_chain(keys: list[str], edges: list[tuple[str, str]], names: Sequence[str], prev: str | None,
+                  first: str, second_input: str, padding: str, reset: str) -> str:
+    """The keys and edges of a chain of padded spiking layers ``names`` (the edge layers or the node layers):
+    layer 0 driven by ``first`` and ``second_input``, layer ``k > 0`` by ``<name>_affine`` of the previous
+    layer's output, each with its ``<name>_pad`` Affine of the ``padding`` input. Returns the last output."""
+    for k, name in enumerate(names):
+        src = first if k == 0 else f"{name}_affine"
+        if k:
+            keys.append(src)
+            edges.append((prev, src))
+        keys.append(f"{name}_pad")
+        edges.append((padding, f"{name}_pad"))
+        prev = nd.spiking_structure(keys, edges, name, src, reset)
+        target = nd._neuron_keys(name, reset)[0]
+        edges += [(f"{name}_pad", target)] + ([(second_input, target)] if k == 0 else [])
+    return prev
+
 def _structure(n_edge: int, n_node: int, n_cls: int, reset: str,
                has_jet: bool) -> tuple[list[str], list[tuple[str, str]]]:
     """(node keys, edges) of the graph of ``n_edge`` pair, ``n_node`` node and ``n_cls`` classifier layers."""
     edge, node = _names(n_edge, n_node)
     keys = ["particles", "padding", "receivers", "senders", "pair_padding"] + (["jet", "jet_affine"] if has_jet else [])
     edges: list[tuple[str, str]] = []
-    spiking = nd.spiking_structure
     keys += ["edge0_recv", "edge0_send"]
     edges += [("receivers", "edge0_recv"), ("senders", "edge0_send")]
-    prev = None
-    for k, name in enumerate(edge):
-        src = "edge0_recv" if k == 0 else f"{name}_affine"
-        if k:
-            keys.append(src)
-            edges.append((prev, src))
-        keys.append(f"{name}_pad")
-        edges.append(("pair_padding", f"{name}_pad"))
-        prev = spiking(keys, edges, name, src, reset)
-        target = nd._neuron_keys(name, reset)[0]
-        edges += [(f"{name}_pad", target)] + ([("edge0_send", target)] if k == 0 else [])
+    prev = _padded_chain(keys, edges, edge, None, "edge0_recv", "edge0_send", "pair_padding", reset)
     keys += ["aggregate_flatten", "node0_edges", "node0_affine"]
     edges += [(prev, "aggregate_flatten"), ("aggregate_flatten", "node0_edges"), ("particles", "node0_affine")]
-    for k, name in enumerate(node):
-        src = "node0_affine" if k == 0 else f"{name}_affine"
-        if k:
-            keys.append(src)
-            edges.append((prev, src))
-        keys.append(f"{name}_pad")
-        edges.append(("padding", f"{name}_pad"))
-        prev = spiking(keys, edges, name, src, reset)
-        target = nd._neuron_keys(name, reset)[0]
-        edges += [(f"{name}_pad", target)] + ([("node0_edges", target)] if k == 0 else [])
+    prev = _padded_chain(keys, edges, node, prev, "node0_affine", "node0_edges", "padding", reset)
     nd.readout_structure(keys, edges, prev, n_cls, reset, has_jet, prefix="cls")
     return keys, edges
 
@@ -340,15 +338,7 @@ def _read_pairs_nodes(nodes: dict[str, Any], reset: str, n_e: int, n_n: int, P: 
 
 
 def _read(graph: Any, dt: float | None) -> tuple[Any, ...]:
-    nir = _nir()
-    if not isinstance(graph, nir.NIRGraph):
-        raise ModelError(f"expected a nir.NIRGraph, got {type(graph).__name__}")
-    meta = dict(getattr(graph, "metadata", None) or {})
-    step = _graph_dt(meta, dt)
-    spec = _spikejet_spec(meta)
-    source = (spec.get("meta") or {}).get("source")
-    if source is not None and source != SOURCE:
-        raise nd._bad(f"its spikejet_spec says it is a {source!r} export")
+    meta, step, spec = nd.read_header(graph, dt, SOURCE)
     nodes, reset, n_e, n_n, n_c, has_jet = _read_structure(graph, spec)
     P, F, G = _read_inputs(nodes, has_jet)
     edge, node, params, ths, v_inits = _read_pairs_nodes(nodes, reset, n_e, n_n, P, F, step)

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError
 from .particle import (
     SpikingDeepSetsOptions,
     SpikingOutput,
@@ -149,11 +149,7 @@ class SpikingInteractionNet(SpikingParticleNet):
     def forward(self, x: torch.Tensor, mask: torch.Tensor, g: torch.Tensor | None = None, *,
                 T: int = 8, relaxed: bool = False, count: bool = True) -> SpikingOutput:
         """Read-out and, with ``count``, synaptic operations and spikes per jet (zeros without)."""
-        T = int(T)
-        if T < 1:
-            raise ConfigError(f"T must be >= 1, got {T}")
-        if self.n_global and g is None:
-            raise DataError(f"this network takes {self.n_global} jet-level inputs")
+        T = self.checked_call(T, g)
         B, P, _ = x.shape
         m = mask.to(x.dtype).unsqueeze(-1)  # [B, P, 1]
         pm = pair_mask(mask.to(x.dtype))  # [B, P, P, 1]

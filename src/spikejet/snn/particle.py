@@ -156,6 +156,16 @@ class SpikingParticleNet(nn.Module):
             return torch.ones(self.n_spiking)
         return torch.sigmoid(self.leak_logit).clamp(MIN_LEAK, MAX_LEAK)
 
+    def checked_call(self, T: int, g: torch.Tensor | None) -> int:
+        """``T`` as an int (>= 1), and the jet-level inputs present if the network takes them: the checks
+        of every spiking particle network's ``forward``."""
+        T = int(T)
+        if T < 1:
+            raise ConfigError(f"T must be >= 1, got {T}")
+        if self.n_global and g is None:
+            raise DataError(f"this network takes {self.n_global} jet-level inputs")
+        return T
+
     def layer_steps(self, shapes: Sequence[tuple[int, ...]], like: torch.Tensor, relaxed: bool) -> _LayerSteps:
         """The spiking layers' membranes (layer ``k`` of shape ``shapes[k]``) for one forward pass."""
         return _LayerSteps(self, shapes, like, relaxed)
@@ -258,11 +268,7 @@ class SpikingDeepSets(SpikingParticleNet):
     def forward(self, x: torch.Tensor, mask: torch.Tensor, g: torch.Tensor | None = None, *,
                 T: int = 8, relaxed: bool = False, count: bool = True) -> SpikingOutput:
         """Read-out and, with ``count``, synaptic operations and spikes per jet (zeros without)."""
-        T = int(T)
-        if T < 1:
-            raise ConfigError(f"T must be >= 1, got {T}")
-        if self.n_global and g is None:
-            raise DataError(f"this network takes {self.n_global} jet-level inputs")
+        T = self.checked_call(T, g)
         B, P, _ = x.shape
         m = mask.to(x.dtype).unsqueeze(-1)  # [B, P, 1]
         n_phi = len(self.phi)
