@@ -7,7 +7,7 @@ Usage (from the repository root)::
 
 Each variant (comma-separated ``key=value`` of the ``snn_particles`` section, or ``section.key=value``
 of another, e.g. ``ann_particles.epochs=40``; ``base``: none) is
-``spikejet run --only snn_particles`` (default preset, seed 1: load, split, ann_particles,
+``spikejet run --only snn_particles`` (default preset, seed 1 or ``--seed``: load, split, ann_particles,
 snn_particles) into ``OUT/<variant>``; it prints the deep sets' and the spiking network's test
 accuracy and per-class AUC at the stage's T, the Loihi 2 integer model's accuracy (5,000 test jets)
 and its float twin's on the same jets, synops per jet, the best epoch and the stage's seconds, and,
@@ -51,6 +51,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--variants", nargs="+", default=["base"])
+    ap.add_argument("--seed", type=int, default=1, help="the run's seed (split, initialisations, batches)")
     ap.add_argument("--score-T", type=int, nargs="*", default=[], help="also score the model file at these T")
     args = ap.parse_args(argv)
 
@@ -65,7 +66,7 @@ def main(argv=None) -> int:
 
     print("machine:", torch_machine())
     for v in args.variants:
-        cfg = resolve_config(parse_variant(v), preset="default", seed=1)
+        cfg = resolve_config(parse_variant(v), preset="default", seed=args.seed)
         out = args.out / v.replace(",", "_").replace("=", "")
         with single_thread():
             state = run(cfg, out, overwrite=True, progress=False, stages=["snn_particles"])
