@@ -14,6 +14,7 @@ from spikejet.snn.image import (
     SpikingCNN,
     evaluate_spiking_cnn,
     qcfs_cnn,
+    surrogate_finetune,
     unrolled_network,
     weight_memory,
 )
@@ -176,6 +177,48 @@ def test_loihi_integer_model_agrees_with_the_float_network(images, converted):
     assert res["compartments"] == sum(int(np.prod(s)) for s in net.neuron_shapes())
 
 
+def test_surrogate_finetuning_trains_the_spiking_network_itself(rng, one_torch_thread):
+    """BPTT through the IF steps with the surrogate derivative: the weights move, the spiking network
+    (hard spikes) fits a separable task better than converted, the forward values in training mode
+    are the plain network's, and the surrogate is off again after it."""
+    from spikejet.ann.particle import ParticleTraining
+
+    y = rng.integers(0, 3, 240)
+    x = (rng.exponential(0.3, (240, 8, 8)) * (rng.random((240, 8, 8)) < 0.2)).astype(np.float32)
+    for c in range(3):  # each class lights its own 2x2 block
+        x[y == c, 2 * c:2 * c + 2, 2:4] += 1.5
+    torch.manual_seed(0)
+    net = SpikingCNN.from_qcfs(qcfs_cnn(JetCNN(8, channels=(4, 4), dense=6, n_classes=3), x, levels=T),
+                               reset="subtract")
+    before = [p.detach().clone() for p in net.parameters()]
+    acc0 = float((evaluate_spiking_cnn(net, x, T).logits.argmax(1) == y).mean())
+    net.surrogate = ("fast_sigmoid", 5.0)
+    net.train()
+    with torch.no_grad():
+        assert torch.equal(net(torch.as_tensor(x[:20]), T)[0], (net.eval(), net(torch.as_tensor(x[:20]), T))[1][0])
+    net.surrogate = None
+    hist = surrogate_finetune(net, x[:200], y[:200], x[200:], y[200:], T,
+                              ParticleTraining(epochs=8, learning_rate=1e-2, batch_size=32, patience=8, seed=0))
+    assert net.surrogate is None and not net.training and hist.epochs >= 1
+    assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
+    acc1 = float((evaluate_spiking_cnn(net, x, T).logits.argmax(1) == y).mean())
+    assert acc1 > acc0 and acc1 > 0.8
+
+
+def test_surrogate_epochs_zero_is_the_converted_network(tmp_path, one_torch_thread):
+    """``snn_image.surrogate_epochs: 0``: the stage's network is the conversion's, and says so."""
+    from dataclasses import replace
+
+    from spikejet.config import resolve_config
+    from spikejet.run.runner import run
+
+    cfg = resolve_config({}, quick=True)  # quick's values come last: replace the one after it
+    cfg = replace(cfg, sections={**cfg.sections, "snn_image": replace(cfg.snn_image, surrogate_epochs=0)})
+    run(cfg, tmp_path / "r", progress=False, stages=["snn_image"])
+    s = json.loads((tmp_path / "r" / "metrics.json").read_text())["snn_image"]
+    assert s["method"] == "qcfs" and "converted_accuracy" not in s and "surrogate_epochs" not in s
+
+
 def test_bad_config_values_give_one_line():
     from spikejet.config import resolve_config
 
@@ -183,7 +226,12 @@ def test_bad_config_values_give_one_line():
                         ({"snn_image": {"reset": "half"}}, "snn_image.reset"),
                         ({"cnn_image": {"image_size": 10}}, "cnn_image.image_size"),
                         ({"cnn_image": {"channels": []}}, "cnn_image.channels"),
-                        ({"cnn_image": {"max_train_jets": 5}}, "cnn_image.max_train_jets")):
+                        ({"cnn_image": {"max_train_jets": 5}}, "cnn_image.max_train_jets"),
+                        ({"snn_image": {"surrogate_epochs": -1}}, "snn_image.surrogate_epochs"),
+                        ({"snn_image": {"surrogate_learning_rate": 0}}, "snn_image.surrogate_learning_rate"),
+                        ({"snn_image": {"surrogate_max_train_jets": 5}}, "snn_image.surrogate_max_train_jets"),
+                        ({"snn_image": {"surrogate": "relu"}}, "snn_image.surrogate"),
+                        ({"snn_image": {"slope": -1}}, "snn_image.slope")):
         with pytest.raises(ConfigError) as err:
             resolve_config(values)
         assert key in str(err.value) and "\n" not in str(err.value)
@@ -205,6 +253,7 @@ def test_image_stages_in_a_quick_run(tmp_path, one_torch_thread):
                 "nir_accuracy", "resources", "energy_per_inference_j"):
         assert key in s
     assert s["timesteps"] <= 8
+    assert s["method"] == "qcfs+surrogate" and s["surrogate_epochs"] == 1 and 0 <= s["converted_accuracy"] <= 1
     # the graph is the evaluated network (reset by subtraction written exactly): read back, the same accuracy
     assert s["nir_accuracy"] == s["nir_source_accuracy"] == s["accuracy"] and s["nir_accuracy_gap"] == 0
     assert s["nir_reset"] == s["reset"]

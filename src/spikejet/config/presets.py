@@ -81,5 +81,6 @@ QUICK: dict[str, dict[str, Any]] = {
     "ann_interaction": {"max_train_jets": 2000, "epochs": 2, "patience": 2},
     "snn_interaction": {"max_train_jets": 1000, "epochs": 1, "patience": 1},
     "cnn_image": {"max_train_jets": 2000, "epochs": 2, "patience": 2},
-    "snn_image": {"max_train_jets": 1000, "qcfs_epochs": 1, "patience": 1, "loihi_max_jets": 300},
+    "snn_image": {"max_train_jets": 1000, "qcfs_epochs": 1, "patience": 1, "loihi_max_jets": 300,
+                  "surrogate_epochs": 1, "surrogate_max_train_jets": 1000},
 }

@@ -47,7 +47,7 @@ from .convert.common import HALF_THRESHOLD
 from .convert.qcfs import QCFS
 
 __all__ = ["qcfs_cnn", "SpikingCNN", "CnnRun", "evaluate_spiking_cnn", "unrolled_network", "cnn_layer_shapes",
-           "weight_memory"]
+           "weight_memory", "surrogate_finetune"]
 
 #: Pooling window of every convolution (JetCNN's 2x2 average pooling).
 POOL = 2
@@ -125,6 +125,9 @@ class SpikingCNN(nn.Module):
         if self.in_channels < 1:
             raise ConfigError(f"in_channels must be at least 1, got {in_channels}")
         self.reset, self.v_init = reset, float(v_init)
+        #: ``(kind, slope)`` of the surrogate derivative while training (:func:`surrogate_finetune`); in
+        #: eval mode, and always when ``None``, the spike is the plain step (the forward values are the same).
+        self.surrogate: tuple[str, float] | None = None
         cins = (self.in_channels, *self.channels[:-1])
         self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, padding=1) for a, b in zip(cins, self.channels, strict=True))
         side = self.size // POOL ** len(self.channels)
@@ -176,8 +179,14 @@ class SpikingCNN(nn.Module):
 
     def _if(self, z: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         v = v + z
-        s = (v >= 1.0).to(z.dtype)
-        v = v - s if self.reset == "subtract" else v * (1.0 - s)
+        if self.training and self.surrogate is not None:
+            from .train.surrogate import spike
+
+            s = spike(v - 1.0, *self.surrogate)  # the step forward, sigma'(v - 1) backward
+            r = s.detach()  # detached reset, as the other surrogate-trained networks
+        else:
+            s = r = (v >= 1.0).to(z.dtype)
+        v = v - r if self.reset == "subtract" else v * (1.0 - r)
         return s, v
 
     def forward(self, img: torch.Tensor, T: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
@@ -230,6 +239,36 @@ class SpikingCNN(nn.Module):
                 dst.bias.copy_(src.bias / out_scale)
         net.eval()
         return net
+
+
+class _Logits(nn.Module):
+    """``net(img, T)``'s logits alone: what the one fit loop trains (the parameters are ``net``'s)."""
+
+    def __init__(self, net: SpikingCNN, T: int) -> None:
+        super().__init__()
+        self.net, self.T = net, int(T)
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        return self.net(img, self.T)[0]
+
+
+def surrogate_finetune(net: SpikingCNN, images: np.ndarray, y: np.ndarray, val_images: np.ndarray,
+                       y_val: np.ndarray, T: int, training: Any, *, surrogate: str = "fast_sigmoid",
+                       slope: float = 5.0, progress: bool = False) -> Any:
+    """Fine-tune a (converted) spiking CNN in place by backpropagation through its ``T`` steps with the
+    surrogate derivative ``surrogate`` / ``slope`` of the spike (threshold 1, detached reset), in the
+    one fit loop of the particle models (:func:`~spikejet.ann.particle.train_particle_model`: Adam,
+    cosine schedule, early stopping on the validation cross entropy of the plain spiking network,
+    best weights restored); returns the history."""
+    from ..ann.particle import train_particle_model
+
+    net.surrogate = (surrogate, float(slope))
+    try:
+        return train_particle_model(_Logits(net, T), [images], y, [val_images], y_val, training,
+                                    progress=progress, desc=f"surrogate fine-tuning (T={int(T)})")
+    finally:
+        net.surrogate = None
+        net.eval()
 
 
 def build(arch: dict[str, Any]) -> SpikingCNN:

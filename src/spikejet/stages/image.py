@@ -5,7 +5,8 @@
 with the channels ``image_channels`` (:func:`spikejet.data.particles.image_inputs`: pT channels =
 unit-sum image x image_size, count channels = particles per pixel) and writes ``metrics.json["cnn_image"]`` with ``macs``. ``snn_image``
 (:class:`~spikejet.config.sections.SnnImageConfig`) fine-tunes a QCFS copy of it at ``timesteps``
-levels, converts it to :class:`~spikejet.snn.image.SpikingCNN` and measures it: the float spiking
+levels, converts it to :class:`~spikejet.snn.image.SpikingCNN`, fine-tunes that spiking network by
+surrogate gradients (``surrogate_epochs``; ``converted_accuracy`` beside the result) and measures it: the float spiking
 network (``timesteps``, ``synops_per_inference``, per-layer spikes), its Loihi 2 integer model
 (``loihi_accuracy`` on a seeded subset, with the chip resources unrolled and with shared
 convolution kernels), and its NIR graph read back by spikejet (``nir_accuracy``).
@@ -13,6 +14,7 @@ convolution kernels), and its NIR graph read back by spikejet (``nir_accuracy``)
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -144,7 +146,13 @@ def snn_image_stage(ctx: StageContext, cfg: SnnImageConfig) -> StageResult:
 
     from ..ann.particle import predict_logits, train_particle_model
     from ..interop.nir import cnn_to_nir
-    from ..snn.image import SpikingCNN, evaluate_spiking_cnn, qcfs_cnn, unrolled_network
+    from ..snn.image import (
+        SpikingCNN,
+        evaluate_spiking_cnn,
+        qcfs_cnn,
+        surrogate_finetune,
+        unrolled_network,
+    )
     from .loihi import nir_bytes
 
     src = ctx.models.get("cnn_image")
@@ -165,7 +173,18 @@ def snn_image_stage(ctx: StageContext, cfg: SnnImageConfig) -> StageResult:
         q_acc = float((predict_logits(q, [img[sp.test]]).argmax(1) == ctx.y["test"]).mean())
         net = SpikingCNN.from_qcfs(q, reset=cfg.reset)
         r = evaluate_spiking_cnn(net, img[sp.test], T)
-        bundle = image_bundle(ctx, net, "snn_image", image, table, predict={"T": T}, meta={"method": "qcfs"})
+        method, tuned = "qcfs", {}
+        if cfg.surrogate_epochs:
+            tuned["converted_accuracy"] = float((r.logits.argmax(1) == ctx.y["test"]).mean())
+            sg_rows = _train_rows(ctx, "snn_image_surrogate", cfg.surrogate_max_train_jets)
+            opts = replace(_training(cfg, cfg.surrogate_epochs, seed), learning_rate=cfg.surrogate_learning_rate)
+            sg = surrogate_finetune(net, img[sg_rows], table.y[sg_rows], img[sp.val], ctx.y["val"], T, opts,
+                                    surrogate=cfg.surrogate, slope=cfg.slope, progress=ctx.progress)
+            method = "qcfs+surrogate"
+            tuned.update(surrogate_epochs=sg.epochs, surrogate_best_epoch=sg.best_epoch,
+                         surrogate_train_jets=int(len(sg_rows)))
+            r = evaluate_spiking_cnn(net, img[sp.test], T)
+        bundle = image_bundle(ctx, net, "snn_image", image, table, predict={"T": T}, meta={"method": method})
         # = bundle_test_scores(ctx, bundle, table): predict_images is evaluate_spiking_cnn, same images and
         # batches (a test checks the model file's scores against these); not simulated twice
         scores = class_probabilities(r.logits)
@@ -179,7 +198,7 @@ def snn_image_stage(ctx: StageContext, cfg: SnnImageConfig) -> StageResult:
         nir_logits = _nir_read_back(data, img[sp.test], T)
     acc = float((r.logits.argmax(1) == ctx.y["test"]).mean())
     extra = {
-        "model": "spiking_cnn", "neuron": "if", "reset": cfg.reset, "timesteps": T, "method": "qcfs",
+        "model": "spiking_cnn", "neuron": "if", "reset": cfg.reset, "timesteps": T, "method": method, **tuned,
         "synops_per_inference": float(r.synops.mean()), "spikes_per_inference": float(r.spikes.mean()),
         "spikes_per_layer": [float(v) for v in r.layer_spikes.mean(0)],
         "neuron_updates_per_inference": net.neuron_updates(T), "input_macs_per_inference": net.input_macs(),
@@ -192,7 +211,8 @@ def snn_image_stage(ctx: StageContext, cfg: SnnImageConfig) -> StageResult:
     extra["nir_accuracy_gap"] = extra["nir_accuracy"] - extra["nir_source_accuracy"]
     ctx.save(NIR_FILE, lambda path: write_bytes(path, data))
     m = commit_model(ctx, "snn_image", bundle, hist, scores, src.class_names, extra, history="snn_image_qcfs")
-    ctx.log(f"snn_image (T={T}): test accuracy {m['accuracy'] * 100:.2f} % (QCFS CNN {q_acc * 100:.2f} %), "
+    conv = f", converted {tuned['converted_accuracy'] * 100:.2f} %" if tuned else ""
+    ctx.log(f"snn_image (T={T}): test accuracy {m['accuracy'] * 100:.2f} % (QCFS CNN {q_acc * 100:.2f} %{conv}), "
             f"{extra['synops_per_inference']:.0f} synops per jet, Loihi {hw['loihi_accuracy'] * 100:.2f} %, "
             f"NIR {extra['nir_accuracy'] * 100:.2f} %")
     return ctx.result
