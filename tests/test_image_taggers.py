@@ -192,11 +192,11 @@ def test_surrogate_finetuning_trains_the_spiking_network_itself(rng, one_torch_t
                                reset="subtract")
     before = [p.detach().clone() for p in net.parameters()]
     acc0 = float((evaluate_spiking_cnn(net, x, T).logits.argmax(1) == y).mean())
-    net.surrogate = ("fast_sigmoid", 5.0)
-    net.train()
     with torch.no_grad():
-        assert torch.equal(net(torch.as_tensor(x[:20]), T)[0], (net.eval(), net(torch.as_tensor(x[:20]), T))[1][0])
-    net.surrogate = None
+        net.surrogate = ("fast_sigmoid", 5.0)
+        trained = net.train()(torch.as_tensor(x[:20]), T)[0]
+        net.surrogate = None
+        assert torch.equal(trained, net.eval()(torch.as_tensor(x[:20]), T)[0])
     hist = surrogate_finetune(net, x[:200], y[:200], x[200:], y[200:], T,
                               ParticleTraining(epochs=8, learning_rate=1e-2, batch_size=32, patience=8, seed=0))
     assert net.surrogate is None and not net.training and hist.epochs >= 1
