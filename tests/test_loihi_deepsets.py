@@ -93,3 +93,42 @@ def test_jet_features_keep_their_eight_bits_in_a_synapse_group_of_their_own(tiny
     # on the pooled columns' exponent those mantissas would have kept far fewer levels
     unit_shared = 2.0 ** (mp.rho[0].weight_exp - mp.global_weight_exp)
     assert g.max() / unit_shared < 16
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_quantization_aware_training_puts_every_weight_on_the_chips_grid(tiny):
+    """After quantization-aware training (``qat_global_step``) the network's weights are the chip's:
+    the mapper rounds none of them (the pooled columns, the jet features' own group, every layer),
+    the network's logits come from the rounded weights it was validated on, and its integer twin
+    follows it at least as closely as that of the same network trained without the grids."""
+    from spikejet.hardware.loihi.mapping import InputQuantization
+    from spikejet.snn.particle import train_spiking_particles
+
+    net, inputs = tiny
+    T, n_pool = 4, net.phi_sizes[-1]
+    y = (inputs[0][:, :, 0].sum(1) > 0).astype(int) + (inputs[2][:, 0] > 0.8)
+    iq = InputQuantization(bits=12, clip=16.0)
+    plain = SpikingDeepSets.from_deepsets(DeepSets(F_IN, (12, 10), (8,), n_global=G), inputs, percentile=95.0)
+    plain.load_state_dict(net.state_dict())
+    kw = dict(T=T, epochs=2, learning_rate=1e-2, batch_size=64, patience=2, seed=0)
+    train_spiking_particles(net, inputs, y, inputs, y, qat_global_step=iq.step, **kw)
+    train_spiking_particles(plain, inputs, y, inputs, y, **kw)
+    assert net.qat_global_step is None  # baked: the layers hold the rounded weights
+    mp = map_deepsets(net, n_particles=P, T=T, input_bits=iq.bits, input_clip=iq.clip)
+    for q in (mp.quantization[i] for i in (0, 1, 3)):
+        assert q.weight_rel_rms_err < 1e-6, q.name
+    assert mp.global_weight_rel_rms_err < 1e-6
+    unit = mp.quantization[2].weight_step  # the pooled columns' step
+    w_pool = net.rho[0].weight.detach().numpy()[:, :n_pool].astype(np.float64)
+    np.testing.assert_allclose(w_pool / unit, np.rint(w_pool / unit), atol=1e-4)
+    mp_plain = map_deepsets(plain, n_particles=P, T=T, input_bits=iq.bits, input_clip=iq.clip)
+    assert mp_plain.quantization[1].weight_rel_rms_err > 1e-3  # the grid is not there by accident
+    # baking changes nothing the network computes: rounding on-grid weights again is the identity
+    before = evaluate_spiking_deepsets(net, inputs, T)["logits"]
+    net.qat_global_step = iq.step
+    np.testing.assert_array_equal(evaluate_spiking_deepsets(net, inputs, T)["logits"], before)
+    net.bake_quantization()
+    agree = [float(np.mean(simulate_deepsets(m, *inputs, T)["logits"].argmax(1)
+                           == evaluate_spiking_deepsets(n, inputs, T)["logits"].argmax(1)))
+             for m, n in ((mp, net), (mp_plain, plain))]
+    assert agree[0] >= agree[1] and agree[0] >= 0.97

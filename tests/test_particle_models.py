@@ -133,6 +133,10 @@ def test_snn_particles_distillation_needs_the_deepsets_teacher(tmp_path):
 
     with pytest.raises(ConfigError, match=r"snn_particles.distill_weight: must be in \[0, 1\]"):
         resolve_config({"snn_particles": {"distill_weight": 2.0}})
+    for bad, match in [({"input_bits": 1}, "snn_particles.input_bits"), ({"input_bits": True}, "snn_particles.input_bits"),
+                       ({"input_clip": 0}, "snn_particles.input_clip"), ({"input_clip": "x"}, "snn_particles.input_clip")]:
+        with pytest.raises(ConfigError, match=match):
+            resolve_config({"snn_particles": bad})
     cfg = resolve_config({"data": {"max_jets": 600}, "snn_particles": {"init": "random", "distill_weight": 0.5}},
                          quick=True)
     with pytest.raises(ConfigError, match="distills the ann_particles deep sets"):
@@ -160,6 +164,10 @@ def test_particle_stages_in_a_quick_run(tmp_path):
     assert (out / sp["nir_file"]).is_file() and sp["nir_semantic_changes"] == "none"
     assert sp["nir_accuracy"] == sp["accuracy"] and sp["nir_agreement"] == 1.0
     assert sp["nir_max_abs_logit_diff"] < 1e-4
+    # quantization-aware training: the network holds the chip's weights, the mapper rounds none of them
+    assert sp["quantize"] is True and sp["loihi"]["input_quantization"]["bits"] == 12
+    errs = {q["name"]: q["weight_rel_rms_err"] for q in sp["loihi"]["quantization"]}
+    assert all(errs[k] < 1e-6 for k in ("phi0", "phi1", "rho1")), errs
     # same seed and config, same bytes (no wall-clock numbers in metrics.json)
     again = tmp_path / "again"
     run(cfg, again, progress=False, stages=["snn_particles"])

@@ -39,6 +39,7 @@ from torch import nn
 from ..config.sections import SnnParticlesConfig as _SECTION  # the one home of the defaults
 from ..errors import ConfigError, DataError
 from .neurons import RESETS, IFState, LIFState, TensorParams, if_step, lif_step
+from .train.qat import WEIGHT_BITS, fake_quantize
 from .train.surrogate import MAX_LEAK, MIN_LEAK, MIN_THRESHOLD, spike, surrogate_grad
 
 __all__ = ["SpikingDeepSetsOptions", "SpikingParticleNet", "SpikingDeepSets", "SpikingOutput",
@@ -147,6 +148,9 @@ class SpikingParticleNet(nn.Module):
                                        requires_grad=self.options.neuron == "lif")
         #: IF steps with reset by subtraction through the fused kernel (False: autograd's graph, the same numbers).
         self.fused = True
+        #: Quantization-aware training (:meth:`SpikingDeepSets.layer_weights`): the jet-level inputs'
+        #: quantization step on the chip (what their synapse group's grid depends on); None: off.
+        self.qat_global_step: float | None = None
 
     def thresholds(self) -> torch.Tensor:
         return self.log_threshold.exp().clamp_min(MIN_THRESHOLD)
@@ -208,6 +212,18 @@ class _LayerSteps:
         return out if mask is None else out * mask
 
 
+#: Largest mantissa of Loihi's signed 8-bit weights (the quantization-aware grid: max|W| / QMAX).
+QMAX = 2 ** (WEIGHT_BITS - 1) - 1
+
+
+def _mant_step(w: torch.Tensor) -> float:
+    return max(float(w.detach().abs().max()), 1e-30) / QMAX
+
+
+def _on_grid(w: torch.Tensor, step: float) -> torch.Tensor:
+    return fake_quantize(w, step, lo=-QMAX, hi=QMAX)
+
+
 def fan_out(lin: nn.Linear | torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Per input neuron, its non-zero weights in ``lin`` (a layer or its ``[out, in]`` weight)."""
     w = lin.weight.detach() if isinstance(lin, nn.Module) else lin.detach()
@@ -265,6 +281,41 @@ class SpikingDeepSets(SpikingParticleNet):
         return {"type": "spiking_deepsets", "phi_sizes": list(self.phi_sizes), "rho_sizes": list(self.rho_sizes),
                 "n_global": self.n_global, "options": asdict(self.options)}
 
+    def layer_weights(self) -> list[torch.Tensor]:
+        """The weights the forward pass uses, ``phi`` then ``rho``: the layers' own, or under
+        quantization-aware training (:attr:`qat_global_step` set) on Loihi 2's grids, with a
+        straight-through gradient (:func:`~spikejet.snn.train.qat.fake_quantize`). The grids are
+        those of :func:`~spikejet.hardware.loihi.deepsets.map_deepsets` (a test maps the rounded
+        weights with no error): a layer's 8-bit mantissas step by ``max|W| / 127`` at whatever
+        voltage scale the mapper picks; ``rho[0]``'s jet-feature columns, a synapse group of their own
+        on the chip (effective weights ``W x input step``), step by the layer's step times the power
+        of two that fits their largest effective weight in the mantissa."""
+        lins = [*self.phi, *self.rho]
+        g_step = self.qat_global_step
+        if g_step is None:
+            return [lin.weight for lin in lins]
+        out = [_on_grid(lin.weight, _mant_step(lin.weight)) for lin in lins]
+        if self.n_global:
+            n_pool, w0 = self.phi_sizes[-1], self.rho[0].weight
+            wp, wg = w0[:, :n_pool], w0[:, n_pool:]
+            mg = float(wg.detach().abs().max()) * g_step
+            step = max(float(wp.detach().abs().max()), mg) / QMAX
+            parts = [_on_grid(wp, step)]
+            if mg > 0:
+                parts.append(_on_grid(wg, step * 2.0 ** math.ceil(math.log2(mg / (step * QMAX))) / g_step))
+            else:
+                parts.append(wg)
+            out[len(self.phi)] = torch.cat(parts, 1)
+        return out
+
+    @torch.no_grad()
+    def bake_quantization(self) -> None:
+        """Write :meth:`layer_weights` into the layers (the weights on the chip's grid: the model and
+        NIR files and the Loihi mapper read them) and end quantization-aware training."""
+        for lin, w in zip([*self.phi, *self.rho], self.layer_weights(), strict=True):
+            lin.weight.copy_(w)
+        self.qat_global_step = None
+
     def forward(self, x: torch.Tensor, mask: torch.Tensor, g: torch.Tensor | None = None, *,
                 T: int = 8, relaxed: bool = False, count: bool = True) -> SpikingOutput:
         """Read-out and, with ``count``, synaptic operations and spikes per jet (zeros without)."""
@@ -274,33 +325,35 @@ class SpikingDeepSets(SpikingParticleNet):
         n_phi = len(self.phi)
         layer_step = self.layer_steps([(B, P, s) for s in self.phi_sizes[1:]] + [(B, s) for s in self.rho_sizes[1:-1]],
                                       x, relaxed)
+        W = self.layer_weights()
+        Wp, Wr = W[:n_phi], W[n_phi:]
+        bp, br = [lin.bias for lin in self.phi], [lin.bias for lin in self.rho]
         # fan-out of every spiking layer's neurons (non-zero weights downstream); the last phi layer
         # reaches only rho's pooled columns
-        fans = [fan_out(lin, x.dtype) for lin in list(self.phi)[1:]]
-        fans.append(fan_out(self.rho[0].weight[:, : self.phi_sizes[-1]], x.dtype))
-        fans += [fan_out(lin, x.dtype) for lin in list(self.rho)[1:]]
-        z0 = self.phi[0](x)
+        fans = [fan_out(w, x.dtype) for w in Wp[1:]]
+        fans.append(fan_out(Wr[0][:, : self.phi_sizes[-1]], x.dtype))
+        fans += [fan_out(w, x.dtype) for w in Wr[1:]]
+        z0 = F.linear(x, Wp[0], bp[0])
         zg = None
         if self.n_global:
-            w_rho0 = self.rho[0].weight
-            zg = F.linear(g, w_rho0[:, self.phi_sizes[-1]:], self.rho[0].bias)
-            w_pool = w_rho0[:, : self.phi_sizes[-1]]
+            zg = F.linear(g, Wr[0][:, self.phi_sizes[-1]:], br[0])
+            w_pool = Wr[0][:, : self.phi_sizes[-1]]
         else:
-            w_pool = self.rho[0].weight
+            w_pool = Wr[0]
         acc = x.new_zeros(B, self.rho_sizes[-1])
         synops = x.new_zeros(B)
         spikes = x.new_zeros(B)
         for _ in range(T):
             s = None
             for i in range(n_phi):
-                z = z0 if i == 0 else self.phi[i](s)
+                z = z0 if i == 0 else F.linear(s, Wp[i], bp[i])
                 s = layer_step(i, z, m)
                 if count:
                     c = s.sum(1)  # [B, n_l]: spikes per neuron summed over particles
                     synops = synops + c @ fans[i]
                     spikes = spikes + c.sum(1)
             pooled = s.sum(1)
-            z = F.linear(pooled, w_pool, None if zg is not None else self.rho[0].bias)
+            z = F.linear(pooled, w_pool, None if zg is not None else br[0])
             if zg is not None:
                 z = z + zg
             for j in range(1, len(self.rho)):
@@ -309,7 +362,7 @@ class SpikingDeepSets(SpikingParticleNet):
                 if count:
                     synops = synops + s2 @ fans[k]
                     spikes = spikes + s2.sum(1)
-                z = self.rho[j](s2)
+                z = F.linear(s2, Wr[j], br[j])
             acc = acc + z
         return SpikingOutput(logits=acc / T, synops=synops, spikes=spikes)
 
@@ -389,14 +442,17 @@ def train_spiking_particles(net: SpikingParticleNet, train: Sequence[np.ndarray]
                            learning_rate: float, batch_size: int, patience: int, seed: int = 0,
                            synops_penalty: float = 0.0, macs: float = 1.0, max_val_jets: int = 5000,
                            teacher_logits: np.ndarray | None = None, distill_weight: float = 0.0,
-                           temperature: float = 1.0, progress: bool = False):
+                           temperature: float = 1.0, qat_global_step: float | None = None, progress: bool = False):
     """Train a spiking particle network (:class:`SpikingDeepSets`,
     :class:`~spikejet.snn.interaction.SpikingInteractionNet`: any :class:`SpikingParticleNet`) by
     backpropagation through ``T`` steps in the one fit loop (Adam, cosine schedule, best
     validation objective kept). Objective: cross entropy (with ``teacher_logits`` on the training
     jets and ``distill_weight > 0``: the distillation objective of
     :func:`~spikejet.snn.train.surrogate.distilled_cross_entropy`) + ``synops_penalty`` x synops / ``macs``.
-    The validation objective and the history's losses are plain cross entropies."""
+    The validation objective and the history's losses are plain cross entropies. ``qat_global_step``
+    (not None): quantization-aware training of a :class:`SpikingDeepSets` on Loihi 2's grids (the
+    jet-level inputs' quantization step; :meth:`SpikingDeepSets.layer_weights`), validated on them, and
+    the kept network's weights rounded onto them (:meth:`SpikingDeepSets.bake_quantization`)."""
     from ..runtime import seeded_rows
     from .train.fit import Cosine, FitOptions, fit
     from .train.surrogate import distilled_cross_entropy, soft_targets
@@ -431,7 +487,17 @@ def train_spiking_particles(net: SpikingParticleNet, train: Sequence[np.ndarray]
     fo = FitOptions(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, patience=patience,
                     seed=seed, schedule=Cosine(), desc=desc, progress=progress,
                     diverged=f"{desc}: training diverged (validation loss is not finite); lower the learning rate")
-    return fit(net, [p for p in net.parameters() if p.requires_grad], batch_loss, val_score, int(yt.shape[0]), fo)
+    if qat_global_step is not None:
+        if not hasattr(net, "bake_quantization"):
+            raise ConfigError(f"quantization-aware training is implemented for the spiking deep sets, not the {net.title}")
+        if not (math.isfinite(qat_global_step) and qat_global_step > 0):
+            raise ConfigError(f"qat_global_step must be a positive number, got {qat_global_step}")
+        net.qat_global_step = float(qat_global_step)
+    try:
+        return fit(net, [p for p in net.parameters() if p.requires_grad], batch_loss, val_score, int(yt.shape[0]), fo)
+    finally:
+        if qat_global_step is not None:
+            net.bake_quantization()
 
 
 #: The deep sets' name of :func:`train_spiking_particles`.

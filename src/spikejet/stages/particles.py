@@ -262,6 +262,15 @@ def _teacher_logits(ann: Any, cfg: SnnParticlesConfig, train: list[np.ndarray]) 
     return predict_logits(ann.model, train)
 
 
+def _input_grid(cfg: Any) -> Any:
+    """The graded input spikes of a spiking particle stage's integer model: its section's
+    ``input_bits`` / ``input_clip``, or the ``loihi`` section's defaults where it has none."""
+    from ..hardware.loihi.mapping import DEFAULT_INPUT_BITS, DEFAULT_INPUT_CLIP, InputQuantization
+
+    return InputQuantization(bits=getattr(cfg, "input_bits", DEFAULT_INPUT_BITS),
+                             clip=getattr(cfg, "input_clip", DEFAULT_INPUT_CLIP))
+
+
 def _loihi_entry(ctx: StageContext, cfg: Any, net: Any, test: list[np.ndarray],
                  float_logits: np.ndarray, n_particles: int, classes: tuple[str, ...], *, key: str = "snn_particles",
                  hw: tuple[Any, Any, Any] | None = None) -> dict[str, Any]:
@@ -281,7 +290,8 @@ def _loihi_entry(ctx: StageContext, cfg: Any, net: Any, test: list[np.ndarray],
     rows = np.arange(len(y))
     if cfg.loihi_max_jets is not None and len(y) > cfg.loihi_max_jets:
         rows = np.sort(seeded_rows(len(y), cfg.loihi_max_jets, ctx.rng(f"{key}_loihi")))
-    mp = map_fn(net, n_particles=n_particles, T=T)
+    grid = _input_grid(cfg)
+    mp = map_fn(net, n_particles=n_particles, T=T, input_bits=grid.bits, input_clip=grid.clip)
     x, mask, *g = (a[rows] for a in test)
     q = simulate(mp, x, mask, g[0] if g else None, T)  # g: the jet-level inputs, if any
     e = score(y[rows], class_probabilities(q["logits"]), class_names=classes, config=ctx.config).entry
@@ -294,7 +304,7 @@ def _loihi_entry(ctx: StageContext, cfg: Any, net: Any, test: list[np.ndarray],
     loihi = {
         "profile": mp.profile.name, "jets": int(len(rows)), "accuracy": e["accuracy"],
         "accuracy_interval": e["accuracy_interval"], "auc": e["auc"], "rejection": e["rejection"],
-        "float_accuracy_same_jets": same["accuracy"],
+        "float_accuracy_same_jets": same["accuracy"], "input_quantization": mp.input.as_dict(),
         "agreement_with_float": float(np.mean(q["logits"].argmax(1) == float_logits[rows].argmax(1))),
         "synops_per_inference": synops, "spikes_per_inference": float(q["spikes"].mean()),
         "input_synops_per_inference": float(q["input_synops"].mean()), "neuron_updates_per_inference": updates,
@@ -381,7 +391,8 @@ def snn_particles_stage(ctx: StageContext, cfg: SnnParticlesConfig) -> StageResu
                                       epochs=cfg.epochs, learning_rate=cfg.learning_rate, batch_size=cfg.batch_size,
                                       patience=cfg.patience, seed=seed, synops_penalty=cfg.synops_penalty,
                                       macs=macs_ref, teacher_logits=teacher, distill_weight=cfg.distill_weight,
-                                      temperature=cfg.temperature, progress=ctx.progress)
+                                      temperature=cfg.temperature, progress=ctx.progress,
+                                      qat_global_step=_input_grid(cfg).step if cfg.quantize else None)
         seconds = time.perf_counter() - t0
         r = evaluate_spiking_deepsets(net, data["test"], T)
         nir_data, nir_extra = _nir_export(net, n_particles, classes, data["test"], ctx.y["test"], r["logits"], T)
@@ -391,7 +402,7 @@ def snn_particles_stage(ctx: StageContext, cfg: SnnParticlesConfig) -> StageResu
                           predict={"T": T}, meta={"init": cfg.init, "epochs": hist.epochs})
     extra = {"model": "spiking_deepsets", "neuron": cfg.neuron, "reset": cfg.reset, "timesteps": T,
              "n_particles": n_particles, "jet_features": jet_features, "init": cfg.init,
-             "distill_weight": cfg.distill_weight, "temperature": cfg.temperature}
+             "distill_weight": cfg.distill_weight, "temperature": cfg.temperature, "quantize": cfg.quantize}
     loihi = _loihi_entry if cfg.loihi else None
     commit_spiking(ctx, "snn_particles", cfg, net, bundle, hist, data, r, start, extra,
                    nir=(NIR_FILE, nir_data, nir_extra), loihi=loihi, n_train=len(rows), seconds=seconds)
