@@ -168,6 +168,7 @@ def test_particle_stages_in_a_quick_run(tmp_path):
     assert sp["quantize"] is True and sp["loihi"]["input_quantization"]["bits"] == 12
     errs = {q["name"]: q["weight_rel_rms_err"] for q in sp["loihi"]["quantization"]}
     assert all(errs[k] < 1e-6 for k in ("phi0", "phi1", "rho1")), errs
+    assert sp["loihi"]["global_synapses"]["weight_rel_rms_err"] < 1e-6
     # same seed and config, same bytes (no wall-clock numbers in metrics.json)
     again = tmp_path / "again"
     run(cfg, again, progress=False, stages=["snn_particles"])

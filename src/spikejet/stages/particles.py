@@ -305,6 +305,8 @@ def _loihi_entry(ctx: StageContext, cfg: Any, net: Any, test: list[np.ndarray],
         "profile": mp.profile.name, "jets": int(len(rows)), "accuracy": e["accuracy"],
         "accuracy_interval": e["accuracy_interval"], "auc": e["auc"], "rejection": e["rejection"],
         "float_accuracy_same_jets": same["accuracy"], "input_quantization": mp.input.as_dict(),
+        # the jet features' own synapse group (rho[0]'s "quantization" entry rounds every column on the pooled step)
+        "global_synapses": mp.report()["global_synapses"],
         "agreement_with_float": float(np.mean(q["logits"].argmax(1) == float_logits[rows].argmax(1))),
         "synops_per_inference": synops, "spikes_per_inference": float(q["spikes"].mean()),
         "input_synops_per_inference": float(q["input_synops"].mean()), "neuron_updates_per_inference": updates,
