@@ -9,7 +9,10 @@ Maps the model file's network with ``hardware.loihi.deepsets.map_deepsets`` for 
 (``split.npz`` beside the model; the particles from the run's data source): accuracy, the
 fraction of jets with the float network's class, the per-layer ``limited_by`` of the mapper and
 the jet-feature synapse group's exponent (docs/particles.md, "Where the integer model lost").
-"""
+With ``--float-rounding`` it also scores the float network with its inputs rounded onto each
+setting's grid, with its weights on the mapper's grids (``SpikingDeepSets.layer_weights``, the
+quantization-aware training's rounding) and with both: where the integer model's loss comes from
+(docs/particles.md, "Quantization-aware training")."""
 
 from __future__ import annotations
 
@@ -28,6 +31,8 @@ def main(argv=None) -> int:
     ap.add_argument("--settings", nargs="+", default=["10:8", "12:8", "12:4", "10:4"],
                     help="input bits:clip pairs")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--float-rounding", action="store_true",
+                    help="also the float network with rounded inputs, rounded weights and both")
     args = ap.parse_args(argv)
 
     import numpy as np
@@ -35,6 +40,7 @@ def main(argv=None) -> int:
     from spikejet.data import load
     from spikejet.errors import HardwareError
     from spikejet.hardware.loihi.deepsets import map_deepsets, simulate_deepsets
+    from spikejet.hardware.loihi.mapping import InputQuantization
     from spikejet.models.file import load_bundle
     from spikejet.snn.particle import evaluate_spiking_deepsets
 
@@ -52,6 +58,17 @@ def main(argv=None) -> int:
     for setting in args.settings:
         bits, clip = setting.split(":")
         t0 = time.perf_counter()
+        if args.float_rounding:
+            iq = InputQuantization(bits=int(bits), clip=float(clip))
+            rounded = [iq.quantize(a).astype(np.float32) * np.float32(iq.step) if k != 1 else a
+                       for k, a in enumerate(inputs)]  # inputs[1]: the mask
+            accs = []
+            for on_grid, x in ((False, rounded), (True, inputs), (True, rounded)):
+                b.model.qat_global_step = iq.step if on_grid else None
+                accs.append(np.mean(evaluate_spiking_deepsets(b.model, x, T)["logits"].argmax(1) == y) * 100)
+            b.model.qat_global_step = None
+            print(f"{bits} bits, clip {clip}: float with rounded inputs {accs[0]:.2f} %, with weights on the "
+                  f"mapper's grids {accs[1]:.2f} %, both {accs[2]:.2f} %", flush=True)
         try:
             mp = map_deepsets(b.model, n_particles=inputs[0].shape[1], T=T, input_bits=int(bits),
                               input_clip=float(clip))

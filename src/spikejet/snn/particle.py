@@ -442,7 +442,8 @@ def train_spiking_particles(net: SpikingParticleNet, train: Sequence[np.ndarray]
                            learning_rate: float, batch_size: int, patience: int, seed: int = 0,
                            synops_penalty: float = 0.0, macs: float = 1.0, max_val_jets: int = 5000,
                            teacher_logits: np.ndarray | None = None, distill_weight: float = 0.0,
-                           temperature: float = 1.0, qat_global_step: float | None = None, progress: bool = False):
+                           temperature: float = 1.0, qat_global_step: float | None = None, ema: float = 0.0,
+                           progress: bool = False):
     """Train a spiking particle network (:class:`SpikingDeepSets`,
     :class:`~spikejet.snn.interaction.SpikingInteractionNet`: any :class:`SpikingParticleNet`) by
     backpropagation through ``T`` steps in the one fit loop (Adam, cosine schedule, best
@@ -452,7 +453,8 @@ def train_spiking_particles(net: SpikingParticleNet, train: Sequence[np.ndarray]
     The validation objective and the history's losses are plain cross entropies. ``qat_global_step``
     (not None): quantization-aware training of a :class:`SpikingDeepSets` on Loihi 2's grids (the
     jet-level inputs' quantization step; :meth:`SpikingDeepSets.layer_weights`), validated on them, and
-    the kept network's weights rounded onto them (:meth:`SpikingDeepSets.bake_quantization`)."""
+    the kept network's weights rounded onto them (:meth:`SpikingDeepSets.bake_quantization`). ``ema``:
+    the decay of the weight average validated and kept (:class:`~spikejet.snn.train.fit.FitOptions`; 0: off)."""
     from ..runtime import seeded_rows
     from .train.fit import Cosine, FitOptions, fit
     from .train.surrogate import distilled_cross_entropy, soft_targets
@@ -484,7 +486,7 @@ def train_spiking_particles(net: SpikingParticleNet, train: Sequence[np.ndarray]
         return obj, ce, float((lg.argmax(1) == yvt).float().mean())
 
     desc = f"train {net.title} (T={T})"
-    fo = FitOptions(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, patience=patience,
+    fo = FitOptions(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, patience=patience, ema=ema,
                     seed=seed, schedule=Cosine(), desc=desc, progress=progress,
                     diverged=f"{desc}: training diverged (validation loss is not finite); lower the learning rate")
     if qat_global_step is not None:

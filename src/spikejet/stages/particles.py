@@ -394,7 +394,8 @@ def snn_particles_stage(ctx: StageContext, cfg: SnnParticlesConfig) -> StageResu
                                       patience=cfg.patience, seed=seed, synops_penalty=cfg.synops_penalty,
                                       macs=macs_ref, teacher_logits=teacher, distill_weight=cfg.distill_weight,
                                       temperature=cfg.temperature, progress=ctx.progress,
-                                      qat_global_step=_input_grid(cfg).step if cfg.quantize else None)
+                                      qat_global_step=_input_grid(cfg).step if cfg.quantize else None,
+                                      ema=cfg.ema)
         seconds = time.perf_counter() - t0
         r = evaluate_spiking_deepsets(net, data["test"], T)
         nir_data, nir_extra = _nir_export(net, n_particles, classes, data["test"], ctx.y["test"], r["logits"], T)

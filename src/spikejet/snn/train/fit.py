@@ -97,6 +97,10 @@ class FitOptions:
     ``min_delta``; training stops after ``patience`` epochs without improvement.
     ``schedule``: :class:`Plateau`, :class:`Cosine` or ``None`` (constant rate).
     ``diverged``: the message of the :class:`ConfigError` raised on a non-finite validation loss.
+    ``ema``: in (0, 1), validate and keep an exponential moving average of the weights (Polyak
+    averaging: after every batch ``avg <- ema avg + (1 - ema) w`` from ``avg = 0``, used as
+    ``avg / (1 - ema**steps)``, Adam's bias correction: a weighted mean of the weights after each
+    step, whatever the number of steps; training itself goes on from the raw weights); 0: the raw weights.
     """
 
     epochs: int
@@ -110,6 +114,40 @@ class FitOptions:
     desc: str = "train"
     diverged: str = "training diverged (validation loss is not finite); lower the learning rate"
     progress: bool = False
+    ema: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.ema, int | float) and 0.0 <= self.ema < 1.0):
+            raise ConfigError(f"the weight average's decay must be in [0, 1) (0: off), got {self.ema!r}")
+
+
+class _Average:
+    """The moving average of a model's floating-point state (:attr:`FitOptions.ema`) and the swap
+    of it into the model for validation."""
+
+    def __init__(self, model: Any, decay: float) -> None:
+        self.decay = float(decay)
+        self.live = {k: v for k, v in model.state_dict(keep_vars=False).items() if v.is_floating_point()}
+        self.avg = {k: v.detach().clone().zero_() for k, v in self.live.items()}
+        self.steps = 0
+
+    def update(self) -> None:
+        self.steps += 1
+        for k, v in self.live.items():
+            self.avg[k].mul_(self.decay).add_(v.detach(), alpha=1.0 - self.decay)
+
+    @contextlib.contextmanager
+    def swapped_in(self):
+        raw = {k: v.detach().clone() for k, v in self.live.items()}
+        norm = 1.0 - self.decay ** self.steps
+        try:
+            for k, v in self.live.items():
+                if self.steps:
+                    v.data.copy_(self.avg[k] / norm)
+            yield
+        finally:
+            for k, v in self.live.items():
+                v.data.copy_(raw[k])
 
 
 def fit(
@@ -131,6 +169,7 @@ def fit(
     best = math.inf
     best_state = copy.deepcopy(model.state_dict())
     wait = 0
+    avg = _Average(model, opts.ema) if opts.ema > 0 else None
     t0 = time.perf_counter()
     bar = tqdm(total=opts.epochs, desc=opts.desc, unit="epoch", disable=not opts.progress, leave=False)
     try:
@@ -146,8 +185,13 @@ def fit(
                     opt.zero_grad(set_to_none=True)
                     obj.backward()
                     opt.step()
+                    if avg is not None:
+                        with torch.no_grad():
+                            avg.update()
                 model.eval()
-                vobj, vce, vacc = val_score()
+                with avg.swapped_in() if avg is not None else contextlib.nullcontext():
+                    vobj, vce, vacc = val_score()
+                    candidate = copy.deepcopy(model.state_dict()) if avg is not None else None
                 if not math.isfinite(vobj):
                     raise ConfigError(opts.diverged)
                 hist.train_loss.append(total / n)
@@ -156,7 +200,7 @@ def fit(
                 hist.learning_rate.append(float(opt.param_groups[0]["lr"]))
                 if vobj < best - opts.min_delta:
                     best, wait = vobj, 0
-                    best_state = copy.deepcopy(model.state_dict())
+                    best_state = candidate if candidate is not None else copy.deepcopy(model.state_dict())
                     hist.best_epoch = epoch
                 else:
                     wait += 1
