@@ -39,7 +39,8 @@ from torch import nn
 from ..config.sections import SnnParticlesConfig as _SECTION  # the one home of the defaults
 from ..errors import ConfigError, DataError
 from .neurons import RESETS, IFState, LIFState, TensorParams, if_step, lif_step
-from .train.qat import WEIGHT_BITS, fake_quantize
+from .train.qat import WEIGHT_QMAX as QMAX
+from .train.qat import fake_quantize
 from .train.surrogate import MAX_LEAK, MIN_LEAK, MIN_THRESHOLD, spike, surrogate_grad
 
 __all__ = ["SpikingDeepSetsOptions", "SpikingParticleNet", "SpikingDeepSets", "SpikingOutput",
@@ -210,10 +211,6 @@ class _LayerSteps:
         step = lif_step if self.lif else if_step
         out, self.states[k] = step(z, self.states[k], params, spike_fn=self._spike_fn, detach_reset=True)
         return out if mask is None else out * mask
-
-
-#: Largest mantissa of Loihi's signed 8-bit weights (the quantization-aware grid: max|W| / QMAX).
-QMAX = 2 ** (WEIGHT_BITS - 1) - 1
 
 
 def _mant_step(w: torch.Tensor) -> float:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import torch
 
-# Quantization-aware training uses the chip's grids: the signed 8-bit weight mantissa (WEIGHT_BITS) and
-# the 12-bit leak resolution, decay = 1 - d / 2**DECAY_BITS with integer d.
+# Quantization-aware training uses the chip's grids: the signed 8-bit weight mantissa (WEIGHT_BITS; a layer's
+# grid step is max|W| / WEIGHT_QMAX, the largest mantissa) and the 12-bit leak resolution, decay = 1 - d / 2**DECAY_BITS with integer d.
 from ...hardware.loihi.constants import DECAY_BITS
 from ...hardware.loihi.constants import WEIGHT_MANT_BITS as WEIGHT_BITS
+from ...hardware.loihi.constants import WEIGHT_MANT_MAX as WEIGHT_QMAX
 
-__all__ = ["WEIGHT_BITS", "DECAY_BITS", "fake_quantize"]
+__all__ = ["WEIGHT_BITS", "WEIGHT_QMAX", "DECAY_BITS", "fake_quantize"]
 
 
 def fake_quantize(x: torch.Tensor, step: torch.Tensor | float, *, lo: float | None = None,

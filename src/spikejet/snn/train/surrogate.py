@@ -59,7 +59,7 @@ from ..neurons import (
 )
 from ..readout import Readout
 from .fit import Cosine, FitOptions, TrainHistory, fit
-from .qat import DECAY_BITS, WEIGHT_BITS, fake_quantize
+from .qat import DECAY_BITS, WEIGHT_QMAX, fake_quantize
 
 __all__ = [
     "SURROGATES",
@@ -266,7 +266,7 @@ class SurrogateNet(nn.Module):
     def weight_step(self, i: int) -> torch.Tensor:
         """The 8-bit grid step of layer ``i``'s weights: ``max|W| / 127``."""
         w = self.linears[i].weight
-        return (w.detach().abs().max() / (2 ** (WEIGHT_BITS - 1) - 1)).clamp_min(1e-12)
+        return (w.detach().abs().max() / WEIGHT_QMAX).clamp_min(1e-12)
 
     def _quantized(self, i: int) -> bool:
         # the first layer runs off-chip (host, float arithmetic): not quantized
@@ -276,8 +276,7 @@ class SurrogateNet(nn.Module):
         w = self.linears[i].weight
         if not self._quantized(i):
             return w
-        qmax = 2 ** (WEIGHT_BITS - 1) - 1
-        return fake_quantize(w, self.weight_step(i), lo=-qmax, hi=qmax)
+        return fake_quantize(w, self.weight_step(i), lo=-WEIGHT_QMAX, hi=WEIGHT_QMAX)
 
     def thresholds(self) -> torch.Tensor:
         """Per spiking layer threshold (on the weight grid of the layer under QAT)."""
