@@ -54,7 +54,9 @@ def main(argv=None) -> int:
     y = table.y[rows]
     T = int(b.arch["predict"]["T"])
     f = evaluate_spiking_deepsets(b.model, inputs, T)["logits"].argmax(1)
-    print(f"{args.model}: {len(rows)} test jets, T = {T}, float {np.mean(f == y) * 100:.2f} %")
+    print(f"{args.model}: {len(rows)} test jets, T = {T}, float {np.mean(f == y) * 100:.2f} %; largest "
+          f"standardized |feature|: particles {np.abs(inputs[0]).max():.1f}"
+          + (f", jet {np.abs(inputs[2]).max():.1f}" if len(inputs) > 2 else ""))
     for setting in args.settings:
         bits, clip = setting.split(":")
         t0 = time.perf_counter()
