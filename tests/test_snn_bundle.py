@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -112,3 +113,14 @@ def test_save_is_atomic(tmp_path, net, monkeypatch):
         save_network(dest, net, 7)
     assert dest.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["snn.pt"]
+
+
+def test_equal_contents_give_the_same_bytes_whatever_objects_they_share(tmp_path, net):
+    # pickle writes a repeated object once: a rebuilt config (another process) shares other strings
+    one, two = "".join(["surro", "gate"]), "".join(["surr", "ogate"])
+    assert one == two and one is not two
+    shared = dataclasses.replace(net, meta={"method": one, "again": one, "list": [one, one]})
+    apart = dataclasses.replace(net, meta={"method": one, "again": two, "list": [two, one]})
+    a = save_network(tmp_path / "a.pt", shared, 5).read_bytes()
+    b = save_network(tmp_path / "b.pt", apart, 5).read_bytes()
+    assert a == b

@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 import io
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -221,14 +222,29 @@ def save_bundle(path: str | os.PathLike[str], bundle: ModelBundle) -> Path:
 
     The payload is serialised in memory first: ``torch.save`` to a file names the zip
     members after the file, and the atomic write's temporary name is random, so writing
-    to a path directly would make the same model give different bytes.
+    to a path directly would make the same model give different bytes. The payload's containers
+    and strings are canonical (:func:`_canonical`) for the same reason: pickle's bytes depend on
+    which equal objects are one object.
     """
-    payload = bundle.to_dict()
+    payload = _canonical(bundle.to_dict())
     buf = io.BytesIO()
     torch.save(payload, buf)
     dest = Path(path)
     write_bytes(dest, buf.getvalue())
     return dest
+
+
+def _canonical(obj: Any) -> Any:
+    """``obj`` with fresh dicts, lists and tuples and interned strings: its pickle then depends on its
+    contents alone, not on which equal strings or containers happened to be shared (a config
+    rebuilt in another process, say)."""
+    if type(obj) is str:
+        return sys.intern(obj)
+    if type(obj) is dict:  # not a state dict (an OrderedDict with torch's metadata): kept as it is
+        return {_canonical(k): _canonical(v) for k, v in obj.items()}
+    if type(obj) in (list, tuple):
+        return type(obj)(_canonical(v) for v in obj)
+    return obj
 
 
 _REQUIRED = ("kind", "task", "arch", "state_dict", "scaler", "feature_names", "class_names", "data_class_names")
