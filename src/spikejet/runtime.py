@@ -16,6 +16,7 @@ __all__ = [
     "ANN_TORCH_THREADS",
     "torch_threads",
     "single_thread",
+    "default_jobs",
     "deterministic",
     "stage_seed",
     "seeded_rows",
@@ -26,6 +27,18 @@ __all__ = [
 #: 0.16 s/epoch against 3.1 s/epoch with two (benchmarks/bench_run.py --threads).
 #: Fixing the count also keeps results independent of the machine's core count.
 ANN_TORCH_THREADS = 1
+
+
+def default_jobs() -> int:
+    """Processes ``spikejet run`` uses by default: 2 where the process may use two CPUs or more (the
+    particle-level study beside the rest, :mod:`spikejet.run.parallel`; the same results), else 1."""
+    import os
+
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return 2 if cpus >= 2 else 1
 
 
 @contextlib.contextmanager

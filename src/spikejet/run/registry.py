@@ -35,6 +35,10 @@ class StageSpec:
     #: Whether a plain ``spikejet run`` runs it (False: opt-in, chosen with ``--only`` or ``stages=``;
     #: stages too slow for the main job's 10 minutes).
     default_run: bool = True
+    #: The worker that runs it when a run has two (``jobs=2``, :mod:`spikejet.run.parallel`): 0 the
+    #: main process, 1 a second process beside it. A worker-1 stage needs nothing from worker 0 but
+    #: the jets (load, split); the runner checks that before it splits a run.
+    worker: int = 0
 
     def needs_for(self, cfg: RunConfig) -> tuple[str, ...]:
         return tuple(self.needs(cfg)) if callable(self.needs) else tuple(self.needs)
@@ -86,13 +90,15 @@ def stages() -> tuple[StageSpec, ...]:
         StageSpec("loihi", loihi_stage, ("split",), "loihi"),
         StageSpec("fpga", fpga_stage, ("train_ann",), "fpga"),
         StageSpec("neurobench", neurobench_stage, ("evaluate_ann",)),
-        StageSpec("ann_particles", ann_particles_stage, ("split",), "ann_particles"),
-        StageSpec("snn_particles", snn_particles_stage, _snn_particles_needs, "snn_particles"),
+        # the particle-level study on the second worker: about half of the main job's time (README, timing)
+        StageSpec("ann_particles", ann_particles_stage, ("split",), "ann_particles", worker=1),
+        StageSpec("snn_particles", snn_particles_stage, _snn_particles_needs, "snn_particles", worker=1),
         # opt-in (``--only interaction``): about 10 minutes on 2 shared cores, beyond the main job's budget
         # (docs/particles.md, "Interaction network and its spiking twin")
-        StageSpec("ann_interaction", ann_interaction_stage, ("split",), "ann_interaction", default_run=False),
+        StageSpec("ann_interaction", ann_interaction_stage, ("split",), "ann_interaction", default_run=False,
+                  worker=1),
         StageSpec("snn_interaction", snn_interaction_stage, _snn_interaction_needs, "snn_interaction",
-                  default_run=False),
+                  default_run=False, worker=1),
         StageSpec("cnn_image", cnn_image_stage, ("split",), "cnn_image"),
         StageSpec("snn_image", snn_image_stage, ("cnn_image",), "snn_image"),
         StageSpec("pileup", pileup_stage, ("train_ann",), "pileup"),

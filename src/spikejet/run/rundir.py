@@ -256,8 +256,10 @@ class RunDir:
     # ------------------------------------------------------------------ manifest
 
     def write_manifest(self, *, status: str, created: str, fingerprint: str, summary: str,
-                       config: Mapping[str, Any], timings: Mapping[str, float]) -> None:
-        """(Re)write ``run.json``: what made this directory and which files belong to it."""
+                       config: Mapping[str, Any], timings: Mapping[str, float],
+                       run: Mapping[str, Any] | None = None) -> None:
+        """(Re)write ``run.json``: what made this directory and which files belong to it (``run``:
+        how the run ran, e.g. its workers and wall-clock seconds, after the stage seconds)."""
         write_json(
             self.root / MANIFEST,
             {
@@ -269,6 +271,7 @@ class RunDir:
                 "created": created,
                 "config": dict(config),
                 "stage_seconds": dict(timings),
+                **dict(run or {}),
                 "artifacts": list(self.artifacts),
             },
         )

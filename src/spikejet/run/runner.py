@@ -68,6 +68,9 @@ class RunState:
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     figures: list[Any] = field(default_factory=list)  # spikejet.report.html.ReportFigure
     timings: dict[str, float] = field(default_factory=dict)
+    #: Processes the run used (2: :mod:`spikejet.run.parallel`) and its wall-clock seconds.
+    workers: int = 1
+    wall_seconds: float = 0.0
 
     @property
     def run_dir(self) -> Path:
@@ -241,39 +244,72 @@ def run(
     progress: bool = True,
     stages: Sequence[str] | None = None,
     log: Callable[[str], None] | None = None,
+    jobs: int = 1,
 ) -> RunState:
     """Run ``stages`` (default: the default run's, :func:`~spikejet.run.registry.default_stage_names`;
     in order, with what they need) into ``run_dir``.
 
     ``run.json`` is rewritten after every stage (``status`` "running", then "complete"
-    or "failed: <stage>"); an interrupted run leaves only finished artifacts.
+    or "failed: <stage>"); an interrupted run leaves only finished artifacts. ``jobs=2``: the
+    worker-1 stages (the particle-level study) run in a second process beside the others, with the
+    same results (:mod:`spikejet.run.parallel`).
     """
+    from .parallel import Worker, plan
+
     wanted = default_stage_names() if stages is None else with_needs(list(stages), cfg)
+    split = plan(wanted, cfg, int(jobs))
     rd = RunDir(run_dir)
     fp, summary = run_fingerprint(cfg), _summary(cfg)
     rd.prepare(fp, overwrite=overwrite)
-    state = RunState(config=cfg, rundir=rd)
+    state = RunState(config=cfg, rundir=rd, workers=2 if split else 1)
     logger = log or (_stderr_log if progress else _no_log)
     created = now()
+    t_start = time.perf_counter()
 
     def manifest(status: str) -> None:
+        state.wall_seconds = time.perf_counter() - t_start
         rd.write_manifest(status=status, created=created, fingerprint=fp, summary=summary,
-                          config=cfg.to_dict(), timings=state.timings)
+                          config=cfg.to_dict(), timings=state.timings,
+                          run={"workers": state.workers, "wall_seconds": round(state.wall_seconds, 3)})
 
+    worker = None
     try:
         rd.write_text(CONFIG_FILE, config_to_yaml(cfg))
         manifest("running")
-        for name in wanted:
+        if split is not None:
+            worker = Worker(cfg, rd.root, split.side, progress=progress, runner=run)
+        for name in split.main if split is not None else wanted:
+            if worker is not None and name == "report":
+                _with_worker(worker, manifest, lambda w=worker: w.adopt(state))
+                worker = None
             try:
                 run_stage(state, name, progress=progress, log=logger)
             except BaseException as exc:
                 manifest(f"{_ending(exc)}: {name}")
                 raise
+            if worker is not None:
+                _with_worker(worker, manifest, worker.check)
             manifest("running")
+        if worker is not None:
+            _with_worker(worker, manifest, lambda w=worker: w.adopt(state))
+            worker = None
         manifest("complete")
     finally:
+        if worker is not None:
+            worker.stop()
         rd.unlock()
     return state
+
+
+def _with_worker(worker: Any, manifest: Callable[[str], None], action: Callable[[], None]) -> None:
+    """``action`` on the second worker; if it raises (the worker's own error, or an interrupt while
+    waiting for it), the worker stops and ``run.json`` names its failed stage (or its stages)."""
+    try:
+        action()
+    except BaseException as exc:
+        worker.stop()
+        manifest(f"{_ending(exc)}: {worker.failed or ', '.join(worker.stages)}")
+        raise
 
 
 def _ending(exc: BaseException) -> str:
